@@ -1,0 +1,320 @@
+//! `index-builder build`: docs folder → chunks → BM25 + embeddings + HNSW → one index file.
+
+use crate::docs::{self, Page, Skip};
+use anyhow::{bail, Context, Result};
+use baton_shared::config::SiteConfig;
+use baton_shared::engine::bm25::{Bm25, WeightedDoc};
+use baton_shared::engine::embed::{Model, Vector};
+use baton_shared::engine::text;
+use baton_shared::index::{Chunk, Index, IndexBody};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Sections longer than this (characters) are split on block boundaries.
+const MAX_CHUNK_CHARS: usize = 1500;
+/// Weight of title/heading words relative to body words in BM25.
+const HEADING_WEIGHT: u16 = 3;
+/// Fixed HNSW seed: the same docs give the same bytes.
+const HNSW_SEED: u64 = 0xBA70_0001;
+
+pub struct BuildOptions {
+    pub docs: PathBuf,
+    pub out: PathBuf,
+    pub base_url: Option<String>,
+    pub config: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+pub struct Summary {
+    pub files: usize,
+    pub chunks: usize,
+    pub tokens: usize,
+    pub skipped: Vec<(String, String)>,
+    pub bytes: usize,
+    pub seconds: f64,
+}
+
+/// Loads and checks a site config; errors name the file, the line and the key.
+pub fn load_config(path: &Path) -> Result<SiteConfig> {
+    let src = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let cfg: SiteConfig = toml::from_str(&src).map_err(|e| {
+        let line = e.span().map(|s| 1 + src[..s.start].matches('\n').count()).unwrap_or(0);
+        anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim())
+    })?;
+    cfg.validate().map_err(|e| anyhow::anyhow!("{}: key `{}`: {}", path.display(), e.field.unwrap_or_default(), e.message))?;
+    Ok(cfg)
+}
+
+/// The docs' commit, if they live in a git repository.
+fn docs_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| s.len() >= 7)
+}
+
+pub fn collect_pages(dir: &Path, config: &SiteConfig, quiet: bool) -> Result<(Vec<Page>, Vec<(String, String)>)> {
+    if !dir.is_dir() {
+        bail!("docs folder {} does not exist (or is not a folder): pass --docs DIR with your Markdown files", dir.display());
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name().follow_links(true) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                files.push(Err((e.path().map(|p| p.display().to_string()).unwrap_or_default(), e.to_string())));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let p = entry.path();
+        let rel = p.strip_prefix(dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
+        if rel.split('/').any(|seg| seg.starts_with('.') || seg == "node_modules") {
+            continue;
+        }
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if matches!(ext.as_str(), "md" | "mdx" | "markdown" | "html" | "htm") {
+            files.push(Ok((p.to_path_buf(), rel)));
+        }
+    }
+    let bar = progress(files.len() as u64, quiet);
+    let mut pages = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        bar.inc(1);
+        let (path, rel) = match f {
+            Ok(x) => x,
+            Err((p, e)) => {
+                warn(&bar, quiet, &format!("skipped {p}: {e}"));
+                skipped.push((p, e));
+                continue;
+            }
+        };
+        let result = docs::read_text(&path).and_then(|src| match docs::parse_page(&rel, &src, &config.slugs) {
+            Ok(r) => r,
+            Err(e) => Err(Skip::Unreadable(e)),
+        });
+        match result {
+            Ok(page) => pages.push(page),
+            Err(why) => {
+                warn(&bar, quiet, &format!("skipped {}: {why}", path.display()));
+                skipped.push((rel, why.to_string()));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok((pages, skipped))
+}
+
+fn progress(n: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || n < 200 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len}").expect("valid template"));
+    bar.set_message("reading");
+    bar
+}
+
+fn warn(bar: &indicatif::ProgressBar, quiet: bool, msg: &str) {
+    if !quiet {
+        bar.suspend(|| eprintln!("warning: {msg}"));
+    }
+}
+
+/// Turns pages into retrieval chunks: one per section, long ones split with one block of
+/// overlap, heading-only sections folded into the next.
+pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
+    let base = config.base_url.trim_end_matches('/');
+    let mut chunks = Vec::new();
+    for page in pages {
+        let page_url = if page.slug.is_empty() { format!("{base}/") } else { format!("{base}/{}{}", page.slug, config.slugs.suffix) };
+        let mut carry: Option<String> = None;
+        for s in &page.sections {
+            let body = s.text.trim();
+            if body.is_empty() {
+                // A heading with no text of its own: its title prefixes the next section.
+                carry = Some(s.trail.last().cloned().unwrap_or_default());
+                continue;
+            }
+            let heading = s.trail.last().cloned().unwrap_or_default();
+            let mut crumbs = vec![page.title.clone()];
+            crumbs.extend(s.trail.iter().cloned());
+            let breadcrumb = crumbs.join(" › ");
+            let url = if s.anchor.is_empty() { page_url.clone() } else { format!("{page_url}#{}", s.anchor) };
+            let mut text = body.to_string();
+            if let Some(c) = carry.take() {
+                if !c.is_empty() && !s.trail.contains(&c) {
+                    text = format!("{c}\n\n{text}");
+                }
+            }
+            if s.anchor.is_empty() {
+                if let Some(d) = &page.description {
+                    if !text.contains(d.as_str()) {
+                        text = format!("{d}\n\n{text}");
+                    }
+                }
+            }
+            for part in split_long(&text) {
+                chunks.push(Chunk {
+                    path: page.path.clone(),
+                    url: url.clone(),
+                    title: page.title.clone(),
+                    heading: heading.clone(),
+                    breadcrumb: breadcrumb.clone(),
+                    text: part,
+                });
+            }
+        }
+    }
+    chunks
+}
+
+/// Splits text on blank-line block boundaries into parts ≤ `MAX_CHUNK_CHARS`, each repeating
+/// the previous part's last block for context.
+fn split_long(text: &str) -> Vec<String> {
+    if text.len() <= MAX_CHUNK_CHARS {
+        return vec![text.to_string()];
+    }
+    let blocks = blocks(text);
+    let mut parts = Vec::new();
+    let mut cur: Vec<&str> = Vec::new();
+    let mut len = 0;
+    for b in blocks {
+        if len + b.len() > MAX_CHUNK_CHARS && !cur.is_empty() {
+            parts.push(cur.join("\n\n"));
+            let last = *cur.last().expect("non-empty");
+            cur.clear();
+            len = 0;
+            if last.len() < MAX_CHUNK_CHARS / 3 {
+                cur.push(last);
+                len = last.len();
+            }
+        }
+        cur.push(b);
+        len += b.len() + 2;
+    }
+    if !cur.is_empty() {
+        parts.push(cur.join("\n\n"));
+    }
+    parts
+}
+
+/// Blank-line separated blocks, never splitting inside a code fence.
+fn blocks(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_code = false;
+    let mut pos = 0;
+    let bytes = text.as_bytes();
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with("```") {
+            in_code = !in_code;
+        }
+        let next = pos + line.len();
+        if !in_code && t.is_empty() {
+            let block = text[start..pos].trim();
+            if !block.is_empty() {
+                out.push(block);
+            }
+            start = next;
+        }
+        pos = next;
+    }
+    let _ = bytes;
+    let block = text[start..].trim();
+    if !block.is_empty() {
+        out.push(block);
+    }
+    out
+}
+
+/// Builds the index in memory.
+pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model) -> Result<(IndexBody, usize)> {
+    let body_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.text)).collect();
+    let head_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.breadcrumb)).collect();
+    let tokens = body_terms.iter().map(Vec::len).sum::<usize>();
+    let docs: Vec<WeightedDoc> = body_terms
+        .iter()
+        .zip(&head_terms)
+        .map(|(b, h)| WeightedDoc { parts: vec![(b.as_slice(), 1), (h.as_slice(), HEADING_WEIGHT)] })
+        .collect();
+    let bm25 = Bm25::build(&docs);
+    let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
+    let values: Vec<u32> = (0..chunks.len() as u32).collect();
+    // One thread: instant-distance inserts in parallel otherwise, and the graph (so the file)
+    // would differ from run to run.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().context("cannot start the HNSW builder")?;
+    let points = vectors.clone();
+    let hnsw = pool.install(|| instant_distance::Builder::default().seed(HNSW_SEED).build(points, values));
+    Ok((IndexBody { config, chunks, bm25, vectors, hnsw }, tokens))
+}
+
+pub fn run(opts: &BuildOptions) -> Result<Summary> {
+    let started = Instant::now();
+    let mut config = match &opts.config {
+        Some(p) => load_config(p)?,
+        None => {
+            let default = opts.docs.join("baton.toml");
+            if default.is_file() {
+                load_config(&default)?
+            } else {
+                SiteConfig::default()
+            }
+        }
+    };
+    if let Some(u) = &opts.base_url {
+        config.base_url = u.clone();
+    }
+    let model = crate::model::load(opts.model.as_deref())?;
+    let (pages, skipped) = collect_pages(&opts.docs, &config, opts.quiet)?;
+    if pages.is_empty() {
+        bail!(
+            "no documents to index in {}: add .md, .mdx, .markdown or .html files (skipped {} file(s))",
+            opts.docs.display(),
+            skipped.len()
+        );
+    }
+    let files = pages.len();
+    let chunks = chunk_pages(&pages, &config);
+    let n_chunks = chunks.len();
+    let config_json = serde_json::to_vec_pretty(&config)?;
+    let (body, tokens) = build_body(chunks, config, &model)?;
+    let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
+    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // Write to a temporary file and rename, so a crash never leaves half an index.
+    let tmp = opts.out.with_extension("idx.tmp");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &opts.out).with_context(|| format!("cannot write {}", opts.out.display()))?;
+    // The config also goes beside the index as plain JSON: the worker serves handoff (origins,
+    // forms) from it even when the index itself cannot be loaded.
+    let site_json = opts.out.with_file_name("site.json");
+    std::fs::write(&site_json, config_json).with_context(|| format!("cannot write {}", site_json.display()))?;
+    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes: bytes.len(), seconds: started.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sections_split_on_blocks_with_overlap() {
+        let para = "word ".repeat(100);
+        let text = (0..8).map(|i| format!("{i} {para}")).collect::<Vec<_>>().join("\n\n");
+        let parts = split_long(&text);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS + 600));
+        let last_of_first = parts[0].rsplit("\n\n").next().unwrap();
+        assert!(parts[1].starts_with(last_of_first), "overlap");
+    }
+
+    #[test]
+    fn code_fences_are_not_split() {
+        let text = "a\n\n```\nx\n\ny\n```\n\nb";
+        assert_eq!(blocks(text), vec!["a", "```\nx\n\ny\n```", "b"]);
+    }
+}

@@ -1,0 +1,199 @@
+//! `index-builder`: Baton's command line for site owners and CI.
+//!
+//! - `build`   docs folder → one index file
+//! - `ask`     questions → answers from an index (JSON Lines on stdin, or one question)
+//! - `model import` the upstream embedding model → Baton's compact model file
+//! - `operator add` a password hash for an operator account
+
+mod build;
+mod docs;
+mod model;
+mod operator;
+
+use anyhow::{Context, Result};
+use baton_shared::engine::Engine;
+use baton_shared::index::Index;
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "index-builder", version, about = "Build and query Baton's answer index")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build an index from a docs folder.
+    Build {
+        /// Folder of .md / .mdx / .markdown / .html files.
+        #[arg(long)]
+        docs: PathBuf,
+        /// Index file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Public URL of the docs (overrides `base_url` in the config).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Site config (default: DOCS/baton.toml if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Embedding model file (default: the one bundled in this binary).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// No progress or warnings on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Answer questions from an index: JSON Lines {"id","question"} on stdin, or one question.
+    Ask {
+        #[arg(long)]
+        index: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// A question to answer in human-readable form (omit to read JSON Lines from stdin).
+        question: Option<String>,
+    },
+    /// Manage the embedding model.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// Manage operator accounts.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Hash a password and print the account entry for the BATON_OPERATORS secret.
+    Add {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// The password (default: read one line from stdin, so it stays out of shell history).
+        #[arg(long)]
+        password: Option<String>,
+        /// Print only the JSON entry (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Convert upstream potion-base-8M (model.safetensors + tokenizer.json) to Baton's int8 file.
+    Import {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the bundled model to DIR under the file name the worker looks for.
+    Export {
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Build { docs, out, base_url, config, model, quiet } => {
+            let s = build::run(&build::BuildOptions { docs, out: out.clone(), base_url, config, model, quiet })?;
+            eprintln!(
+                "built {}: {} files, {} chunks, {} tokens, {} skipped, {:.2} s, {:.1} KB",
+                out.display(),
+                s.files,
+                s.chunks,
+                s.tokens,
+                s.skipped.len(),
+                s.seconds,
+                s.bytes as f64 / 1024.0
+            );
+            for (file, why) in &s.skipped {
+                eprintln!("  skipped {file}: {why}");
+            }
+            Ok(())
+        }
+        Cmd::Ask { index, model, question } => ask(index, model, question),
+        Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
+        Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
+        Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
+    }
+}
+
+fn load_engine(index: &PathBuf, model: Option<PathBuf>) -> Result<Engine> {
+    let bytes = std::fs::read(index).with_context(|| format!("cannot read index {}", index.display()))?;
+    let idx = Index::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("index {}: {e}", index.display()))?;
+    let m = model::load(model.as_deref())?;
+    Engine::new(idx, Arc::new(m)).map_err(|e| anyhow::anyhow!("index {}: {e}", index.display()))
+}
+
+#[derive(serde::Deserialize)]
+struct Question {
+    id: serde_json::Value,
+    question: String,
+}
+
+fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Result<()> {
+    let engine = load_engine(&index, model)?;
+    if let Some(q) = question {
+        let a = engine.answer(&q);
+        println!("{}\n", a.text);
+        println!("confidence {:.2}{}", a.confidence, if a.handoff { " — would hand off to a human" } else { "" });
+        for c in &a.citations {
+            println!("  from: {} <{}>", c.breadcrumb(), c.url);
+        }
+        if a.handoff {
+            println!("\nclosest sections:");
+            for h in engine.search(&q, 3) {
+                let c = engine.chunk(h.chunk);
+                println!("  {:.2}  {} <{}>", h.score, c.breadcrumb, c.url);
+            }
+        }
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line.context("cannot read stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: Question =
+            serde_json::from_str(&line).with_context(|| format!("stdin line {}: expected {{\"id\", \"question\"}}", n + 1))?;
+        let t = Instant::now();
+        let a = engine.answer(&q.question);
+        let hits = engine.search(&q.question, 10);
+        let micros = t.elapsed().as_micros() as u64;
+        // Sources: the cited chunks first, then the rest of the ranking (deduplicated by path).
+        let mut sources = Vec::new();
+        let mut seen = Vec::new();
+        for h in &hits {
+            let c = engine.chunk(h.chunk);
+            if seen.contains(&c.path) {
+                continue;
+            }
+            seen.push(c.path.clone());
+            sources.push(serde_json::json!({"path": c.path, "url": c.url, "title": c.title, "heading": c.heading, "score": h.score}));
+        }
+        let v = serde_json::json!({
+            "id": q.id, "answer": a.text, "confidence": a.confidence, "handoff": a.handoff,
+            "sources": sources, "micros": micros,
+        });
+        writeln!(out, "{v}")?;
+    }
+    Ok(())
+}

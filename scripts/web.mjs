@@ -1,0 +1,56 @@
+// Web asset helper for ./baton (Node's own zlib; no dependencies).
+//
+//   node scripts/web.mjs compress FILE...   write FILE.br (brotli, max quality) next to each file
+//   node scripts/web.mjs budget             measure the widget's bytes; fail over budget
+//
+// Budgets (issue #4): what a host page loads before the visitor opens the chat ≤ 5 KB brotli;
+// the whole widget once opened (loader + glue + wasm + CSS) ≤ 90 KB brotli. The figures are
+// written to target/bench/widget-size.json on every run.
+import { brotliCompressSync, constants } from "node:zlib";
+import { readFileSync, writeFileSync, readdirSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const PAGE_LOAD_BUDGET = 5 * 1024;
+const OPENED_BUDGET = 90 * 1024;
+
+function br(bytes) {
+  return brotliCompressSync(bytes, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+  });
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === "compress") {
+  for (const f of args) {
+    if (f.endsWith(".br")) continue;
+    writeFileSync(f + ".br", br(readFileSync(f)));
+  }
+} else if (cmd === "budget") {
+  const bundleDir = readdirSync("dist/widget")[0];
+  const files = {
+    "widget.js": "dist/widget.js",
+    "baton_widget.js": join("dist/widget", bundleDir, "baton_widget.js"),
+    "baton_widget_bg.wasm": join("dist/widget", bundleDir, "baton_widget_bg.wasm"),
+  };
+  const sizes = {};
+  for (const [name, path] of Object.entries(files)) {
+    const raw = readFileSync(path);
+    sizes[name] = { raw: raw.length, brotli: br(raw).length };
+  }
+  const pageLoad = sizes["widget.js"].brotli;
+  const opened = Object.values(sizes).reduce((a, s) => a + s.brotli, 0);
+  const report = { page_load_brotli: pageLoad, opened_brotli: opened, budgets: { page_load_brotli: PAGE_LOAD_BUDGET, opened_brotli: OPENED_BUDGET }, files: sizes };
+  mkdirSync("target/bench", { recursive: true });
+  writeFileSync("target/bench/widget-size.json", JSON.stringify(report, null, 2) + "\n");
+  const kb = (n) => (n / 1024).toFixed(1) + " KB";
+  console.log(`widget on page load: ${kb(pageLoad)} brotli (budget ${kb(PAGE_LOAD_BUDGET)})`);
+  console.log(`widget once opened:  ${kb(opened)} brotli (budget ${kb(OPENED_BUDGET)})`);
+  for (const [n, s] of Object.entries(sizes)) console.log(`  ${n.padEnd(22)} ${kb(s.raw).padStart(9)} raw ${kb(s.brotli).padStart(9)} brotli`);
+  let failed = false;
+  if (pageLoad > PAGE_LOAD_BUDGET) { console.error("over budget: page-load bytes"); failed = true; }
+  if (opened > OPENED_BUDGET) { console.error("over budget: opened-widget bytes"); failed = true; }
+  process.exit(failed ? 1 : 0);
+} else {
+  console.error("usage: web.mjs compress FILE... | budget");
+  process.exit(2);
+}

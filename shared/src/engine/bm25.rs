@@ -1,0 +1,136 @@
+//! Okapi BM25 over an inverted index. Title and heading words count more than body words:
+//! a section titled "Deploying" is about deploying even if the body says it once.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Posting {
+    pub doc: u32,
+    /// Weighted term frequency.
+    pub tf: u16,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bm25 {
+    /// Sorted terms; `postings[i]` belongs to `terms[i]`.
+    terms: Vec<String>,
+    postings: Vec<Vec<Posting>>,
+    doc_len: Vec<u32>,
+    avg_len: f32,
+}
+
+/// A document's terms with their weights (e.g. 1 for body, 3 for headings).
+pub struct WeightedDoc<'a> {
+    pub parts: Vec<(&'a [String], u16)>,
+}
+
+impl Bm25 {
+    pub fn build(docs: &[WeightedDoc<'_>]) -> Bm25 {
+        let mut map: BTreeMap<&str, Vec<Posting>> = BTreeMap::new();
+        let mut doc_len = Vec::with_capacity(docs.len());
+        for (d, doc) in docs.iter().enumerate() {
+            let mut tf: BTreeMap<&str, u32> = BTreeMap::new();
+            let mut len = 0u32;
+            for (terms, w) in &doc.parts {
+                for t in terms.iter() {
+                    *tf.entry(t.as_str()).or_default() += *w as u32;
+                    len += *w as u32;
+                }
+            }
+            doc_len.push(len);
+            for (t, f) in tf {
+                map.entry(t).or_default().push(Posting { doc: d as u32, tf: f.min(u16::MAX as u32) as u16 });
+            }
+        }
+        let avg_len = if docs.is_empty() { 1.0 } else { doc_len.iter().map(|&l| l as f32).sum::<f32>() / docs.len() as f32 };
+        let (terms, postings) = map.into_iter().map(|(t, p)| (t.to_string(), p)).unzip();
+        Bm25 { terms, postings, doc_len, avg_len: avg_len.max(1.0) }
+    }
+
+    pub fn docs(&self) -> usize {
+        self.doc_len.len()
+    }
+
+    fn term_index(&self, term: &str) -> Option<usize> {
+        self.terms.binary_search_by(|t| t.as_str().cmp(term)).ok()
+    }
+
+    /// Inverse document frequency (BM25+ style, never negative). 0 for unknown terms.
+    pub fn idf(&self, term: &str) -> f32 {
+        match self.term_index(term) {
+            Some(i) => idf(self.docs(), self.postings[i].len()),
+            None => 0.0,
+        }
+    }
+
+    /// The idf a term would have if it occurred in no document (the ceiling).
+    pub fn max_idf(&self) -> f32 {
+        idf(self.docs(), 0)
+    }
+
+    /// Scores every document containing a query term; returns (doc, score) best first.
+    pub fn search(&self, query: &[String], k: usize) -> Vec<(u32, f32)> {
+        let mut scores: BTreeMap<u32, f32> = BTreeMap::new();
+        let mut seen = Vec::new();
+        for term in query {
+            if seen.contains(term) {
+                continue;
+            }
+            seen.push(term.clone());
+            let Some(i) = self.term_index(term) else {
+                continue;
+            };
+            let idf = idf(self.docs(), self.postings[i].len());
+            for p in &self.postings[i] {
+                let len = *self.doc_len.get(p.doc as usize).unwrap_or(&0) as f32;
+                let tf = p.tf as f32;
+                let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / self.avg_len));
+                *scores.entry(p.doc).or_default() += s;
+            }
+        }
+        let mut out: Vec<(u32, f32)> = scores.into_iter().collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        out
+    }
+
+    /// Checks internal consistency after loading untrusted bytes.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.docs() as u32;
+        if self.terms.len() != self.postings.len() || self.postings.iter().flatten().any(|p| p.doc >= n) {
+            return Err("BM25 tables are inconsistent".into());
+        }
+        Ok(())
+    }
+}
+
+fn idf(n: usize, df: usize) -> f32 {
+    ((n as f32 - df as f32 + 0.5) / (df as f32 + 0.5) + 1.0).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn ranks_the_document_with_the_rare_term_first() {
+        let a = s(&["deploy", "worker", "cloudflar"]);
+        let b = s(&["widget", "script", "tag"]);
+        let h = s(&["widget"]);
+        let idx = Bm25::build(&[WeightedDoc { parts: vec![(&a, 1)] }, WeightedDoc { parts: vec![(&b, 1), (&h, 3)] }]);
+        let r = idx.search(&s(&["widget", "tag"]), 10);
+        assert_eq!(r[0].0, 1);
+        assert_eq!(r.len(), 1);
+        assert!(idx.idf("widget") > 0.0);
+        assert_eq!(idx.idf("nothing"), 0.0);
+        assert!(idx.check().is_ok());
+    }
+}

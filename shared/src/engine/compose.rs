@@ -1,0 +1,188 @@
+//! Extractive answers: the best one to three sentences, list items or code blocks of a section,
+//! in their original order, kept under ~400 characters where possible.
+
+/// Soft limit on answer length, in characters.
+pub const ANSWER_CHARS: usize = 400;
+
+/// A piece of a section that can stand alone in an answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unit {
+    pub text: String,
+    /// Blank line before this unit (new paragraph / block) rather than a sentence continuation.
+    pub block_start: bool,
+    pub is_code: bool,
+}
+
+/// Splits section text (blank-line separated blocks) into units: sentences of prose, single
+/// list items, whole code blocks.
+pub fn units(text: &str) -> Vec<Unit> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    let mut code = String::new();
+    let mut para = String::new();
+    let flush_para = |para: &mut String, out: &mut Vec<Unit>| {
+        if !para.trim().is_empty() {
+            for (i, s) in sentences(para.trim()).into_iter().enumerate() {
+                out.push(Unit { text: s, block_start: i == 0, is_code: false });
+            }
+        }
+        para.clear();
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") {
+            if in_code {
+                code.push_str(line);
+                out.push(Unit { text: std::mem::take(&mut code), block_start: true, is_code: true });
+                in_code = false;
+            } else {
+                flush_para(&mut para, &mut out);
+                in_code = true;
+                code.push_str(line);
+                code.push('\n');
+            }
+            continue;
+        }
+        if in_code {
+            code.push_str(line);
+            code.push('\n');
+            continue;
+        }
+        if trimmed.is_empty() {
+            flush_para(&mut para, &mut out);
+        } else if trimmed.starts_with("- ") || trimmed.starts_with("* ") || is_numbered(trimmed) {
+            flush_para(&mut para, &mut out);
+            out.push(Unit { text: trimmed.to_string(), block_start: true, is_code: false });
+        } else {
+            if !para.is_empty() {
+                para.push(' ');
+            }
+            para.push_str(trimmed);
+        }
+    }
+    if in_code && !code.is_empty() {
+        code.push_str("```");
+        out.push(Unit { text: code, block_start: true, is_code: true });
+    }
+    flush_para(&mut para, &mut out);
+    out
+}
+
+fn is_numbered(s: &str) -> bool {
+    let digits = s.bytes().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && s[digits..].starts_with(". ")
+}
+
+/// Splits prose into sentences at `.`, `!`, `?` followed by a space and an uppercase letter,
+/// digit or quote — not inside "e.g. this" nor "v1.2".
+pub fn sentences(p: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = p.char_indices().collect();
+    for i in 0..chars.len() {
+        let (pos, c) = chars[i];
+        if !matches!(c, '.' | '!' | '?') {
+            continue;
+        }
+        let next = chars.get(i + 1).map(|x| x.1);
+        let after = chars.get(i + 2).map(|x| x.1);
+        if next == Some(' ') && after.is_some_and(|a| a.is_uppercase() || a.is_ascii_digit() || a == '"' || a == '`' || a == '(') {
+            let prev_word: String = p[start..pos].rsplit(' ').next().unwrap_or("").to_lowercase();
+            if matches!(prev_word.as_str(), "e.g" | "i.e" | "etc" | "vs" | "mr" | "dr" | "st") {
+                continue;
+            }
+            out.push(p[start..=pos].trim().to_string());
+            start = pos + c.len_utf8();
+        }
+    }
+    if start < p.len() && !p[start..].trim().is_empty() {
+        out.push(p[start..].trim().to_string());
+    }
+    out
+}
+
+/// Picks the answer from a section: the unit that best matches the question, plus its best
+/// neighbours while they fit. `similarity` scores a unit against the question semantically;
+/// `idf` weighs the question's terms.
+pub fn extract(section: &str, terms: &[String], similarity: impl Fn(&str) -> f32, idf: &dyn Fn(&str) -> f32) -> String {
+    let units = units(section);
+    if units.is_empty() {
+        return String::new();
+    }
+    let total: f32 = terms.iter().map(|t| idf(t)).sum::<f32>().max(1e-6);
+    let score = |u: &Unit| {
+        let ut = super::text::terms(&u.text);
+        let lexical: f32 = terms.iter().filter(|t| ut.contains(t)).map(|t| idf(t)).sum::<f32>() / total;
+        lexical + 0.5 * similarity(&u.text)
+    };
+    let scores: Vec<f32> = units.iter().map(score).collect();
+    let best = (0..units.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a))).expect("non-empty");
+    let mut chosen = vec![best];
+    let mut len = units[best].text.chars().count();
+    // Grow around the best unit, preferring the better-scoring neighbour, up to three units.
+    let (mut lo, mut hi) = (best, best);
+    while chosen.len() < 3 {
+        let left = lo.checked_sub(1);
+        let right = (hi + 1 < units.len()).then_some(hi + 1);
+        let pick = match (left, right) {
+            (Some(l), Some(r)) => {
+                if scores[r] >= scores[l] * 1.2 || units[best].text.ends_with(':') {
+                    r
+                } else {
+                    l
+                }
+            }
+            (Some(l), None) => l,
+            (None, Some(r)) => r,
+            (None, None) => break,
+        };
+        let add = units[pick].text.chars().count();
+        // A list or code block introduced by the best sentence is part of the answer.
+        let continues = units[best].text.ends_with(':') && pick > best;
+        if len + add > ANSWER_CHARS && !(continues && chosen.len() == 1) {
+            break;
+        }
+        if scores[pick] <= 0.0 && !continues {
+            break;
+        }
+        chosen.push(pick);
+        len += add;
+        lo = lo.min(pick);
+        hi = hi.max(pick);
+    }
+    chosen.sort_unstable();
+    let mut out = String::new();
+    for (n, &i) in chosen.iter().enumerate() {
+        if n > 0 {
+            out.push_str(if units[i].block_start || units[chosen[n - 1]].is_code { "\n\n" } else { " " });
+        }
+        out.push_str(&units[i].text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_sentences_lists_and_code() {
+        let text = "Baton answers questions. It cites sections, e.g. Quickstart.\n\n- one item\n- two item\n\n```sh\n./baton demo\n```";
+        let u = units(text);
+        let texts: Vec<&str> = u.iter().map(|u| u.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["Baton answers questions.", "It cites sections, e.g. Quickstart.", "- one item", "- two item", "```sh\n./baton demo\n```"]
+        );
+        assert!(u[4].is_code);
+    }
+
+    #[test]
+    fn extracts_the_matching_sentence() {
+        let text = "Baton is a support chat. To start the demo, run the demo command. Operators use the inbox page.";
+        let terms = crate::engine::text::terms("how do I start the demo");
+        let a = extract(text, &terms, |_| 0.0, &|_| 1.0);
+        assert!(a.starts_with("To start the demo"), "{a}");
+        assert!(a.len() <= ANSWER_CHARS);
+    }
+}

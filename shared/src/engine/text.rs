@@ -1,0 +1,73 @@
+//! Text analysis for lexical (BM25) matching: lowercase words, English stop words dropped,
+//! Snowball-stemmed, so "deploying" finds "deploy".
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::cell::RefCell;
+
+thread_local! {
+    // Built once per thread; the stemmer holds only static tables.
+    static STEMMER: RefCell<Stemmer> = RefCell::new(Stemmer::create(Algorithm::English));
+}
+
+/// Words too common to say anything about which section answers a question.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for",
+    "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or",
+    "our", "she", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was",
+    "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+pub fn is_stop_word(w: &str) -> bool {
+    STOP_WORDS.binary_search(&w).is_ok()
+}
+
+/// Splits text into lowercase words: runs of letters and digits; `_` and inner `-`/`.`
+/// keep identifiers like `data-site` or `wrangler.toml` as one word *and* their parts.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.')) {
+        let raw = raw.trim_matches(|c: char| c == '-' || c == '.' || c == '_');
+        if raw.is_empty() {
+            continue;
+        }
+        let lower = raw.to_lowercase();
+        if lower.contains(['-', '.', '_']) {
+            for part in lower.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
+                out.push(part.to_string());
+            }
+            // The compound itself too, so an exact identifier match scores higher.
+            out.push(lower.replace(['-', '.', '_'], ""));
+        } else {
+            out.push(lower);
+        }
+    }
+    out
+}
+
+/// The terms BM25 indexes and queries with.
+pub fn terms(text: &str) -> Vec<String> {
+    STEMMER.with(|s| {
+        let s = s.borrow();
+        words(text).into_iter().filter(|w| !is_stop_word(w)).map(|w| s.stem(&w).into_owned()).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_are_sorted_for_binary_search() {
+        let mut s = STOP_WORDS.to_vec();
+        s.sort();
+        assert_eq!(s, STOP_WORDS);
+    }
+
+    #[test]
+    fn terms_stem_and_drop_stop_words() {
+        assert_eq!(terms("How do I deploy the Widgets?"), vec!["deploy", "widget"]);
+        let t = terms("set data-site in wrangler.toml");
+        assert!(t.contains(&"datasit".to_string()) || t.contains(&"datasite".to_string()), "{t:?}");
+        assert!(t.contains(&"wrangler".to_string()));
+    }
+}

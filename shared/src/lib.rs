@@ -1,0 +1,22 @@
+//! Baton's shared core.
+//!
+//! - [`protocol`]: the wire types every side speaks (always built; no heavy dependencies).
+//! - [`config`]: a site's configuration (always built).
+//! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
+//!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
+//!   `Conversation` Durable Object applies).
+//!
+//! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
+//! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
+
+pub mod config;
+pub mod protocol;
+
+#[cfg(feature = "engine")]
+pub mod conversation;
+#[cfg(feature = "engine")]
+pub mod engine;
+#[cfg(feature = "engine")]
+pub mod handoff;
+#[cfg(feature = "engine")]
+pub mod index;

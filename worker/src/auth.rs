@@ -1,0 +1,167 @@
+//! Operator sign-in: accounts from the `BATON_OPERATORS` secret (PBKDF2-SHA256 hashes made by
+//! `index-builder operator add`), sessions as HMAC-signed cookies keyed by `BATON_SESSION_KEY`.
+//! Visitors never get a session: their per-conversation token is checked by the object.
+
+use crate::http::{api, Failure};
+use baton_shared::protocol::{hex, ErrorCode, OperatorRef, SiteId};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use worker::{Env, Request};
+
+pub const COOKIE: &str = "baton_session";
+/// Sessions last a working day.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+
+/// One operator account, as in the `BATON_OPERATORS` secret (a JSON array).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    pub site: SiteId,
+    pub email: String,
+    pub name: String,
+    /// `pbkdf2-sha256:<iterations>:<salt hex>:<hash hex>` (no `$`: .env files expand it)
+    pub password: String,
+}
+
+/// What a session cookie proves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub site: SiteId,
+    pub operator: OperatorRef,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+pub fn accounts(env: &Env) -> Vec<Account> {
+    let Ok(raw) = env.secret("BATON_OPERATORS").map(|s| s.to_string()).or_else(|_| env.var("BATON_OPERATORS").map(|v| v.to_string()))
+    else {
+        return Vec::new();
+    };
+    match serde_json::from_str(&raw) {
+        Ok(a) => a,
+        Err(e) => {
+            worker::console_error!("BATON_OPERATORS is not a JSON array of accounts: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn session_key(env: &Env) -> Result<Vec<u8>, Failure> {
+    let key = env.secret("BATON_SESSION_KEY").map(|s| s.to_string()).or_else(|_| env.var("BATON_SESSION_KEY").map(|v| v.to_string()));
+    match key {
+        Ok(k) if k.len() >= 32 => Ok(k.into_bytes()),
+        _ => Err(Failure::Internal("BATON_SESSION_KEY is missing or shorter than 32 characters: set it with `wrangler secret put`".into())),
+    }
+}
+
+/// Checks a password against a stored hash, in constant time.
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    let parts: Vec<&str> = stored.split(':').collect();
+    let [scheme, iterations, salt, hash] = parts.as_slice() else {
+        return false;
+    };
+    let (Ok(iterations), Some(salt), Some(hash)) = (iterations.parse::<u32>(), unhex(salt), unhex(hash)) else {
+        return false;
+    };
+    if *scheme != "pbkdf2-sha256" || !(1_000..=2_000_000).contains(&iterations) || hash.is_empty() || hash.len() > 64 {
+        return false;
+    }
+    let mut out = vec![0u8; hash.len()];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut out);
+    out.ct_eq(&hash).into()
+}
+
+/// A hash nobody's password matches, to spend the same time on unknown emails.
+const DUMMY_HASH: &str =
+    "pbkdf2-sha256:100000:00000000000000000000000000000000:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Finds the account for a login; `None` for an unknown email or a wrong password alike.
+pub fn login(env: &Env, site: &SiteId, email: &str, password: &str) -> Option<Account> {
+    let email = email.trim().to_lowercase();
+    let account = accounts(env).into_iter().find(|a| &a.site == site && a.email.to_lowercase() == email);
+    match account {
+        Some(a) if verify_password(&a.password, password) => Some(a),
+        Some(_) => None,
+        None => {
+            verify_password(DUMMY_HASH, password);
+            None
+        }
+    }
+}
+
+fn sign(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(payload);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(env: &Env, req: &Request, session: &Session) -> Result<String, Failure> {
+    let payload = serde_json::to_vec(session)?;
+    let sig = sign(&session_key(env)?, &payload);
+    let value = format!("{}.{}", hex(&payload), hex(&sig));
+    Ok(format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}", secure_attr(req)))
+}
+
+/// The `Set-Cookie` value that ends a session.
+pub fn logout_cookie(req: &Request) -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", secure_attr(req))
+}
+
+/// `Secure` everywhere except plain-http localhost, where browsers would drop the cookie.
+fn secure_attr(req: &Request) -> &'static str {
+    let local = req.url().ok().is_some_and(|u| u.scheme() == "http" && matches!(u.host_str(), Some("localhost") | Some("127.0.0.1")));
+    if local {
+        ""
+    } else {
+        "; Secure"
+    }
+}
+
+/// The session a request carries, if its cookie is present, genuine and unexpired.
+pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session>, Failure> {
+    let Some(cookies) = req.headers().get("cookie")? else {
+        return Ok(None);
+    };
+    let Some(value) = cookies.split(';').filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}="))).next() else {
+        return Ok(None);
+    };
+    let Some((payload, sig)) = value.split_once('.') else {
+        return Ok(None);
+    };
+    let (Some(payload), Some(sig)) = (unhex(payload), unhex(sig)) else {
+        return Ok(None);
+    };
+    let expected = sign(&session_key(env)?, &payload);
+    if !bool::from(expected.ct_eq(&sig)) {
+        return Ok(None);
+    }
+    let Ok(s) = serde_json::from_slice::<Session>(&payload) else {
+        return Ok(None);
+    };
+    if s.exp <= now_secs {
+        return Ok(None);
+    }
+    // An account removed from config loses its sessions at once.
+    if !accounts(env).iter().any(|a| a.site == s.site && a.email == s.operator.id) {
+        return Ok(None);
+    }
+    Ok(Some(s))
+}
+
+/// The operator session for `site`, or 401 (no session) / 403 (another site's session).
+pub fn require_operator(env: &Env, req: &Request, site: &SiteId, now_secs: i64) -> Result<Session, Failure> {
+    match session(env, req, now_secs)? {
+        None => Err(api(ErrorCode::Unauthorized, "sign in to the inbox first (your session may have expired)")),
+        Some(s) if &s.site != site => Err(api(ErrorCode::Forbidden, "your session is for another site")),
+        Some(s) => Ok(s),
+    }
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}

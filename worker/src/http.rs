@@ -1,0 +1,142 @@
+//! HTTP plumbing: typed JSON errors, JSON bodies with size limits, CORS.
+
+use baton_shared::protocol::{ApiError, ErrorBody, ErrorCode, MAX_FRAME_BYTES};
+use serde::{de::DeserializeOwned, Serialize};
+use worker::{Headers, Request, Response};
+
+/// Why a request failed: a typed API error for the client, or an internal failure (logged,
+/// answered with a generic 500 that leaks nothing).
+#[derive(Debug)]
+pub enum Failure {
+    Api(ErrorBody),
+    Internal(String),
+}
+
+impl From<ErrorBody> for Failure {
+    fn from(e: ErrorBody) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<worker::Error> for Failure {
+    fn from(e: worker::Error) -> Self {
+        Failure::Internal(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Internal(format!("json: {e}"))
+    }
+}
+
+pub type Handled = Result<Response, Failure>;
+
+pub fn api(code: ErrorCode, message: impl Into<String>) -> Failure {
+    Failure::Api(ErrorBody::new(code, message))
+}
+
+/// The JSON error response for a failure.
+pub fn error_response(f: Failure) -> Response {
+    let body = match f {
+        Failure::Api(e) => e,
+        Failure::Internal(why) => {
+            worker::console_error!("internal error: {why}");
+            ErrorBody::new(ErrorCode::Internal, "something went wrong on our side; try again")
+        }
+    };
+    let status = body.code.http_status();
+    let retry = body.retry_after;
+    let json = serde_json::to_string(&ApiError::from(body)).unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"error"}}"#.into());
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    if let Some(s) = retry {
+        let _ = headers.set("retry-after", &s.to_string());
+    }
+    Response::builder().with_status(status).with_headers(headers).fixed(json.into_bytes())
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Handled {
+    let body = serde_json::to_vec(value)?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::builder().with_status(status).with_headers(headers).fixed(body))
+}
+
+/// Maps a serde error to the error a client can act on: an unknown `type` is
+/// `unknown_command`; anything else is `bad_request` with serde's precise words.
+pub fn decode_error(e: &serde_json::Error, what: &str) -> ErrorBody {
+    let msg = e.to_string();
+    if msg.contains("unknown variant") {
+        ErrorBody::new(ErrorCode::UnknownCommand, format!("{what}: {msg}"))
+    } else {
+        ErrorBody::new(ErrorCode::BadRequest, format!("{what} is not valid: {msg}"))
+    }
+}
+
+/// Parses JSON from bytes, with the size limit every body and frame shares.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ErrorBody> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(ErrorBody::new(ErrorCode::TooLarge, format!("{what} is {} bytes; the limit is {MAX_FRAME_BYTES}", bytes.len())));
+    }
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, format!("{what} is not valid UTF-8")));
+    }
+    serde_json::from_slice(bytes).map_err(|e| decode_error(&e, what))
+}
+
+/// Reads a JSON request body (refusing oversized ones before reading them when possible).
+pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Failure> {
+    if let Some(len) = req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok()) {
+        if len > MAX_FRAME_BYTES {
+            return Err(api(ErrorCode::TooLarge, format!("the body is {len} bytes; the limit is {MAX_FRAME_BYTES}")));
+        }
+    }
+    let bytes = req.bytes().await?;
+    Ok(parse_json(&bytes, "the request body")?)
+}
+
+/// Reads an optional JSON body: empty means `T::default()`.
+pub async fn body_or_default<T: DeserializeOwned + Default>(req: &mut Request) -> Result<T, Failure> {
+    let bytes = req.bytes().await?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    Ok(parse_json(&bytes, "the request body")?)
+}
+
+/// Adds CORS headers for an allowed cross-origin caller.
+pub fn with_cors(mut resp: Response, origin: Option<&str>) -> Response {
+    if let Some(o) = origin {
+        let h = resp.headers_mut();
+        let _ = h.set("access-control-allow-origin", o);
+        let _ = h.set("vary", "Origin");
+        let _ = h.set("access-control-expose-headers", "retry-after");
+    }
+    resp
+}
+
+/// Answer to a CORS preflight from an allowed origin.
+pub fn preflight(origin: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("access-control-allow-origin", origin);
+    let _ = headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
+    let _ = headers.set("access-control-allow-headers", "content-type, authorization");
+    let _ = headers.set("access-control-max-age", "86400");
+    let _ = headers.set("vary", "Origin");
+    Response::builder().with_status(204).with_headers(headers).empty()
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &Request) -> Option<String> {
+    let h = req.headers().get("authorization").ok()??;
+    h.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+/// A query parameter.
+pub fn query(req: &Request, key: &str) -> Option<String> {
+    let url = req.url().ok()?;
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}

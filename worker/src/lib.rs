@@ -1,0 +1,298 @@
+//! Baton's edge worker. Every request enters `fetch` and is routed below, top to bottom.
+//!
+//! - Pages and bundles come from static assets (`dist/`, the `ASSETS` binding).
+//! - Visitor API: create a conversation, then talk to its `Conversation` object over a
+//!   WebSocket (or HTTP), proving themselves with the per-conversation token.
+//! - Operator API: sign in (HMAC-signed cookie), then the site's `Inbox` object streams the
+//!   conversation list; operators open a conversation's socket to act on it.
+//!
+//! The worker authenticates and routes; the objects store and relay; `baton-shared` decides.
+
+mod assets;
+mod auth;
+mod conversation;
+mod http;
+mod inbox;
+
+use assets::Cache;
+use baton_shared::config::SiteConfig;
+use baton_shared::conversation::Actor;
+use baton_shared::protocol::*;
+use http::{api, error_response, json, Failure, Handled};
+use wasm_bindgen::JsValue;
+use worker::*;
+
+pub use conversation::Conversation;
+pub use inbox::Inbox;
+
+#[event(fetch)]
+pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(route(&mut req, &env).await.unwrap_or_else(error_response))
+}
+
+async fn route(req: &mut Request, env: &Env) -> Handled {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        // ---- pages and bundles ----
+        (Method::Get, [""]) => assets::serve(env, req, "demo.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        (Method::Get, ["inbox"]) => assets::serve(env, req, "inbox.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        (Method::Get, ["widget.js"]) => assets::serve(env, req, "widget.js", "text/javascript; charset=utf-8", Cache::Short).await,
+        (Method::Get, [bundle @ ("widget" | "inbox"), hash, file]) => {
+            let content_type = content_type(file).ok_or_else(|| api(ErrorCode::NotFound, "no such file"))?;
+            if !is_hash(hash) {
+                return Err(api(ErrorCode::NotFound, "no such file"));
+            }
+            assets::serve(env, req, &format!("{bundle}/{hash}/{file}"), content_type, Cache::Immutable).await
+        }
+        (Method::Get, ["healthz"]) => json(200, &serde_json::json!({ "ok": true })),
+
+        // ---- the API ----
+        (method, ["api", "v1", "sites", site, rest @ ..]) => {
+            let site = SiteId::parse(site)?;
+            site_api(req, env, method, &site, rest).await
+        }
+        (_, ["api", ..]) => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
+        (Method::Get, _) => Err(api(ErrorCode::NotFound, format!("no page {path}"))),
+        _ => Err(api(ErrorCode::MethodNotAllowed, "method not allowed")),
+    }
+}
+
+async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str]) -> Handled {
+    let config = assets::site_config(env, site).await?;
+    let now = conversation::now_ms();
+    match (method, rest) {
+        // Visitor endpoints may be called from the customer's pages (CORS); the rest are
+        // same-origin only.
+        (Method::Options, _) => {
+            let origin = visitor_origin(req, &config)?;
+            Ok(http::preflight(origin.as_deref().unwrap_or("*")))
+        }
+        (Method::Get, ["widget"]) => {
+            let origin = visitor_origin(req, &config)?;
+            let settings = WidgetSettings {
+                site: site.clone(),
+                name: config.name.clone(),
+                greeting: config.greeting.clone(),
+                color: config.color.clone(),
+            };
+            Ok(http::with_cors(json(200, &settings)?, origin.as_deref()))
+        }
+        (Method::Post, ["ask"]) => {
+            let origin = visitor_origin(req, &config)?;
+            let q: AskRequest = http::body(req).await?;
+            if q.question.trim().is_empty() || q.question.len() > MAX_MESSAGE_BYTES {
+                return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
+            }
+            let engine = assets::engine(env, site).await?;
+            Ok(http::with_cors(json(200, &engine.answer(&q.question))?, origin.as_deref()))
+        }
+        (Method::Post, ["conversations"]) => {
+            let origin = visitor_origin(req, &config)?;
+            let body: CreateConversation = http::body_or_default(req).await?;
+            let created = create_conversation(env, site, body).await?;
+            Ok(http::with_cors(json(201, &created)?, origin.as_deref()))
+        }
+        (Method::Get, ["conversations", id, "ws"]) => {
+            let id = ConversationId::parse(id)?;
+            if req.headers().get("upgrade")?.as_deref() != Some("websocket") {
+                return Err(api(ErrorCode::BadRequest, "this endpoint speaks WebSocket: send 'Upgrade: websocket'"));
+            }
+            let actor = socket_actor(req, env, site, &config, now)?;
+            let mut headers = Headers::new();
+            headers.set("upgrade", "websocket")?;
+            if let Some(a) = &actor {
+                headers.set(conversation::ACTOR_HEADER, &serde_json::to_string(a)?)?;
+            }
+            forward(env, &id, "/ws", Method::Get, &mut headers, None).await
+        }
+        (Method::Get, ["conversations", id, "events"]) => {
+            let id = ConversationId::parse(id)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now)?;
+            let after = http::query(req, "after").unwrap_or_default();
+            let resp =
+                forward(env, &id, &format!("/events?after={}", after.parse::<u64>().unwrap_or(0)), Method::Get, &mut headers, None).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        (Method::Post, ["conversations", id, "commands"]) => {
+            let id = ConversationId::parse(id)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now)?;
+            let body = req.bytes().await?;
+            if body.len() > MAX_FRAME_BYTES {
+                return Err(api(ErrorCode::TooLarge, format!("the body is {} bytes; the limit is {MAX_FRAME_BYTES}", body.len())));
+            }
+            let resp = forward(env, &id, "/command", Method::Post, &mut headers, Some(body)).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        (Method::Get, ["conversations", id, "export"]) => {
+            let id = ConversationId::parse(id)?;
+            let session = auth::require_operator(env, req, site, now / 1000)?;
+            let mut headers = operator_headers(&session)?;
+            forward(env, &id, "/export", Method::Get, &mut headers, None).await
+        }
+
+        // ---- operators ----
+        (Method::Post, ["login"]) => {
+            same_origin(req)?;
+            let l: LoginRequest = http::body(req).await?;
+            let Some(account) = auth::login(env, site, &l.email, &l.password) else {
+                return Err(api(ErrorCode::Unauthorized, "wrong email or password"));
+            };
+            let session = auth::Session {
+                site: site.clone(),
+                operator: OperatorRef { id: account.email.clone(), name: account.name.clone() },
+                exp: now / 1000 + auth::SESSION_SECONDS,
+            };
+            let cookie = auth::session_cookie(env, req, &session)?;
+            let mut resp = json(200, &Me { site: site.clone(), operator: session.operator })?;
+            resp.headers_mut().set("set-cookie", &cookie)?;
+            Ok(resp)
+        }
+        (Method::Post, ["logout"]) => {
+            same_origin(req)?;
+            let mut resp = json(200, &serde_json::json!({ "ok": true }))?;
+            resp.headers_mut().set("set-cookie", &auth::logout_cookie(req))?;
+            Ok(resp)
+        }
+        (Method::Get, ["me"]) => {
+            let s = auth::require_operator(env, req, site, now / 1000)?;
+            json(200, &Me { site: s.site, operator: s.operator })
+        }
+        (Method::Get, ["inbox", "ws"]) => {
+            same_origin(req)?;
+            let session = auth::require_operator(env, req, site, now / 1000)?;
+            if req.headers().get("upgrade")?.as_deref() != Some("websocket") {
+                return Err(api(ErrorCode::BadRequest, "this endpoint speaks WebSocket: send 'Upgrade: websocket'"));
+            }
+            let headers = Headers::new();
+            headers.set("upgrade", "websocket")?;
+            headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Get).with_headers(headers);
+            let r = Request::new_with_init("https://inbox/ws", &init)?;
+            Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
+        }
+        _ => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
+    }
+}
+
+/// Creates a conversation: 128-bit id, 256-bit visitor token (only its hash is stored).
+async fn create_conversation(env: &Env, site: &SiteId, body: CreateConversation) -> Result<ConversationCreated, Failure> {
+    if let Some(p) = &body.page {
+        ClientMsg::Page { page: p.clone() }.validate()?;
+    }
+    let mut id = [0u8; 16];
+    let mut token = [0u8; 32];
+    getrandom02::getrandom(&mut id).map_err(|e| Failure::Internal(e.to_string()))?;
+    getrandom02::getrandom(&mut token).map_err(|e| Failure::Internal(e.to_string()))?;
+    let id = ConversationId::from_random(id);
+    let token = hex(&token);
+    let create =
+        conversation::CreateRequest { id: id.clone(), site: site.clone(), token_hash: conversation::token_hash(&token), page: body.page };
+    let mut headers = Headers::new();
+    let resp = forward(env, &id, "/create", Method::Post, &mut headers, Some(serde_json::to_vec(&create)?)).await?;
+    if resp.status_code() != 201 {
+        return Err(Failure::Internal(format!("conversation create answered {}", resp.status_code())));
+    }
+    Ok(ConversationCreated { conversation_id: id, visitor_token: token })
+}
+
+/// Sends a request to a conversation's object. The object's request is built here, so a
+/// client can never smuggle in the actor header.
+async fn forward(env: &Env, id: &ConversationId, path: &str, method: Method, headers: &mut Headers, body: Option<Vec<u8>>) -> Handled {
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers.clone());
+    if let Some(b) = body {
+        init.with_body(Some(JsValue::from(js_sys::Uint8Array::from(b.as_slice()))));
+    }
+    let req = Request::new_with_init(&format!("https://conversation{path}"), &init)?;
+    Ok(env.durable_object("CONVERSATIONS")?.get_by_name(id.as_str())?.fetch_with_request(req).await?)
+}
+
+fn operator_headers(session: &auth::Session) -> Result<Headers, Failure> {
+    let h = Headers::new();
+    h.set(conversation::ACTOR_HEADER, &serde_json::to_string(&Actor::Operator { operator: session.operator.clone() })?)?;
+    Ok(h)
+}
+
+/// For conversation HTTP calls: operators by cookie (`?as=operator`), visitors by bearer token
+/// (checked by the object). Returns the object's headers and the CORS origin to answer.
+fn visitor_or_operator(
+    req: &Request,
+    env: &Env,
+    site: &SiteId,
+    config: &SiteConfig,
+    now: i64,
+) -> Result<(Headers, Option<String>), Failure> {
+    if http::query(req, "as").as_deref() == Some("operator") {
+        same_origin(req)?;
+        let session = auth::require_operator(env, req, site, now / 1000)?;
+        return Ok((operator_headers(&session)?, None));
+    }
+    let origin = visitor_origin(req, config)?;
+    let h = Headers::new();
+    if let Some(a) = req.headers().get("authorization")? {
+        h.set("authorization", &a)?;
+    }
+    Ok((h, origin))
+}
+
+/// Who opens a conversation socket: an operator (`?as=operator` + session) or the visitor
+/// (`None`: the object checks the token in the hello frame).
+fn socket_actor(req: &Request, env: &Env, site: &SiteId, config: &SiteConfig, now: i64) -> Result<Option<Actor>, Failure> {
+    if http::query(req, "as").as_deref() == Some("operator") {
+        same_origin(req)?;
+        let session = auth::require_operator(env, req, site, now / 1000)?;
+        return Ok(Some(Actor::Operator { operator: session.operator }));
+    }
+    visitor_origin(req, config)?;
+    Ok(None)
+}
+
+fn own_origin(req: &Request) -> Option<String> {
+    let u = req.url().ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+/// Visitor calls: a browser on a page not allowed by the site config gets 403. This stops
+/// casual embedding on other sites; the conversation token is the real boundary.
+fn visitor_origin(req: &Request, config: &SiteConfig) -> Result<Option<String>, Failure> {
+    let Some(origin) = req.headers().get("origin")? else {
+        return Ok(None);
+    };
+    if Some(&origin) == own_origin(req).as_ref() || config.origin_allowed(&origin) {
+        return Ok(Some(origin));
+    }
+    Err(api(
+        ErrorCode::OriginNotAllowed,
+        format!("{origin} may not use the {} widget: add it to allowed_origins in baton.toml", config.site),
+    ))
+}
+
+/// Operator calls must come from the inbox page itself (no cross-site requests or sockets).
+fn same_origin(req: &Request) -> Result<(), Failure> {
+    match req.headers().get("origin")? {
+        Some(o) if Some(&o) != own_origin(req).as_ref() => {
+            Err(api(ErrorCode::Forbidden, "operator requests must come from the inbox page"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn content_type(file: &str) -> Option<&'static str> {
+    let ext = file.rsplit('.').next()?;
+    Some(match ext {
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        _ => return None,
+    })
+}
+
+fn is_hash(s: &str) -> bool {
+    (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
