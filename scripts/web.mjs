@@ -26,12 +26,18 @@ if (cmd === "compress") {
     writeFileSync(f + ".br", br(readFileSync(f)));
   }
 } else if (cmd === "budget") {
-  const bundleDir = readdirSync("dist/widget")[0];
-  const files = {
-    "widget.js": "dist/widget.js",
-    "baton_widget.js": join("dist/widget", bundleDir, "baton_widget.js"),
-    "baton_widget_bg.wasm": join("dist/widget", bundleDir, "baton_widget_bg.wasm"),
-  };
+  // What the opened widget fetches: the loader, then everything in the hashed bundle directory
+  // the loader points at (glue + wasm; the panel's CSS is inside the wasm). Counting the
+  // directory rather than known names means a file added later is never missed.
+  const loader = readFileSync("dist/widget.js", "utf8");
+  const m = loader.match(/widget\/([0-9a-f]{8,64})\//);
+  if (!m) {
+    console.error("dist/widget.js does not reference a widget/<hash>/ bundle: run ./baton build");
+    process.exit(1);
+  }
+  const bundleDir = join("dist/widget", m[1]);
+  const files = { "widget.js": "dist/widget.js" };
+  for (const f of readdirSync(bundleDir).sort()) if (!f.endsWith(".br")) files[f] = join(bundleDir, f);
   const sizes = {};
   for (const [name, path] of Object.entries(files)) {
     const raw = readFileSync(path);
@@ -39,7 +45,12 @@ if (cmd === "compress") {
   }
   const pageLoad = sizes["widget.js"].brotli;
   const opened = Object.values(sizes).reduce((a, s) => a + s.brotli, 0);
-  const report = { page_load_brotli: pageLoad, opened_brotli: opened, budgets: { page_load_brotli: PAGE_LOAD_BUDGET, opened_brotli: OPENED_BUDGET }, files: sizes };
+  const report = {
+    page_load_brotli: pageLoad,
+    opened_brotli: opened,
+    budgets: { page_load_brotli: PAGE_LOAD_BUDGET, opened_brotli: OPENED_BUDGET },
+    files: sizes,
+  };
   mkdirSync("target/bench", { recursive: true });
   writeFileSync("target/bench/widget-size.json", JSON.stringify(report, null, 2) + "\n");
   const kb = (n) => (n / 1024).toFixed(1) + " KB";
@@ -47,8 +58,14 @@ if (cmd === "compress") {
   console.log(`widget once opened:  ${kb(opened)} brotli (budget ${kb(OPENED_BUDGET)})`);
   for (const [n, s] of Object.entries(sizes)) console.log(`  ${n.padEnd(22)} ${kb(s.raw).padStart(9)} raw ${kb(s.brotli).padStart(9)} brotli`);
   let failed = false;
-  if (pageLoad > PAGE_LOAD_BUDGET) { console.error("over budget: page-load bytes"); failed = true; }
-  if (opened > OPENED_BUDGET) { console.error("over budget: opened-widget bytes"); failed = true; }
+  if (pageLoad > PAGE_LOAD_BUDGET) {
+    console.error("over budget: page-load bytes");
+    failed = true;
+  }
+  if (opened > OPENED_BUDGET) {
+    console.error("over budget: opened-widget bytes");
+    failed = true;
+  }
   process.exit(failed ? 1 : 0);
 } else {
   console.error("usage: web.mjs compress FILE... | budget");

@@ -1,81 +1,145 @@
 /* Baton widget loader. One tag on the host page:
  *   <script src="https://<worker>/widget.js" data-site="SITE" async></script>
- * Draws the launcher in a shadow root at once; loads the chat panel (wasm) only when the
- * visitor opens it. The build replaces __BATON_BUNDLE__ with the content-hashed bundle dir. */
+ * Options: data-api, data-color, data-position, data-greeting, data-lang, data-open
+ * (docs/embedding.md). Works with async, defer and type="module"; a second copy does nothing.
+ *
+ * It draws the launcher in a shadow root at once and loads the chat panel (wasm) only when
+ * it is wanted: the fetch starts when the visitor points at / focuses / touches the launcher
+ * (intent), so most of it is done by the time they click, and a page that is only viewed
+ * costs just this file. The build replaces __BATON_BUNDLE__ with the content-hashed bundle
+ * directory, served next to this file. */
 (function () {
   "use strict";
-  if (window.__batonWidget) return; // included twice: one widget
-  window.__batonWidget = true;
-  var me = document.currentScript || document.querySelector('script[data-site][src*="widget.js"]');
+  var w = window, doc = document;
+  if (w.__baton) return;
+  // currentScript is null for type="module" (and after the first run): find the tag instead.
+  var me = doc.currentScript || doc.querySelector('script[data-site][src*="widget.js"]');
   if (!me) return;
-  var d = me.dataset;
-  var api = (d.api || new URL(me.src, location.href).origin).replace(/\/$/, "");
-  var site = d.site || "demo";
-  var key = "baton:" + site + ":open";
-  var bundle = api + "/__BATON_BUNDLE__/";
-  var opts = { site: site, api: api, greeting: d.greeting || null, lang: d.lang || navigator.language || "en" };
-  var color = /^#[0-9a-fA-F]{6}$/.test(d.color || "") ? d.color : "#2563eb";
-  var left = d.position === "left";
+  w.__baton = 1;
+  var d = me.dataset, site = d.site || "demo";
+  var api = (d.api || new URL(me.src, location.href).origin).replace(/\/+$/, "");
+  var bundle = new URL("__BATON_BUNDLE__/", me.src).href;
+  var lang = /^de\b/i.test(d.lang || navigator.language || "") ? "de" : "en";
+  var label = lang == "de" ? ["Chat öffnen", "Chat schließen"] : ["Open chat", "Close chat"];
+  var key = "baton:" + site + ":";
+  var color = /^#[0-9a-f]{6}$/i.test(d.color || "") ? d.color : null;
+  var side = d.position == "left" ? "left" : "right";
 
+  function get(k) {
+    try { return localStorage.getItem(key + k); } catch (e) { return null; }
+  }
+  function put(k, v) {
+    try { localStorage.setItem(key + k, v); } catch (e) {}
+  }
+
+  // Launcher and panel box. The panel's own CSS ships inside the wasm.
   var css =
-    ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}" +
-    ".launcher{position:fixed;bottom:20px;" + (left ? "left" : "right") + ":20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:" + color + ";color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}" +
-    ".launcher:focus-visible{outline:3px solid #111;outline-offset:2px}" +
-    ".app{position:fixed;bottom:88px;" + (left ? "left" : "right") + ":20px;width:370px;max-width:calc(100vw - 40px);height:560px;max-height:calc(100vh - 110px);display:none;background:#fff;color:#111;border-radius:14px;box-shadow:0 10px 40px rgba(0,0,0,.25);overflow:hidden}" +
-    ".app.open{display:block}.panel{display:flex;flex-direction:column;height:100%}" +
-    ".header{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;background:" + color + ";color:#fff}.title{font-weight:600;color:#fff}" +
-    ".human{background:rgba(255,255,255,.2);color:#fff;border:1px solid rgba(255,255,255,.6);border-radius:8px;padding:4px 10px;cursor:pointer}" +
-    ".status{font-size:12px;color:#92400e;background:#fffbeb;padding:0 14px}.status:empty{display:none}.status span{display:block;padding:4px 0}" +
-    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}" +
-    ".msg{max-width:85%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}" +
-    ".msg.visitor{align-self:flex-end;background:" + color + ";color:#fff}.msg.pending{opacity:.6}" +
-    ".msg.bot,.msg.operator{align-self:flex-start;background:#f1f5f9}.who{display:block;font-size:12px;font-weight:600;color:#334155}" +
-    ".sources a{display:block;font-size:12px;color:#1d4ed8;margin-top:4px}.system{align-self:center;font-size:12px;color:#475569;text-align:center}" +
-    ".typing{font-size:12px;color:#64748b}.composer{display:flex;gap:6px;border-top:1px solid #e2e8f0;padding:8px}" +
-    "textarea{flex:1;resize:none;height:40px;border:1px solid #cbd5e1;border-radius:8px;padding:8px;color:#111;background:#fff}" +
-    ".send{border:0;border-radius:8px;padding:0 14px;background:" + color + ";color:#fff;cursor:pointer}" +
-    "@media (max-width:480px){.app{inset:0;width:100vw;max-width:none;height:100%;max-height:none;border-radius:0;padding-bottom:env(safe-area-inset-bottom)}}";
+    ":host{all:initial}" +
+    ".l{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;margin:0;padding:0;border:0;border-radius:50%;cursor:pointer;" +
+    "background:var(--a);color:var(--f);box-shadow:0 4px 14px rgba(0,0,0,.3);display:flex;align-items:center;justify-content:center}" +
+    ".l:focus-visible{outline:0;box-shadow:0 0 0 3px #fff,0 0 0 6px #111}" +
+    ".p{position:fixed;bottom:88px;" + side + ":20px;width:370px;height:560px;max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);" +
+    "display:none;overflow:hidden;border-radius:14px;background:#fff;color:#111827;box-shadow:0 10px 40px rgba(0,0,0,.3);font:14px/1.45 system-ui,sans-serif}" +
+    ".p.o{display:block}.m{padding:20px}" +
+    "@media (max-width:480px){.p{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}.l.o{display:none}}";
 
   function start() {
-    var host = document.createElement("div");
+    var host = doc.createElement("div");
     host.setAttribute("data-baton", site);
-    host.style.cssText = "all:initial!important;position:fixed!important;z-index:2147483647!important;inset:auto!important;width:0!important;height:0!important;display:block!important";
+    // Inline !important beats any page rule aimed at the host: a fixed, zero-size box that
+    // nothing on the page can hide, move, transform or restyle.
+    host.style.cssText = "all:initial!important;display:block!important;position:fixed!important;top:0!important;left:0!important;" +
+      "width:0!important;height:0!important;z-index:2147483647!important;visibility:visible!important;opacity:1!important;transform:none!important";
     var root = host.attachShadow({ mode: "open" });
-    root.innerHTML =
-      "<style>" + css + "</style>" +
-      '<button class="launcher" type="button" aria-label="Open chat" aria-expanded="false">' +
-      '<svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
-      '<div class="app"></div>';
-    document.body.appendChild(host);
-    var launcher = root.querySelector(".launcher");
-    var app = root.querySelector(".app");
-    var loading = null;
-    function load() {
-      if (!loading) {
-        loading = import(bundle + "baton_widget.js").then(function (m) {
-          return m.default({ module_or_path: bundle + "baton_widget_bg.wasm" }).then(function () {
-            m.mount(app, opts);
-          });
+    root.innerHTML = "<style>" + css + "</style><style></style>" +
+      '<button class="l" type="button" aria-expanded="false"><svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
+      '<div class="p"></div>';
+    var vars = root.children[1], launcher = root.children[2], panel = root.children[3];
+
+    // Text on the accent colour is white or black, whichever contrasts more (WCAG luminance):
+    // at least 4.58:1 for any colour.
+    function theme(c) {
+      var l = 0, n = parseInt(c.slice(1), 16);
+      [0.0722, 0.7152, 0.2126].forEach(function (k, i) {
+        var v = (n >> (8 * i) & 255) / 255;
+        l += k * (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+      });
+      vars.textContent = ":host{--a:" + c + "!important;--f:" + (l > 0.179 ? "#000" : "#fff") + "!important}";
+    }
+    theme(color || get("color") || "#2563eb");
+
+    var ready, mounted;
+    // Glue and wasm are fetched in parallel (the glue would only ask for the wasm later).
+    function fetchPanel() {
+      if (!ready) {
+        var wasm = fetch(bundle + "baton_widget_bg.wasm");
+        ready = import(bundle + "baton_widget.js").then(function (m) {
+          return m.default({ module_or_path: wasm }).then(function () { return m; });
         });
-        loading.catch(function () { loading = null; });
+        ready.catch(function () { ready = null; });
       }
-      return loading;
+      return ready;
     }
-    function setOpen(open) {
-      app.classList.toggle("open", open);
+    function mount() {
+      if (!mounted) {
+        panel.innerHTML = '<p class="m">…</p>';
+        mounted = fetchPanel().then(function (m) {
+          panel.textContent = "";
+          m.mount(panel, {
+            site: site, api: api, lang: lang, greeting: d.greeting || null,
+            close: function () { setOpen(false, true); },
+            watch: watch,
+            theme: function (c) { if (!color && /^#[0-9a-f]{6}$/i.test(c)) { put("color", c); theme(c); } }
+          });
+        }, function (e) {
+          mounted = null;
+          panel.firstChild.textContent = lang == "de" ? "Der Chat konnte nicht geladen werden. Bitte versuch es noch einmal." : "The chat could not be loaded. Please try again.";
+          throw e;
+        });
+      }
+      return mounted;
+    }
+    // SPA navigation and title changes: the panel sends the new page when it changed.
+    function watch(cb) {
+      var fire = function () { setTimeout(cb, 0); };
+      ["pushState", "replaceState"].forEach(function (k) {
+        var orig = history[k];
+        history[k] = function () { var r = orig.apply(this, arguments); fire(); return r; };
+      });
+      w.addEventListener("popstate", fire);
+      w.addEventListener("hashchange", fire);
+      new MutationObserver(fire).observe(doc.head || doc.documentElement, { childList: true, subtree: true, characterData: true });
+    }
+    function setOpen(open, byUser) {
+      panel.classList.toggle("o", open);
+      launcher.classList.toggle("o", open);
       launcher.setAttribute("aria-expanded", String(open));
-      launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
-      try { localStorage.setItem(key, open ? "1" : "0"); } catch (e) {}
-      if (open) load().then(function () { var t = app.querySelector("textarea"); if (t) t.focus(); });
+      launcher.setAttribute("aria-label", label[open ? 1 : 0]);
+      if (byUser) put("open", open ? "1" : "0");
+      if (open) {
+        mount().then(function () {
+          // Focus moves into the panel when the visitor opened it, never on page load.
+          var t = panel.querySelector("textarea");
+          if (byUser && t) t.focus();
+        }, function () {});
+      } else if (byUser) {
+        launcher.focus();
+      }
     }
-    launcher.addEventListener("click", function () { setOpen(!app.classList.contains("open")); });
-    root.addEventListener("keydown", function (e) {
-      if (e.key === "Escape" && app.classList.contains("open")) { setOpen(false); launcher.focus(); }
+    launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("o"), true); });
+    ["pointerenter", "focus", "touchstart"].forEach(function (e) {
+      launcher.addEventListener(e, function () { fetchPanel().catch(function () {}); }, { once: true, passive: true });
     });
-    var wasOpen = null;
-    try { wasOpen = localStorage.getItem(key); } catch (e) {}
-    if (wasOpen === "1" || (wasOpen === null && d.open !== undefined && d.open !== "false")) setOpen(true);
+    root.addEventListener("keydown", function (e) {
+      if (e.key == "Escape" && panel.classList.contains("o")) setOpen(false, true);
+    });
+    // The open/closed state follows the visitor from page to page; data-open only sets the
+    // first one.
+    var was = get("open");
+    setOpen(was ? was == "1" : d.open != null && d.open != "false", false);
+    // After the launcher, so it is the last thing in the tab order and on top of the page.
+    doc.documentElement.appendChild(host);
   }
-  if (document.body) start();
-  else document.addEventListener("DOMContentLoaded", start);
+  if (doc.body) start();
+  else doc.addEventListener("DOMContentLoaded", start);
 })();

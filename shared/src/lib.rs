@@ -2,6 +2,8 @@
 //!
 //! - [`protocol`]: the wire types every side speaks (always built; no heavy dependencies).
 //! - [`config`]: a site's configuration (always built).
+//! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
+//!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
 //!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
 //!   `Conversation` Durable Object applies).
@@ -10,7 +12,9 @@
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
 pub mod config;
+pub mod markdown;
 pub mod protocol;
+pub mod wire;
 
 #[cfg(feature = "engine")]
 pub mod conversation;

@@ -16,6 +16,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(width: u32, height: u32) -> Browser {
+        Self::start_with(width, height, &[]).await
+    }
+
+    /// A browser with extra Chromium flags, e.g. `--host-resolver-rules=…` for a test host site.
+    pub async fn start_with(width: u32, height: u32, extra_args: &[String]) -> Browser {
         let port = free_port();
         let mut cmd = Command::new("chromedriver");
         cmd.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
@@ -45,7 +50,10 @@ impl Browser {
                 ]
             }
         });
-        let caps = caps.as_object().unwrap().clone();
+        let mut caps = caps.as_object().unwrap().clone();
+        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(extra_args.iter().map(|a| serde_json::Value::String(a.clone())));
+        }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -66,6 +74,39 @@ impl Browser {
     pub async fn widget(&self) -> fantoccini::elements::ShadowRoot {
         let host = self.client.wait().at_most(WAIT).for_element(Locator::Css("[data-baton]")).await.expect("widget host element");
         host.shadow_root().await.expect("widget shadow root")
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page; returns its value.
+    pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Opens the widget by clicking its launcher; returns the shadow root once the panel's
+    /// composer is there.
+    pub async fn open_widget(&self) -> fantoccini::elements::ShadowRoot {
+        let widget = self.widget().await;
+        widget.find(Locator::Css(".l")).await.expect("launcher").click().await.expect("click the launcher");
+        eventually("the chat panel", || async { widget.find(Locator::Css(".p.o textarea")).await.ok() }).await;
+        widget
+    }
+
+    /// Types `text` into the widget's composer and presses Enter.
+    pub async fn ask(&self, widget: &fantoccini::elements::ShadowRoot, text: &str) {
+        let input = widget.find(Locator::Css("textarea")).await.expect("composer");
+        input.send_keys(text).await.expect("type");
+        input.send_keys(&fantoccini::key::Key::Enter.to_string()).await.expect("enter");
+    }
+
+    /// The text of every element matching `css` in the widget, in document order.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let v = self
+            .js(
+                "const r = document.querySelector('[data-baton]'); if (!r) return []; \
+                 return [...r.shadowRoot.querySelectorAll(arguments[0])].map(e => e.textContent);",
+                vec![serde_json::Value::String(css.into())],
+            )
+            .await;
+        v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
     }
 
     pub async fn close(self) {

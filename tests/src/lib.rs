@@ -18,13 +18,18 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
+pub mod host;
 
 /// Every wait in the tests is bounded by this: a failure, never a way to synchronise.
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Test operator accounts: (site, email, name, password).
-pub const OPERATORS: &[(&str, &str, &str, &str)] =
-    &[("demo", "ann@example.com", "Ann", "ann-password-1"), ("demo", "bob@example.com", "Bob", "bob-password-1")];
+pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
+    ("demo", "ann@example.com", "Ann", "ann-password-1"),
+    ("demo", "bob@example.com", "Bob", "bob-password-1"),
+    // The widget tests' site (tests/sites/widget-test).
+    ("widget-test", "cy@example.com", "Cy", "cy-password-1"),
+];
 
 pub fn root() -> PathBuf {
     match std::env::var_os("BATON_ROOT") {
