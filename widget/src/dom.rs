@@ -51,7 +51,7 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
     let e = match item {
         Item::Pending(text) => {
             let m = add(&el, "div", "msg visitor pending");
-            add_text(&add(&m, "span", "sr"), t.you);
+            speaker(&m, t.you);
             add_text(&m, &text);
             add_text(&add(&m, "span", "state"), t.queued);
             return;
@@ -67,13 +67,13 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
     match e.kind {
         EventKind::VisitorMessage { text } => {
             let m = add(&el, "div", "msg visitor");
-            add_text(&add(&m, "span", "sr"), t.you);
+            speaker(&m, t.you);
             add_text(&m, &text);
         }
         EventKind::BotAnswer { answer, .. } => {
             let m = add(&el, "div", "msg bot");
             set(&m, "data-seq", &seq.to_string());
-            add_text(&add(&m, "span", "sr"), t.assistant);
+            speaker(&m, t.assistant);
             render_markdown(&add(&m, "div", "text"), &answer.text);
             if !answer.citations.is_empty() {
                 let sources = add(&m, "div", "sources");
@@ -112,6 +112,13 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
         // started, page changes, collected fields, feedback: nothing to show by themselves.
         _ => {}
     }
+}
+
+/// "You: " / "Assistant: " for screen readers only (the bubbles' sides say it visually).
+fn speaker(parent: &Element, who: &str) {
+    let s = add(parent, "span", "sr");
+    add_text(&s, who);
+    add_text(&s, " ");
 }
 
 fn link(parent: &Element, href: &str) -> Element {
@@ -250,6 +257,7 @@ fn form_entry(parent: &Element, sess: Sess, seq: u64, form: ActionForm) {
     add_text(&submit, t.submit);
     let done = add(parent, "p", "done");
     add_text(&done, t.form_sent);
+    set(&done, "hidden", "");
 
     let action = form.action.clone();
     let inputs: Vec<(String, Element)> = fields.iter().map(|(n, i, _)| (n.clone(), i.clone())).collect();

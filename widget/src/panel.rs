@@ -5,7 +5,7 @@
 
 use crate::dom::entry;
 use crate::i18n::with_name;
-use crate::session::{Link, Session};
+use crate::session::{after, Link, Session};
 use baton_shared::protocol::*;
 use leptos::prelude::*;
 use std::rc::Rc;
@@ -55,6 +55,10 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
             }
             keep
         });
+        // Follow the conversation, unless the visitor scrolled up to read (their own messages
+        // always bring them back down).
+        let at_bottom = list.scroll_height() - list.scroll_top() - list.client_height() < 60;
+        let mut follow = false;
         let mut shown = Vec::with_capacity(want.len());
         let mut old = old.into_iter().peekable();
         for (key, item) in want {
@@ -65,22 +69,18 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
             let Ok(el) = document().create_element("div") else { continue };
             el.set_class_name("entry");
             let _ = list.insert_before(&el, old.peek().map(|s| s.el.unchecked_ref()));
+            follow |= at_bottom || matches!(item, Item::Pending(_));
             // Each entry owns its effects (pressed thumb, form state), disposed with it.
             let owner = parent.as_ref().map(|p| p.with(Owner::new)).unwrap_or_default();
             owner.with(|| entry(el.clone(), (sess, item)));
             shown.push(Shown { key, el, owner });
         }
-        shown
-    });
-    // Keep the newest line in view.
-    Effect::new(move |_| {
-        ui.events.track();
-        ui.pending.track();
-        ui.typing.track();
-        ui.thinking.track();
-        if let Some(el) = log.get() {
-            el.set_scroll_top(el.scroll_height());
+        if follow {
+            // After this tick's effects (forms settle their size), then to the bottom.
+            let list = list.clone();
+            after(0, move || list.set_scroll_top(list.scroll_height()));
         }
+        shown
     });
     let send = move || {
         let text = ui.draft.get_untracked().trim().to_string();
@@ -116,19 +116,22 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
                     "×"
                 </button>
             </div>
-            <div class="status" role="status">
-                {move || (ui.link.get() == Link::Reconnecting).then(|| t.reconnecting.to_string()).or_else(|| ui.notice.get())}
-            </div>
-            // Pending messages say "waiting to send" while offline (CSS on `.offline`).
-            <div
-                class="log"
-                class:offline=move || ui.link.get() != Link::Online
-                role="log"
-                aria-live="polite"
-                aria-label=t.conversation
-                node_ref=log
-            >
-                <div class="msg bot greeting">{move || ui.greeting.get()}</div>
+            // The status line floats over the thread, so showing it never moves the thread.
+            <div class="body">
+                <div class="status" role="status">
+                    {move || (ui.link.get() == Link::Reconnecting).then(|| t.reconnecting.to_string()).or_else(|| ui.notice.get())}
+                </div>
+                // Pending messages say "waiting to send" while offline (CSS on `.offline`).
+                <div
+                    class="log"
+                    class:offline=move || ui.link.get() != Link::Online
+                    role="log"
+                    aria-live="polite"
+                    aria-label=t.conversation
+                    node_ref=log
+                >
+                    <div class="msg bot greeting">{move || ui.greeting.get()}</div>
+                </div>
             </div>
             <div class="typing" aria-live="polite">
                 {move || ui.typing.get().map(|n| with_name(t.typing, &n)).or_else(|| ui.thinking.get().then(|| t.thinking.to_string()))}

@@ -10,7 +10,7 @@
 //!   `localStorage`) until the server acknowledges it; after a reconnect or reload the outbox is
 //!   sent again under the same ids, and the server stores each id once. Nothing typed offline
 //!   is lost, nothing is doubled.
-//! - Reconnects back off exponentially (0.5 s … 15 s, with jitter), and at once when the
+//! - Reconnects back off exponentially (0.5 s … 10 s, with jitter), and at once when the
 //!   browser says it is online again.
 
 use crate::i18n::Strings;
@@ -391,11 +391,12 @@ impl Session {
         *self.socket.borrow_mut() = Some(ws);
     }
 
-    /// Tries again later: 0.5 s, 1 s, 2 s … 15 s, ±20 % so many widgets don't reconnect in step.
+    /// Tries again later: 0.5 s, 1 s, 2 s … 10 s, ±20 % so many widgets don't reconnect in step.
+    /// (Capped low: a chat that takes half a minute to come back feels broken.)
     fn retry_later(self: &Rc<Self>) {
         let n = self.attempts.get().min(10);
         self.attempts.set(n + 1);
-        let delay = (500.0 * 2f64.powi(n as i32)).min(15_000.0) * (0.8 + 0.4 * js_sys::Math::random());
+        let delay = (500.0 * 2f64.powi(n as i32)).min(10_000.0) * (0.8 + 0.4 * js_sys::Math::random());
         let this = self.clone();
         cancel(&self.timer);
         self.timer.set(after(delay as i32, move || {
