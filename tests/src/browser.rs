@@ -90,6 +90,16 @@ impl Browser {
         host.shadow_root().await.expect("widget shadow root")
     }
 
+    /// Emulates a network (latency in ms, throughput in kbit/s) for every request of the page,
+    /// loopback included — chromedriver's `network_conditions`. For measurements.
+    pub async fn throttle(&self, latency_ms: u32, down_kbps: u32, up_kbps: u32) {
+        let cmd = NetworkConditions(serde_json::json!({"network_conditions": {
+            "offline": false, "latency": latency_ms,
+            "download_throughput": down_kbps * 1000 / 8, "upload_throughput": up_kbps * 1000 / 8,
+        }}));
+        self.client.issue_cmd(cmd).await.expect("set network conditions");
+    }
+
     /// Runs `script` (a function body; `arguments` are `args`) in the page; returns its value.
     pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
         self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
@@ -134,6 +144,19 @@ impl Drop for Browser {
             libc::kill(-(self.driver.id() as i32), libc::SIGKILL);
         }
         let _ = self.driver.wait();
+    }
+}
+
+#[derive(Debug)]
+struct NetworkConditions(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
     }
 }
 
