@@ -35,13 +35,13 @@
   // Launcher and panel box. The panel's own CSS ships inside the wasm.
   var css =
     ":host{all:initial}" +
-    ".l{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;margin:0;padding:0;border:0;border-radius:50%;cursor:pointer;" +
+    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;margin:0;padding:0;border:0;border-radius:50%;cursor:pointer;" +
     "background:var(--a);color:var(--f);box-shadow:0 4px 14px rgba(0,0,0,.3);display:flex;align-items:center;justify-content:center}" +
-    ".l:focus-visible{outline:0;box-shadow:0 0 0 3px #fff,0 0 0 6px #111}" +
-    ".p{position:fixed;bottom:88px;" + side + ":20px;width:370px;height:560px;max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);" +
+    ".launcher:focus-visible{outline:0;box-shadow:0 0 0 3px #fff,0 0 0 6px #111}" +
+    ".app{position:fixed;bottom:88px;" + side + ":20px;width:370px;height:560px;max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);" +
     "display:none;overflow:hidden;border-radius:14px;background:#fff;color:#111827;box-shadow:0 10px 40px rgba(0,0,0,.3);font:14px/1.45 system-ui,sans-serif}" +
-    ".p.o{display:block}.m{padding:20px}" +
-    "@media (max-width:480px){.p{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}.l.o{display:none}}";
+    ".app.open{display:block}.loading{padding:20px}" +
+    "@media (max-width:480px){.app{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}.launcher.open{display:none}}";
 
   function start() {
     var host = doc.createElement("div");
@@ -52,8 +52,8 @@
       "width:0!important;height:0!important;z-index:2147483647!important;visibility:visible!important;opacity:1!important;transform:none!important";
     var root = host.attachShadow({ mode: "open" });
     root.innerHTML = "<style>" + css + "</style><style></style>" +
-      '<button class="l" type="button" aria-expanded="false"><svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
-      '<div class="p"></div>';
+      '<button class="launcher" type="button" aria-expanded="false"><svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
+      '<div class="app"></div>';
     var vars = root.children[1], launcher = root.children[2], panel = root.children[3];
 
     // Text on the accent colour is white or black, whichever contrasts more (WCAG luminance):
@@ -82,7 +82,7 @@
     }
     function mount() {
       if (!mounted) {
-        panel.innerHTML = '<p class="m">…</p>';
+        panel.innerHTML = '<p class="loading">…</p>';
         mounted = fetchPanel().then(function (m) {
           panel.textContent = "";
           m.mount(panel, {
@@ -111,8 +111,8 @@
       new MutationObserver(fire).observe(doc.head || doc.documentElement, { childList: true, subtree: true, characterData: true });
     }
     function setOpen(open, byUser) {
-      panel.classList.toggle("o", open);
-      launcher.classList.toggle("o", open);
+      panel.classList.toggle("open", open);
+      launcher.classList.toggle("open", open);
       launcher.setAttribute("aria-expanded", String(open));
       launcher.setAttribute("aria-label", label[open ? 1 : 0]);
       if (byUser) put("open", open ? "1" : "0");
@@ -126,12 +126,12 @@
         launcher.focus();
       }
     }
-    launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("o"), true); });
+    launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("open"), true); });
     ["pointerenter", "focus", "touchstart"].forEach(function (e) {
       launcher.addEventListener(e, function () { fetchPanel().catch(function () {}); }, { once: true, passive: true });
     });
     root.addEventListener("keydown", function (e) {
-      if (e.key == "Escape" && panel.classList.contains("o")) setOpen(false, true);
+      if (e.key == "Escape" && panel.classList.contains("open")) setOpen(false, true);
     });
     // The open/closed state follows the visitor from page to page; data-open only sets the
     // first one.

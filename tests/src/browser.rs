@@ -109,8 +109,8 @@ impl Browser {
     /// composer is there.
     pub async fn open_widget(&self) -> fantoccini::elements::ShadowRoot {
         let widget = self.widget().await;
-        widget.find(Locator::Css(".l")).await.expect("launcher").click().await.expect("click the launcher");
-        eventually("the chat panel", || async { widget.find(Locator::Css(".p.o textarea")).await.ok() }).await;
+        widget.find(Locator::Css(".launcher")).await.expect("launcher").click().await.expect("click the launcher");
+        eventually("the chat panel", || async { widget.find(Locator::Css(".app.open textarea")).await.ok() }).await;
         widget
     }
 

@@ -71,12 +71,12 @@ async fn the_whole_loop_works_by_keyboard_alone() {
 
     // Tab from the top of the page reaches the launcher, which has a name and says it's closed.
     let mut tabs = 0;
-    while focused(&b).await != "button.l" {
+    while focused(&b).await != "button.launcher" {
         assert!(tabs < 6, "the launcher is not in the tab order (focus: {})", focused(&b).await);
         press(&b, &[Key::Tab]).await;
         tabs += 1;
     }
-    let launcher = b.js("const l = document.querySelector('[data-baton]').shadowRoot.querySelector('.l'); return [l.getAttribute('aria-label'), l.getAttribute('aria-expanded')]", vec![]).await;
+    let launcher = b.js("const l = document.querySelector('[data-baton]').shadowRoot.querySelector('.launcher'); return [l.getAttribute('aria-label'), l.getAttribute('aria-expanded')]", vec![]).await;
     assert_eq!(launcher, json!(["Open chat", "false"]));
 
     // Enter opens it and puts the focus in the composer.
@@ -104,8 +104,8 @@ async fn the_whole_loop_works_by_keyboard_alone() {
 
     // Escape closes and gives the focus back to the launcher.
     press(&b, &[Key::Escape]).await;
-    assert_eq!(focused(&b).await, "button.l");
-    let state = b.js("const r = document.querySelector('[data-baton]').shadowRoot; return [r.querySelector('.p').classList.contains('o'), r.querySelector('.l').getAttribute('aria-expanded')]", vec![]).await;
+    assert_eq!(focused(&b).await, "button.launcher");
+    let state = b.js("const r = document.querySelector('[data-baton]').shadowRoot; return [r.querySelector('.app').classList.contains('open'), r.querySelector('.launcher').getAttribute('aria-expanded')]", vec![]).await;
     assert_eq!(state, json!([false, "false"]));
 
     // Space opens it again; Tab from the launcher goes into the panel's header.
@@ -121,7 +121,7 @@ async fn the_whole_loop_works_by_keyboard_alone() {
     press(&b, &[Key::Tab]).await;
     assert_eq!(focused(&b).await, "button.close");
     press(&b, &[Key::Enter]).await;
-    eventually("closed by its close button", || async { (focused(&b).await == "button.l").then_some(()) }).await;
+    eventually("closed by its close button", || async { (focused(&b).await == "button.launcher").then_some(()) }).await;
     b.close().await;
 }
 
@@ -167,7 +167,7 @@ async fn contrast_failures(b: &Browser) -> Value {
              const c = getComputedStyle(e).backgroundColor, m = c.match(/[\\d.]+/g); \
              if (m && (m.length < 4 || +m[3] > 0)) return c; } return 'rgb(255, 255, 255)'; }; \
          const r = document.querySelector('[data-baton]').shadowRoot, out = []; \
-         for (const el of r.querySelectorAll('.l, .title, .human, .close, .msg, .msg .text, .who, .system, .sources a, .feedback span, .send, .submit, label, .state, .status')) { \
+         for (const el of r.querySelectorAll('.launcher, .title, .human, .close, .msg, .msg .text, .who, .system, .sources a, .feedback span, .send, .submit, label, .state, .status')) { \
              if (!el.getClientRects().length || el.closest('.sr')) continue; \
              const a = lum(getComputedStyle(el).color), c = lum(bg(el)); \
              const ratio = (Math.max(a, c) + 0.05) / (Math.min(a, c) + 0.05); \
@@ -211,8 +211,8 @@ async fn fills_a_phone_screen() {
     eventually("the answer", || async { (b.texts(".msg.bot[data-seq]").await.len() == 1).then_some(()) }).await;
     let v = b
         .js(
-            "const r = document.querySelector('[data-baton]').shadowRoot, p = r.querySelector('.p').getBoundingClientRect(); \
-             return [innerWidth < 480, p.x, p.y, p.width === innerWidth, p.height === innerHeight, getComputedStyle(r.querySelector('.l')).display];",
+            "const r = document.querySelector('[data-baton]').shadowRoot, p = r.querySelector('.app').getBoundingClientRect(); \
+             return [innerWidth < 480, p.x, p.y, p.width === innerWidth, p.height === innerHeight, getComputedStyle(r.querySelector('.launcher')).display];",
             vec![],
         )
         .await;
@@ -221,7 +221,7 @@ async fn fills_a_phone_screen() {
     // Its own close button (the launcher is covered) gets the visitor out.
     widget.find(fantoccini::Locator::Css(".close")).await.unwrap().click().await.unwrap();
     let launcher =
-        b.js("return getComputedStyle(document.querySelector('[data-baton]').shadowRoot.querySelector('.l')).display", vec![]).await;
+        b.js("return getComputedStyle(document.querySelector('[data-baton]').shadowRoot.querySelector('.launcher')).display", vec![]).await;
     assert_eq!(launcher, "flex");
     b.close().await;
 }

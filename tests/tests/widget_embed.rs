@@ -41,14 +41,14 @@ const HOSTILE_CSS: &str = r#"<style>
   [data-baton], html > div { display: none !important; visibility: hidden !important; clip-path: inset(50%) !important; }
   button, textarea, p, a, span, form { all: revert !important; background: red !important; font-size: 30px !important; }
   :root, [data-baton] { --a: #f00 !important; --f: #0f0 !important; }
-  button.l, div.p, div.msg, div.panel { position: absolute !important; top: 0 !important; left: 0 !important; background: lime !important; }
+  button.launcher, div.app, div.msg, div.panel { position: absolute !important; top: 0 !important; left: 0 !important; background: lime !important; }
 </style>"#;
 
 #[tokio::test]
 async fn survives_a_hostile_host_page_and_keeps_its_css_to_itself() {
     let (w, site, b) = setup(1024, 768).await;
-    let body = r#"<section class="p o" id="page-panel">The page's own element with the widget's class names.</section>
-                  <section class="msg visitor" id="page-msg">Another one.</section>"#;
+    let body = r#"<section class="app open" id="page-panel">The page's own element with the widget's class names.</section>
+                  <section class="launcher msg visitor" id="page-msg">Another one.</section>"#;
     site.page("/hostile.html", &host_page("Hostile", HOSTILE_CSS, &tag(&w, "async"), body));
     b.client.goto(&site.url("/hostile.html")).await.unwrap();
     let viewport = b.js("return [innerWidth, innerHeight]", vec![]).await;
@@ -56,7 +56,7 @@ async fn survives_a_hostile_host_page_and_keeps_its_css_to_itself() {
 
     // The launcher: 56 px round button, 20 px from the bottom-right corner, in its colours.
     let launcher = eventually("the launcher", || async {
-        let s = style(&b, ".l", &["background-color", "color", "display"]).await;
+        let s = style(&b, ".launcher", &["background-color", "color", "display"]).await;
         (s["w"].as_f64() == Some(56.0)).then_some(s)
     })
     .await;
@@ -76,7 +76,7 @@ async fn survives_a_hostile_host_page_and_keeps_its_css_to_itself() {
     let widget = b.open_widget().await;
     b.ask(&widget, "How do I install the gizmo?").await;
     eventually("a cited answer", || async { (!b.texts(".msg.bot .sources a").await.is_empty()).then_some(()) }).await;
-    let panel = style(&b, ".p", &["position", "font-size", "background-color"]).await;
+    let panel = style(&b, ".app", &["position", "font-size", "background-color"]).await;
     // 370 × 560, or as tall as fits under the page's top with the launcher below.
     assert_eq!((panel["w"].as_f64(), panel["h"].as_f64()), (Some(370.0), Some(560f64.min(vh - 108.0))), "{panel}");
     assert_eq!(panel["position"], "fixed");
@@ -124,7 +124,7 @@ async fn loads_as_async_defer_module_and_only_once_when_included_twice() {
         let widget = b.open_widget().await;
         let count = b.js("return document.querySelectorAll('[data-baton]').length", vec![]).await;
         assert_eq!(count, json!(1), "{name}: one widget");
-        let launchers = b.js("return document.querySelector('[data-baton]').shadowRoot.querySelectorAll('.l').length", vec![]).await;
+        let launchers = b.js("return document.querySelector('[data-baton]').shadowRoot.querySelectorAll('.launcher').length", vec![]).await;
         assert_eq!(launchers, json!(1), "{name}: one launcher");
         // The panel mounted once: one composer, one greeting.
         assert_eq!(b.texts(".greeting").await.len(), 1, "{name}");
@@ -136,17 +136,21 @@ async fn loads_as_async_defer_module_and_only_once_when_included_twice() {
 }
 
 #[tokio::test]
-async fn data_options_position_colour_greeting_language_and_open() {
+async fn data_options_api_position_colour_greeting_language_and_open() {
     let (w, site, b) = setup(1024, 768).await;
-    let attrs = r##"async data-position="left" data-color="#ffd43b" data-greeting="Moin! Frag mich." data-lang="de" data-open"##;
-    site.page("/options.html", &host_page("Optionen", "", &tag(&w, attrs), "<p>Eine Seite.</p>"));
+    // data-api: the script from one origin, the API on another (the same worker by another name).
+    let api = format!("http://localhost:{}", w.port);
+    let attrs = format!(
+        r##"async data-api="{api}/" data-position="left" data-color="#ffd43b" data-greeting="Moin! Frag mich." data-lang="de" data-open"##
+    );
+    site.page("/options.html", &host_page("Optionen", "", &tag(&w, &attrs), "<p>Eine Seite.</p>"));
     b.client.goto(&site.url("/options.html")).await.unwrap();
     // data-open: the panel opens by itself, but doesn't take the focus from the page.
     let widget = b.widget().await;
-    eventually("the panel, open", || async { widget.find(Locator::Css(".p.o textarea")).await.ok() }).await;
+    eventually("the panel, open", || async { widget.find(Locator::Css(".app.open textarea")).await.ok() }).await;
     eventually("the greeting", || async { b.texts(".greeting").await.first().filter(|g| *g == "Moin! Frag mich.").cloned() }).await;
     assert_eq!(b.js("return document.activeElement === document.body", vec![]).await, json!(true));
-    let launcher = style(&b, ".l", &["background-color", "color"]).await;
+    let launcher = style(&b, ".launcher", &["background-color", "color"]).await;
     assert_eq!(launcher["x"].as_f64(), Some(20.0), "left side: {launcher}");
     assert_eq!(launcher["background-color"], "rgb(255, 212, 59)");
     // A light colour gets black text (contrast ≥ 4.5:1).
@@ -157,11 +161,15 @@ async fn data_options_position_colour_greeting_language_and_open() {
     let words = b
         .js(
             "const r = document.querySelector('[data-baton]').shadowRoot; \
-             return [r.querySelector('.l').getAttribute('aria-label'), r.querySelector('textarea').placeholder, r.querySelector('.human').textContent];",
+             return [r.querySelector('.launcher').getAttribute('aria-label'), r.querySelector('textarea').placeholder, r.querySelector('.human').textContent];",
             vec![],
         )
         .await;
     assert_eq!(words, json!(["Chat schließen", "Stell eine Frage…", "Mit einem Menschen sprechen"]));
+    let fetched = b.js("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await;
+    let fetched: Vec<&str> = fetched.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(fetched.contains(&&*format!("{api}/api/v1/sites/widget-test/widget")), "the API at data-api: {fetched:?}");
+    assert!(fetched.iter().any(|u| u.starts_with(&w.base()) && u.ends_with(".wasm")), "the bundle next to the script: {fetched:?}");
     b.screenshot("widget-options-de-left-yellow").await;
     b.close().await;
 }

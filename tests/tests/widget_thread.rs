@@ -106,11 +106,27 @@ async fn answers_in_markdown_with_sources_and_remembers_feedback_across_a_reload
     let widget = b.widget().await;
     eventually("the restored thread", || async { (b.texts(".msg.bot[data-seq]").await.len() == 2).then_some(()) }).await;
     assert_eq!(b.texts(".msg.visitor").await, vec!["You: Where is the gizmo configuration file?", "You: How do I start the gizmo?"]);
-    assert!(widget.find(Locator::Css(".p.o")).await.is_ok(), "the panel stays open across the reload");
+    assert!(widget.find(Locator::Css(".app.open")).await.is_ok(), "the panel stays open across the reload");
     eventually("the thumb still pressed", || async {
         (attr(&widget, ".up", "aria-pressed").await.as_deref() == Some("true")).then_some(())
     })
     .await;
+
+    // Too long to send: a calm notice, and the words stay in the composer to shorten.
+    let long = "gizmo ".repeat(800);
+    b.js(
+        "const t = document.querySelector('[data-baton]').shadowRoot.querySelector('textarea');          t.value = arguments[0]; t.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![json!(long)],
+    )
+    .await;
+    widget.find(Locator::Css(".send")).await.unwrap().click().await.unwrap();
+    eventually("the too-long notice", || async {
+        b.texts(".status").await.first().filter(|s| *s == "That message is too long. Please shorten it.").cloned()
+    })
+    .await;
+    let kept = b.js("return document.querySelector('[data-baton]').shadowRoot.querySelector('textarea').value", vec![]).await;
+    assert_eq!(kept, json!(long));
+    assert_eq!(b.texts(".msg.visitor").await.len(), 2, "nothing sent");
     b.close().await;
 }
 
@@ -176,7 +192,7 @@ async fn follows_the_visitor_across_pages_and_tells_the_operator_where_they_are(
     let widget = b.widget().await;
     eventually("the thread on the next page", || async { (b.texts(".msg.bot[data-seq]").await.len() == 1).then_some(()) }).await;
     assert_eq!(b.texts(".msg.visitor").await, vec!["You: How do I install the gizmo?"]);
-    assert!(widget.find(Locator::Css(".p.o")).await.is_ok());
+    assert!(widget.find(Locator::Css(".app.open")).await.is_ok());
 
     // A single-page app navigates and retitles without a reload.
     b.js("history.pushState({}, '', '/cart'); document.title = 'Cart (SPA)';", vec![]).await;

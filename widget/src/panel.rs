@@ -121,10 +121,10 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
                 <div class="status" role="status">
                     {move || (ui.link.get() == Link::Reconnecting).then(|| t.reconnecting.to_string()).or_else(|| ui.notice.get())}
                 </div>
-                // Pending messages say "waiting to send" while offline (CSS on `.offline`).
+                // Pending messages say "waiting to send" while the link is down (CSS on `.offline`).
                 <div
                     class="log"
-                    class:offline=move || ui.link.get() != Link::Online
+                    class:offline=move || ui.link.get() == Link::Reconnecting
                     role="log"
                     aria-live="polite"
                     aria-label=t.conversation

@@ -120,14 +120,17 @@ fn random_id() -> String {
     hex(&b)
 }
 
+/// The page the visitor is on, as the protocol accepts it: a title cut to fit, and none at all
+/// for a URL too long to send (the chat must work there too).
 pub fn current_page() -> Option<Page> {
     let w = web_sys::window()?;
     let mut title = w.document()?.title();
-    // The protocol caps a title at 512 bytes; cut at a char boundary.
     while title.len() > 512 {
         title.pop();
     }
-    Some(Page { url: w.location().href().ok()?, title })
+    let page = Page { url: w.location().href().ok()?, title };
+    ClientMsg::Page { page: page.clone() }.validate().ok()?;
+    Some(page)
 }
 
 /// Runs `f` after `ms` milliseconds; returns the timer id.
@@ -278,6 +281,7 @@ impl Session {
                 Err((message, retry)) => {
                     this.ui.notice.set(Some(message));
                     if retry {
+                        this.ui.link.set(Link::Reconnecting);
                         this.retry_later();
                     } else {
                         this.ui.link.set(Link::Idle);

@@ -31,8 +31,8 @@ const STRATEGIES: &[&str] = &["click", "intent", "idle", "warm"];
 
 /// Installed before the click: records the click and the moment the composer exists.
 const PROBE: &str = "const r = document.querySelector('[data-baton]').shadowRoot; window.__t = {}; \
-    r.addEventListener('click', e => { if (!__t.click && e.target.closest('.l')) __t.click = performance.now(); }, true); \
-    new MutationObserver(() => { if (!__t.ready && r.querySelector('.p textarea')) __t.ready = performance.now(); }) \
+    r.addEventListener('click', e => { if (!__t.click && e.target.closest('.launcher')) __t.click = performance.now(); }, true); \
+    new MutationObserver(() => { if (!__t.ready && r.querySelector('.app textarea')) __t.ready = performance.now(); }) \
       .observe(r, {subtree: true, childList: true});";
 
 async fn one(site: &HostSite, net: Option<(u32, u32, u32)>, strategy: &str) -> f64 {
@@ -50,12 +50,12 @@ async fn one(site: &HostSite, net: Option<(u32, u32, u32)>, strategy: &str) -> f
         b.client.goto(&url).await.unwrap();
     }
     let widget = b.widget().await;
-    let launcher = widget.find(Locator::Css(".l")).await.unwrap();
+    let launcher = widget.find(Locator::Css(".launcher")).await.unwrap();
     b.js(PROBE, vec![]).await;
     if strategy == "idle" {
         // What an idle-time preload leaves behind: glue and wasm fetched and compiled.
         b.js(
-            "document.querySelector('[data-baton]').shadowRoot.querySelector('.l').dispatchEvent(new PointerEvent('pointerenter'))",
+            "document.querySelector('[data-baton]').shadowRoot.querySelector('.launcher').dispatchEvent(new PointerEvent('pointerenter'))",
             vec![],
         )
         .await;
