@@ -22,7 +22,8 @@
   var lang = /^de\b/i.test(d.lang || navigator.language || "") ? "de" : "en";
   var label = lang == "de" ? ["Chat öffnen", "Chat schließen"] : ["Open chat", "Close chat"];
   var key = "baton:" + site + ":";
-  var color = /^#[0-9a-f]{6}$/i.test(d.color || "") ? d.color : null;
+  function hex(c) { return /^#[0-9a-f]{6}$/i.test(c || "") ? c : null; }
+  var color = hex(d.color);
   var side = d.position == "left" ? "left" : "right";
 
   function get(k) {
@@ -66,7 +67,7 @@
       });
       vars.textContent = ":host{--a:" + c + "!important;--f:" + (l > 0.179 ? "#000" : "#fff") + "!important}";
     }
-    theme(color || get("color") || "#2563eb");
+    theme(color || hex(get("color")) || "#2563eb");
 
     var ready, mounted;
     // Glue and wasm are fetched in parallel (the glue would only ask for the wasm later).
@@ -89,7 +90,7 @@
             site: site, api: api, lang: lang, greeting: d.greeting || null,
             close: function () { setOpen(false, true); },
             watch: watch,
-            theme: function (c) { if (!color && /^#[0-9a-f]{6}$/i.test(c)) { put("color", c); theme(c); } }
+            theme: function (c) { if (!color && hex(c)) { put("color", c); theme(c); } }
           });
         }, function (e) {
           mounted = null;
