@@ -555,6 +555,8 @@ pub fn encode_create_conversation(c: &CreateConversation) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// A server frame as the widget understands it.
+// Made once per frame and matched at once: boxing the big variant would only add code.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decoded {
     Msg(ServerMsg),
