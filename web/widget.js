@@ -38,7 +38,7 @@
     ":host{all:initial}" +
     ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;margin:0;padding:0;border:0;border-radius:50%;cursor:pointer;" +
     "background:var(--a);color:var(--f);box-shadow:0 4px 14px rgba(0,0,0,.3);display:flex;align-items:center;justify-content:center}" +
-    ".launcher:focus-visible{outline:0;box-shadow:0 0 0 3px #fff,0 0 0 6px #111}" +
+    ".launcher:focus-visible{outline:0;box-shadow:0 0 0 3px #fff,0 0 0 6px #111}.x,.open .c{display:none}.open .x{display:inline}" +
     ".app{position:fixed;bottom:88px;" + side + ":20px;width:370px;height:560px;max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);" +
     "display:none;overflow:hidden;border-radius:14px;background:#fff;color:#111827;box-shadow:0 10px 40px rgba(0,0,0,.3);font:14px/1.45 system-ui,sans-serif}" +
     ".app.open{display:block}.loading{padding:20px}" +
@@ -53,7 +53,7 @@
       "width:0!important;height:0!important;z-index:2147483647!important;visibility:visible!important;opacity:1!important;transform:none!important";
     var root = host.attachShadow({ mode: "open" });
     root.innerHTML = "<style>" + css + "</style><style></style>" +
-      '<button class="launcher" type="button" aria-expanded="false"><svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg></button>' +
+      '<button class="launcher" type="button" aria-expanded="false"><svg width="26" height="26" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path class="c" d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/><path class="x" d="M18 6 6 18M6 6l12 12"/></svg></button>' +
       '<div class="app"></div>';
     var vars = root.children[1], launcher = root.children[2], panel = root.children[3];
 
