@@ -216,7 +216,8 @@ pub async fn login(w: &Wrangler, site: &str, email: &str, password: &str) -> Str
     cookie.split(';').next().unwrap().to_string()
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A raw client WebSocket (for benches that drive frames themselves).
+pub type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket speaking JSON frames.
 pub struct Ws {
@@ -229,7 +230,8 @@ impl Ws {
         if let Some(c) = cookie {
             req.headers_mut().insert("cookie", c.parse().unwrap());
         }
-        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await {
+        // No Nagle: small frames go out at once (latency benches measure the server, not TCP).
+        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async_with_config(req, None, true)).await {
             Ok(Ok((stream, _))) => Ok(Ws { stream }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timeout".into()),
@@ -303,6 +305,11 @@ impl Ws {
     pub async fn expect_event(&mut self, kind: &str) -> Value {
         let v = self.expect(|m| m["type"] == "event" && m["event"]["kind"]["type"] == kind).await;
         v["event"].clone()
+    }
+
+    /// The underlying stream, to split into sender and receiver halves.
+    pub fn into_stream(self) -> Stream {
+        self.stream
     }
 
     pub async fn close(mut self) {
