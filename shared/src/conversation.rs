@@ -144,7 +144,12 @@ impl ConversationState {
                     },
                 );
             }
-            EventKind::HandoffRequested { handoff, briefing, .. } => {
+            EventKind::HandoffRequested { handoff, briefing, form, .. } => {
+                if let Some(f) = form {
+                    if !self.forms_requested.contains(&f.action) {
+                        self.forms_requested.push(f.action.clone());
+                    }
+                }
                 self.ownership = Ownership::WaitingForHuman { since: event.at };
                 self.handoff = Some(handoff.clone());
                 self.briefing = Some(briefing.clone());
@@ -393,7 +398,7 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
                 push(&mut s, &mut events, EventKind::Reopened { operator: None }, ctx.now);
             }
             let handoff = Handoff { reason: HandoffReason::Button, evidence: vec!["pressed “Talk to a human”".into()] };
-            events.push(handoff_event(&s, handoff, ctx));
+            events.push(handoff_event(&s, handoff, ctx, &[]));
             Ok(Outcome::events(events))
         }
         (Actor::Visitor, ClientMsg::Page { page }) => {
@@ -431,10 +436,12 @@ fn push(state: &mut ConversationState, events: &mut Vec<EventKind>, kind: EventK
 
 /// The handoff event: the reason, the briefing, what the visitor is told and, if one applies,
 /// a form (the email form when nobody is online and no email is known yet).
-fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>) -> EventKind {
+fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>, just_shown: &[String]) -> EventKind {
     let briefing = state.briefing(&handoff);
     let reason = handoff_reason_key(handoff.reason);
-    let configured = |trigger: &str| ctx.config.actions.iter().find(|a| a.on_handoff.iter().any(|r| r == trigger));
+    // Not the form a keyword in this very message has just asked for.
+    let configured =
+        |trigger: &str| ctx.config.actions.iter().find(|a| a.on_handoff.iter().any(|r| r == trigger) && !just_shown.contains(&a.id));
     let form = if ctx.operators_online {
         configured(reason).filter(|a| !already_collected(state, a)).map(form_of)
     } else {
@@ -534,8 +541,15 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
         // "talk to a human" is not a second handoff.
         return Outcome::events(events);
     }
+    let just_shown: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::FormRequested { form } => Some(form.action.clone()),
+            _ => None,
+        })
+        .collect();
     if let Some(h) = handoff::triage(text, &previous, &ctx.config.handoff) {
-        events.push(handoff_event(&s, h, ctx));
+        events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
     let Some(answer) = bot_answer(text, ctx) else {
@@ -559,7 +573,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
             if repeated {
                 evidence.push(format!("{} answers in a row without a confident one", s.low_confidence_streak));
             }
-            events.push(handoff_event(&s, Handoff { reason, evidence }, ctx));
+            events.push(handoff_event(&s, Handoff { reason, evidence }, ctx, &just_shown));
         }
     }
     Outcome::events(events)
@@ -1040,6 +1054,11 @@ mod tests {
         assert!(kinds(&events).contains(&"form_requested"), "{events:?}");
         let events = run(&mut s, &Actor::Visitor, say("my order is late"), &ctx);
         assert!(!kinds(&events).contains(&"form_requested"), "asked once");
+        // One message that asks for the form and hands off shows the form once.
+        let mut fresh = state();
+        let events = run(&mut fresh, &Actor::Visitor, say("urgent: my order never arrived"), &ctx);
+        assert_eq!(kinds(&events).iter().filter(|k| **k == "form_requested").count(), 1);
+        assert!(matches!(events.last(), Some(EventKind::HandoffRequested { form: None, .. })), "{events:?}");
         // A keyword handoff brings the action's form along (fields still missing).
         let events = run(&mut s, &Actor::Visitor, say("I want a refund"), &ctx);
         match events.last() {

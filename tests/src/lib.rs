@@ -203,6 +203,37 @@ pub async fn create_conversation(w: &Wrangler, site: &str) -> (String, String) {
     (c.conversation_id.to_string(), c.visitor_token)
 }
 
+/// A conversation's log as the visitor sees it (`GET …/events?after=N` with the token).
+pub async fn visitor_events(w: &Wrangler, site: &str, id: &str, token: &str, after: u64) -> Vec<Value> {
+    let r = http()
+        .get(format!("{}/api/v1/sites/{site}/conversations/{id}/events?after={after}", w.base()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(r.status(), 200, "events: {}", r.text().await.unwrap_or_default());
+    let page: Value = r.json().await.expect("json");
+    page["events"].as_array().expect("events").clone()
+}
+
+/// A conversation's whole log as operators see it (`GET …/export` with the session cookie).
+pub async fn operator_events(w: &Wrangler, site: &str, id: &str, cookie: &str) -> Vec<Value> {
+    let r = http()
+        .get(format!("{}/api/v1/sites/{site}/conversations/{id}/export", w.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200, "export: {}", r.text().await.unwrap_or_default());
+    let v: Value = r.json().await.expect("json");
+    v["events"].as_array().expect("events").clone()
+}
+
+/// The `type` of each event's kind, in order.
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["kind"]["type"].as_str().unwrap_or("?").to_string()).collect()
+}
+
 /// Signs an operator in; returns the `Cookie` header value.
 pub async fn login(w: &Wrangler, site: &str, email: &str, password: &str) -> String {
     let r = http()
@@ -245,6 +276,18 @@ impl Ws {
         ws.send(&serde_json::json!({"type": "hello", "token": token, "after": after})).await;
         ws.expect(|m| m["type"] == "welcome").await;
         ws
+    }
+
+    /// A visitor's socket on a conversation, before hello.
+    pub async fn visitor_socket(w: &Wrangler, site: &str, id: &str) -> Ws {
+        Ws::connect(&format!("{}/api/v1/sites/{site}/conversations/{id}/ws", w.ws_base()), None).await.expect("visitor socket")
+    }
+
+    /// An operator's inbox socket (the live conversation list) and its first frame, the snapshot.
+    pub async fn inbox(w: &Wrangler, site: &str, cookie: &str) -> (Ws, Value) {
+        let mut ws = Ws::connect(&format!("{}/api/v1/sites/{site}/inbox/ws", w.ws_base()), Some(cookie)).await.expect("inbox socket");
+        let snapshot = ws.expect(|m| m["type"] == "snapshot").await;
+        (ws, snapshot)
     }
 
     /// An operator's socket on a conversation, after hello (welcome consumed).
@@ -296,6 +339,23 @@ impl Ws {
             match self.next().await {
                 Some(v) if pred(&v) => return v,
                 Some(v) => seen.push(v),
+                None => panic!("socket closed before the expected frame; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Reads frames until one matches; returns every frame read, the match last.
+    pub async fn frames_until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            match self.next().await {
+                Some(v) => {
+                    let done = pred(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
                 None => panic!("socket closed before the expected frame; saw {seen:#?}"),
             }
         }
