@@ -73,8 +73,20 @@ impl Wrangler {
         w
     }
 
+    /// Starts on a fresh state directory with extra worker variables (`--var KEY:VALUE`).
+    pub async fn start_with_vars(vars: &[(&str, &str)]) -> Wrangler {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut w = Self::launch(tmp.path(), vars).await;
+        w._tmp = Some(tmp);
+        w
+    }
+
     /// Starts on an existing state directory (to test restarts).
     pub async fn start_on(state: &Path) -> Wrangler {
+        Self::launch(state, &[]).await
+    }
+
+    async fn launch(state: &Path, vars: &[(&str, &str)]) -> Wrangler {
         let root = root();
         assert!(
             root.join("worker/build/worker/shim.mjs").is_file() && root.join("dist/sites/demo/index.idx").is_file(),
@@ -96,6 +108,7 @@ impl Wrangler {
             .arg("--env-file")
             .arg(env.path())
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+            .args(vars.iter().flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")]))
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")

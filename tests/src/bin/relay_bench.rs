@@ -210,7 +210,14 @@ fn print_latency(name: &str, l: &Latency, target_p50: f64, target_p99: Option<f6
 async fn main() {
     let n = env_usize("BATON_RELAY_N", 2000);
     let events = env_usize("BATON_RELAY_EVENTS", 5000);
-    let w = Wrangler::start().await;
+    // BATON_RELAY_VARS="K=V,K2=V2": worker variables for experiments (see the report).
+    let vars: Vec<(String, String)> = std::env::var("BATON_RELAY_VARS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let var_refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let w = Wrangler::start_with_vars(&var_refs).await;
     let cookie = login(&w, "demo", "ann@example.com", "ann-password-1").await;
     let (id, token) = create_conversation(&w, "demo").await;
 
