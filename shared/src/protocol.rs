@@ -573,6 +573,16 @@ impl EventKind {
 }
 
 impl Event {
+    /// The event as a visitor may see it, borrowed when it is the same as the operators' (most
+    /// events), so a relay can reuse the operators' bytes. `None`: operators only.
+    pub fn visitor_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
+        match &self.kind {
+            EventKind::HandoffRequested { .. } => self.for_visitor().map(std::borrow::Cow::Owned),
+            k if k.visible_to_visitor() => Some(std::borrow::Cow::Borrowed(self)),
+            _ => None,
+        }
+    }
+
     /// The event as a visitor may see it, or `None` if it is for operators only. The operator
     /// briefing and the handoff evidence stay with the team.
     pub fn for_visitor(&self) -> Option<Event> {
@@ -1010,6 +1020,10 @@ mod tests {
         };
         let seen = serde_json::to_string(&handoff.for_visitor().unwrap()).unwrap();
         assert!(!seen.contains("secret") && !seen.contains("refund"));
+        assert_eq!(handoff.visitor_view().unwrap().into_owned(), handoff.for_visitor().unwrap());
+        assert!(note.visitor_view().is_none());
+        let msg = Event { seq: 5, at: 0, client_id: None, kind: EventKind::VisitorMessage { text: "hi".into() } };
+        assert!(matches!(msg.visitor_view(), Some(std::borrow::Cow::Borrowed(_))));
     }
 
     #[test]

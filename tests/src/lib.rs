@@ -155,6 +155,11 @@ impl Wrangler {
         format!("ws://127.0.0.1:{}", self.port)
     }
 
+    /// The process group of `wrangler dev` and its workerd (for benches that read CPU time).
+    pub fn process_group(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

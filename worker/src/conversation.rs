@@ -18,7 +18,9 @@ use baton_shared::conversation::{self, Actor, ConversationState, Ctx};
 use baton_shared::protocol::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::*;
 
@@ -30,6 +32,9 @@ pub const MAX_SOCKETS: usize = 64;
 pub const ACTOR_HEADER: &str = "x-baton-actor";
 /// The folded state is written to `meta` once per this many events (and at creation).
 const SNAPSHOT_EVERY: u64 = 32;
+/// While changes keep coming, the inbox row is updated at most this often (an isolated change
+/// — a handoff after a quiet minute — goes out at once).
+const INBOX_BUSY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the worker sends to `/create`.
 #[derive(Serialize, Deserialize)]
@@ -48,20 +53,32 @@ struct SocketInfo {
     ready: bool,
 }
 
+/// An event as stored, with its stored JSON (sent to operators as it is).
+struct Stored {
+    event: Event,
+    body: String,
+}
+
 /// The events one frame produced, and what to tell its sender.
 struct Applied {
-    events: Vec<Event>,
+    events: Vec<Stored>,
     ack: Option<(String, u64)>,
     notice: Option<ErrorBody>,
     /// "The bot is typing" was shown to visitors and no answer followed: take it back.
     retract_typing: bool,
 }
 
-/// A stored event as a socket frame, without copying it into a `ServerMsg`.
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "event")]
-struct EventFrame<'a> {
-    event: &'a Event,
+/// The inbox row update: at most one in flight per conversation (`busy`); a change made
+/// meanwhile (`dirty`) is sent, with the newest state, when it returns.
+#[derive(Default)]
+struct InboxSync {
+    busy: Cell<bool>,
+    dirty: Cell<bool>,
+}
+
+/// A stored event as a socket frame (`ServerMsg::Event`), from its JSON.
+fn event_frame(event_json: &str) -> String {
+    format!(r#"{{"type":"event","event":{event_json}}}"#)
 }
 
 /// The snapshot in `meta`: the folded state up to `state.last_seq`.
@@ -81,17 +98,16 @@ pub fn now_ms() -> i64 {
 pub struct Conversation {
     state: State,
     env: Env,
-    /// The folded state, kept between events; rebuilt from storage after a wake.
-    cache: RefCell<Option<ConversationState>>,
+    /// The folded state, kept between events; rebuilt from storage after a wake. Shared with
+    /// the detached inbox update, which sends the newest state.
+    cache: Rc<RefCell<Option<ConversationState>>>,
     /// `last_seq` of the snapshot in storage (0: unknown since the wake; rewritten soon).
     snapshot_seq: Cell<u64>,
     /// The tables exist (checked once per wake; an id nobody created never gets tables).
     schema: Cell<bool>,
     /// Whether operators were online when the `Inbox` last said so; `None` since a wake.
-    operators_online: Cell<Option<bool>>,
-    /// An inbox update is in flight; `inbox_dirty`: something changed since it was composed.
-    inbox_busy: Cell<bool>,
-    inbox_dirty: Cell<bool>,
+    operators_online: Rc<Cell<Option<bool>>>,
+    inbox: Rc<InboxSync>,
 }
 
 impl DurableObject for Conversation {
@@ -99,12 +115,11 @@ impl DurableObject for Conversation {
         Conversation {
             state,
             env,
-            cache: RefCell::new(None),
+            cache: Rc::new(RefCell::new(None)),
             snapshot_seq: Cell::new(0),
             schema: Cell::new(false),
-            operators_online: Cell::new(None),
-            inbox_busy: Cell::new(false),
-            inbox_dirty: Cell::new(false),
+            operators_online: Rc::new(Cell::new(None)),
+            inbox: Rc::new(InboxSync::default()),
         }
     }
 
@@ -213,20 +228,43 @@ impl Conversation {
         Ok(s)
     }
 
-    /// Keeps the new state; writes the snapshot when enough events have piled up since the last.
-    fn save(&self, s: &ConversationState) -> Result<(), Failure> {
-        if s.last_seq >= self.snapshot_seq.get() + SNAPSHOT_EVERY {
-            self.set_meta(snapshot_key(), &serde_json::to_string(s)?)?;
-            self.snapshot_seq.set(s.last_seq);
-        }
+    /// Keeps the new state; writes the snapshot when enough events have piled up since the
+    /// last. The snapshot only saves folding after a wake: if writing it fails, the log still
+    /// has everything and the next wake folds from the older snapshot.
+    fn save(&self, s: &ConversationState) {
         *self.cache.borrow_mut() = Some(s.clone());
-        Ok(())
+        if s.last_seq >= self.snapshot_seq.get() + SNAPSHOT_EVERY {
+            let written = serde_json::to_string(s).map_err(Failure::from).and_then(|json| self.set_meta(snapshot_key(), &json));
+            match written {
+                Ok(()) => self.snapshot_seq.set(s.last_seq),
+                Err(e) => console_error!("snapshot not written (the log has everything): {e:?}"),
+            }
+        }
     }
 
-    fn insert(&self, ev: &Event, body: &str, client_key: Option<&str>) -> Result<(), Failure> {
+    /// Appends a frame's events in one statement, so they are stored all together or not at
+    /// all (a resent client id fails the whole statement on the unique index). One event: plain
+    /// bindings; several: one JSON array, because a statement takes at most 100 bindings.
+    fn insert(&self, events: &[Stored], client_key: Option<&str>) -> Result<(), Failure> {
+        let key = client_key.map(str::to_string);
+        if let [one] = events {
+            let e = &one.event;
+            self.sql().exec(
+                "INSERT INTO events (seq, at, client_id, body) VALUES (?, ?, ?, ?)",
+                vec![(e.seq as i64).into(), e.at.into(), key.into(), one.body.as_str().into()],
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .enumerate()
+            .map(|(i, s)| serde_json::json!([s.event.seq, s.event.at, if i == 0 { key.clone() } else { None }, s.body]))
+            .collect();
         self.sql().exec(
-            "INSERT INTO events (seq, at, client_id, body) VALUES (?, ?, ?, ?)",
-            vec![(ev.seq as i64).into(), ev.at.into(), client_key.map(str::to_string).into(), body.into()],
+            "INSERT INTO events (seq, at, client_id, body) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]') \
+             FROM json_each(?)",
+            vec![serde_json::to_string(&rows)?.into()],
         )?;
         Ok(())
     }
@@ -278,13 +316,14 @@ impl Conversation {
         let now = now_ms();
         let mut st = ConversationState::new(c.id.clone(), c.site.clone(), now);
         let ev = Event { seq: 1, at: now, client_id: None, kind: EventKind::Started { site: c.site.clone(), page: c.page.clone() } };
-        self.insert(&ev, &serde_json::to_string(&ev)?, None)?;
-        st.apply(&ev);
+        let started = Stored { body: serde_json::to_string(&ev)?, event: ev };
+        self.insert(std::slice::from_ref(&started), None)?;
+        st.apply(&started.event);
         self.set_meta("token_hash", &c.token_hash)?;
         self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
         self.snapshot_seq.set(st.last_seq);
         *self.cache.borrow_mut() = Some(st);
-        self.sync_inbox().await;
+        self.sync_inbox();
         json(201, &serde_json::json!({ "ok": true }))
     }
 
@@ -333,9 +372,9 @@ impl Conversation {
         if let Some(n) = applied.notice {
             return Err(Failure::Api(n));
         }
-        let events = applied.events.iter().filter_map(|e| view(&actor, e)).collect();
+        let events = applied.events.iter().filter_map(|e| view(&actor, &e.event)).collect();
         if !applied.events.is_empty() {
-            self.sync_inbox().await;
+            self.sync_inbox();
         }
         json(200, &CommandResult { events })
     }
@@ -351,13 +390,17 @@ impl Conversation {
 
     /// Stores what a frame decides. First, with awaits: the site config, the engine if the bot
     /// may answer, and — if the frame may hand off — who is online right now. Then the
-    /// synchronous part (load → dedup → decide → insert → save) with no `await` inside, so no
-    /// other frame can interleave and the writes commit together.
+    /// synchronous part (load → decide → insert → save) with no `await` inside, so no other
+    /// frame can interleave and the writes commit together.
+    ///
+    /// A resent client id is caught by the unique index when its first event is inserted (no
+    /// lookup on the hot path): nothing is stored and the resend is acknowledged with the seq
+    /// it was stored as the first time.
     async fn apply(&self, actor: &Actor, msg: &ClientMsg) -> Result<Applied, Failure> {
         let before = self.load()?;
         let config = assets::site_config(&self.env, &before.site).await?;
         let plan = conversation::plan(&before, actor, msg, &config);
-        let typing = plan.bot_question.is_some() && self.client_is_new(actor, msg)?;
+        let typing = plan.bot_question.is_some() && self.stored_seq(actor, msg)?.is_none();
         if typing {
             self.bot_typing(true);
         }
@@ -371,56 +414,62 @@ impl Conversation {
         // ---- no await below this line ----
         let mut st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
-        let client_key = client_id.as_deref().map(|c| actor.client_key(c));
-        if let (Some(cid), Some(key)) = (&client_id, &client_key) {
-            if let Some(seq) = self.seq_of_client_key(key)? {
-                // A resend (reconnect, retry): acknowledged with the seq it was stored as.
-                return Ok(Applied { events: vec![], ack: Some((cid.clone(), seq)), notice: None, retract_typing: typing });
-            }
-        }
+        let resent = |seq: u64| Applied { events: vec![], ack: client_id.clone().map(|c| (c, seq)), notice: None, retract_typing: typing };
         let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online };
-        let out = conversation::decide(&st, actor, msg, &ctx)?;
+        let out = match conversation::decide(&st, actor, msg, &ctx) {
+            Ok(out) => out,
+            // Refused now, but perhaps accepted the first time (a resent take-over after the
+            // state moved on): then it is a resend.
+            Err(e) => return self.stored_seq(actor, msg)?.map(resent).ok_or(Failure::Api(e)),
+        };
+        if out.events.is_empty() {
+            let seq = self.stored_seq(actor, msg)?.unwrap_or(st.last_seq);
+            return Ok(Applied { events: vec![], ack: client_id.map(|c| (c, seq)), notice: out.notice, retract_typing: typing });
+        }
         let mut events = Vec::with_capacity(out.events.len());
+        let mut next = st.clone();
         for (i, kind) in out.events.into_iter().enumerate() {
-            let first = i == 0;
-            let ev = Event { seq: st.last_seq + 1, at: ctx.now, client_id: if first { client_id.clone() } else { None }, kind };
-            self.insert(&ev, &serde_json::to_string(&ev)?, if first { client_key.as_deref() } else { None })?;
-            st.apply(&ev);
-            events.push(ev);
+            let event = Event { seq: next.last_seq + 1, at: ctx.now, client_id: if i == 0 { client_id.clone() } else { None }, kind };
+            let body = serde_json::to_string(&event)?;
+            next.apply(&event);
+            events.push(Stored { event, body });
         }
-        if !events.is_empty() {
-            self.save(&st)?;
+        let client_key = client_id.as_deref().map(|c| actor.client_key(c));
+        if let Err(e) = self.insert(&events, client_key.as_deref()) {
+            // Failed on the unique client id: a resend, and nothing was written.
+            return self.stored_seq(actor, msg)?.map(resent).ok_or(e);
         }
-        let answered = events.iter().any(|e| matches!(e.kind, EventKind::BotAnswer { .. }));
-        let ack = client_id.map(|c| (c, events.first().map(|e| e.seq).unwrap_or(st.last_seq)));
+        st = next;
+        self.save(&st);
+        let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
+        let ack = client_id.map(|c| (c, events[0].event.seq));
         Ok(Applied { events, ack, notice: out.notice, retract_typing: typing && !answered })
     }
 
-    /// Whether this frame's client id is new (a resend must not show the bot typing again).
-    fn client_is_new(&self, actor: &Actor, msg: &ClientMsg) -> Result<bool, Failure> {
+    /// The seq this frame's client id was stored as, if it was (a resend).
+    fn stored_seq(&self, actor: &Actor, msg: &ClientMsg) -> Result<Option<u64>, Failure> {
         match msg.client_id() {
-            Some(c) => Ok(self.seq_of_client_key(&actor.client_key(c))?.is_none()),
-            None => Ok(true),
+            Some(c) => self.seq_of_client_key(&actor.client_key(c)),
+            None => Ok(None),
         }
     }
 
-    /// Sends stored events to every ready socket, each in its own view. Each view is
-    /// serialised once, not once per socket.
-    fn broadcast(&self, events: &[Event]) -> Result<(), Failure> {
+    /// Sends stored events to every ready socket, each in its own view. Operators get the
+    /// stored bytes as they are; the visitor view is serialised only where it differs.
+    fn broadcast(&self, events: &[Stored]) -> Result<(), Failure> {
         if events.is_empty() {
             return Ok(());
         }
         let mut for_operators = Vec::with_capacity(events.len());
         let mut for_visitors = Vec::with_capacity(events.len());
         for e in events {
-            for_operators.push(serde_json::to_string(&EventFrame { event: e })?);
-            if let Some(v) = e.for_visitor() {
-                for_visitors.push(if v == *e {
-                    for_operators.last().cloned().unwrap_or_default()
-                } else {
-                    serde_json::to_string(&EventFrame { event: &v })?
-                });
+            let frame = event_frame(&e.body);
+            match e.event.visitor_view() {
+                Some(Cow::Borrowed(_)) => for_visitors.push(frame.clone()),
+                Some(Cow::Owned(v)) => for_visitors.push(event_frame(&serde_json::to_string(&v)?)),
+                None => {}
             }
+            for_operators.push(frame);
         }
         for ws in self.state.get_websockets() {
             let Some(info) = socket_info(&ws) else {
@@ -476,42 +525,36 @@ impl Conversation {
         }
     }
 
-    /// Brings the site's inbox row up to date. Off the critical path: called after events are
-    /// relayed and acknowledged. At most one update is in flight per conversation; changes that
-    /// arrive meanwhile are sent once, with the newest state, when it returns.
-    async fn sync_inbox(&self) {
-        if self.inbox_busy.get() {
-            self.inbox_dirty.set(true);
+    /// Brings the site's inbox row up to date, off the critical path: the update runs detached,
+    /// so this frame's handler returns at once and the socket's next frame is not held behind
+    /// a round trip to the `Inbox` (workerd delivers a socket's messages one handler at a time).
+    /// At most one update is in flight; changes made meanwhile go out together, with the
+    /// newest state, `INBOX_BUSY_INTERVAL` after it returned.
+    fn sync_inbox(&self) {
+        let sync = self.inbox.clone();
+        if sync.busy.get() {
+            sync.dirty.set(true);
             return;
         }
-        self.inbox_busy.set(true);
-        loop {
-            self.inbox_dirty.set(false);
-            let Ok(st) = self.load() else { break };
-            if let Err(e) = self.post_row(&st).await {
-                console_error!("inbox update failed: {e:?}");
+        sync.busy.set(true);
+        let (cache, env, online) = (self.cache.clone(), self.env.clone(), self.operators_online.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                sync.dirty.set(false);
+                let Some(st) = cache.borrow().clone() else { break };
+                match post_row(&env, &st).await {
+                    Ok(o) => online.set(Some(o)),
+                    Err(e) => console_error!("inbox update failed: {e:?}"),
+                }
+                if !sync.dirty.get() {
+                    break;
+                }
+                // A busy thread: changes kept coming while this update was on its way. Let
+                // more of them gather, then send the newest state once.
+                Delay::from(INBOX_BUSY_INTERVAL).await;
             }
-            if !self.inbox_dirty.get() {
-                break;
-            }
-        }
-        self.inbox_busy.set(false);
-    }
-
-    async fn post_row(&self, st: &ConversationState) -> Result<(), Failure> {
-        let body = serde_json::to_string(&st.summary())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init("https://inbox/upsert", &init)?;
-        let stub = self.env.durable_object("INBOX")?.get_by_name(st.site.as_str())?;
-        let mut resp = stub.fetch_with_request(req).await?;
-        #[derive(Deserialize)]
-        struct Reply {
-            operators_online: bool,
-        }
-        let r: Reply = resp.json().await?;
-        self.operators_online.set(Some(r.operators_online));
-        Ok(())
+            sync.busy.set(false);
+        });
     }
 
     async fn on_frame(&self, ws: &WebSocket, message: WebSocketIncomingMessage) -> Result<(), Failure> {
@@ -569,7 +612,7 @@ impl Conversation {
                 );
                 for e in self.events_after(*after)? {
                     if let Some(v) = view(&info.actor, &e) {
-                        let _ = ws.send_with_str(serde_json::to_string(&EventFrame { event: &v })?);
+                        let _ = ws.send_with_str(event_frame(&serde_json::to_string(&v)?));
                     }
                 }
                 Ok(())
@@ -606,7 +649,7 @@ impl Conversation {
                     send(ws, &ServerMsg::Error { error: n, client_id: None });
                 }
                 if !applied.events.is_empty() {
-                    self.sync_inbox().await;
+                    self.sync_inbox();
                 }
                 Ok(())
             }
@@ -627,6 +670,21 @@ impl Conversation {
             }
         }
     }
+}
+
+/// Sends a conversation's row to its site's `Inbox`; returns whether operators are online.
+async fn post_row(env: &Env, st: &ConversationState) -> Result<bool, Failure> {
+    let body = serde_json::to_string(&st.summary())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://inbox/upsert", &init)?;
+    let stub = env.durable_object("INBOX")?.get_by_name(st.site.as_str())?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    #[derive(Deserialize)]
+    struct Reply {
+        operators_online: bool,
+    }
+    Ok(resp.json::<Reply>().await?.operators_online)
 }
 
 fn socket_info(ws: &WebSocket) -> Option<SocketInfo> {

@@ -148,11 +148,37 @@ struct Throughput {
     seconds: f64,
     events_per_second: f64,
     delivered_to_operator: usize,
+    /// CPU time the workerd processes spent per event (user + system): what one event costs the
+    /// runtime, steadier than wall-clock figures on a shared machine.
+    workerd_cpu_us_per_event: f64,
+}
+
+/// CPU time (user + system, in clock ticks) of the workerd processes in a process group.
+fn workerd_cpu_ticks(group: i32) -> u64 {
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp ... utime(14) stime(15): fields after the ')' start at 3.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        if !head.ends_with("workerd") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<i32>().ok()) != Some(group) {
+            continue;
+        }
+        ticks += f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    }
+    ticks
+}
+
+fn clock_ticks_per_second() -> f64 {
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
 }
 
 /// The visitor keeps `WINDOW` messages in flight (each ack frees a slot): events per second
 /// one object stores, acknowledges and relays.
-async fn throughput(mut visitor: Sink, mut visitor_in: Source, mut operator: Source, events: usize) -> Throughput {
+async fn throughput(mut visitor: Sink, mut visitor_in: Source, mut operator: Source, events: usize, group: i32) -> Throughput {
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<()>();
     let acks = tokio::spawn(async move {
         let mut n = 0;
@@ -176,6 +202,7 @@ async fn throughput(mut visitor: Sink, mut visitor_in: Source, mut operator: Sou
         }
         n
     });
+    let cpu0 = workerd_cpu_ticks(group);
     let t0 = Instant::now();
     let mut sent = 0;
     let mut acked = 0;
@@ -190,7 +217,15 @@ async fn throughput(mut visitor: Sink, mut visitor_in: Source, mut operator: Sou
     let seconds = t0.elapsed().as_secs_f64();
     acks.await.expect("ack reader");
     let delivered = delivered.await.expect("operator reader");
-    Throughput { events, window: WINDOW, seconds, events_per_second: events as f64 / seconds, delivered_to_operator: delivered }
+    let cpu = (workerd_cpu_ticks(group) - cpu0) as f64 / clock_ticks_per_second();
+    Throughput {
+        events,
+        window: WINDOW,
+        seconds,
+        events_per_second: events as f64 / seconds,
+        delivered_to_operator: delivered,
+        workerd_cpu_us_per_event: cpu * 1e6 / events as f64,
+    }
 }
 
 fn print_latency(name: &str, l: &Latency, target_p50: f64, target_p99: Option<f64>) {
@@ -245,8 +280,12 @@ async fn main() {
     });
 
     println!("relay: visitor message → operator socket, loopback workerd (wrangler dev), storing before relaying");
+    let group = w.process_group().expect("running");
+    let cpu0 = workerd_cpu_ticks(group);
     let floor = ping_latency(&mut v_sink, &mut v_rx, n).await;
+    let ping_cpu_us = (workerd_cpu_ticks(group) - cpu0) as f64 / clock_ticks_per_second() * 1e6 / (n + WARMUP) as f64;
     print_latency("floor: visitor ping → pong", &floor, 0.0, None);
+    println!("{:<28} workerd CPU {ping_cpu_us:.0} µs per ping", "");
     let pair = relay_latency(&mut v_sink, &mut op_in, "p", n, 2).await;
     print_latency("1 visitor + 1 operator", &pair, 1.5, Some(4.0));
 
@@ -276,16 +315,17 @@ async fn main() {
         visitor.into_stream().split()
     };
     let _ = v_sink.close().await;
-    let t = throughput(v_sink2, v_in2, op_in, events).await;
+    let t = throughput(v_sink2, v_in2, op_in, events, group).await;
     println!(
-        "{:<28} {} events, {} in flight: {:.0} events/s stored + acknowledged + relayed ({} delivered to the operator)",
-        "one Conversation object", t.events, t.window, t.events_per_second, t.delivered_to_operator
+        "{:<28} {} events, {} in flight: {:.0} events/s stored + acknowledged + relayed ({} delivered to the operator); workerd CPU {:.0} µs per event",
+        "one Conversation object", t.events, t.window, t.events_per_second, t.delivered_to_operator, t.workerd_cpu_us_per_event
     );
 
     let report = json!({
         "bench": "relay",
         "what": "visitor message → operator socket through one Conversation Durable Object, stored before relayed, loopback wrangler dev",
         "floor_ping": floor,
+        "floor_ping_workerd_cpu_us": ping_cpu_us,
         "two_sockets": pair,
         "room": big,
         "throughput": t,
