@@ -311,3 +311,20 @@ async fn a_custom_action_form_is_validated_in_the_object_and_shown_to_operators(
     assert_eq!(kinds(&log).iter().filter(|k| *k == "fields_collected").count(), 1, "refused submissions store nothing");
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
+
+#[tokio::test]
+async fn unknown_questions_twice_in_a_row_hand_off_on_low_confidence() {
+    let w = Wrangler::start().await;
+    let (id, token) = create_conversation(&w, "demo").await;
+    let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
+    message(&mut visitor, "u1", "What is the capital of Peru?").await;
+    let first = visitor.expect_event("bot_answer").await;
+    assert_eq!(first["kind"]["handoff"], true, "the docs don't know: {first}");
+    let log = until_pong(&mut visitor).await;
+    assert!(!log.iter().any(|m| is_event(m, "handoff_requested")), "one unknown question is not yet a handoff: {log:#?}");
+    message(&mut visitor, "u2", "How tall is Mount Kilimanjaro?").await;
+    let frames = visitor.frames_until(|m| is_event(m, "handoff_requested")).await;
+    assert!(frames.iter().any(|m| is_event(m, "bot_answer")), "the bot says it doesn't know first: {frames:#?}");
+    assert_eq!(frames.last().unwrap()["event"]["kind"]["handoff"]["reason"], "repeated_low_confidence");
+    assert!(!w.log().contains("panicked"), "{}", w.log());
+}
