@@ -98,7 +98,7 @@ fn report(file: &str, s: &Score) -> Value {
 
 #[test]
 fn triage_agrees_with_the_labelled_sets() {
-    let sets = ["triage.jsonl", "triage-holdout.jsonl"];
+    let sets = ["triage.jsonl", "triage-holdout.jsonl", "triage-blind.jsonl"];
     let scores: Vec<(&str, Score)> = sets.iter().map(|f| (*f, score(f))).collect();
     let json = Value::Array(scores.iter().map(|(f, s)| report(f, s)).collect());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

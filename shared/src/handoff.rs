@@ -214,6 +214,17 @@ const THING_AFTER: &[&str] = &[
     "feature",
     "features",
     "token",
+    "button",
+    "buttons",
+    "link",
+    "links",
+    "label",
+    "option",
+    "options",
+    "flow",
+    "handoff",
+    "widget",
+    "text",
 ];
 /// Before a person word these make it a thing: "user agent", "build agent".
 const THING_BEFORE: &[&str] = &["user", "build", "ci", "ssh", "proxy", "ai", "llm", "deploy", "browser", "http"];
@@ -366,6 +377,14 @@ fn request_in_clause(words: &[String]) -> Option<String> {
         let w = words[v].as_str();
         let next = words.get(v + 1).map(String::as_str);
         let hit: Option<usize> = match w {
+            // message a person: "can I message a real person instead?"
+            "message" | "dm" => {
+                if v > 0 && is(words.get(v - 1), &["i", "can", "could", "to", "me", "please", "just"]) {
+                    person_at(words, v + 1)
+                } else {
+                    None
+                }
+            }
             // talk / speak / chat to|with a person: "can I talk to someone", "I'd rather speak with a human";
             // "who can I talk to (about …)?".
             "talk" | "talking" | "speak" | "speaking" | "chat" | "chatting" | "touch" => {
@@ -636,6 +655,11 @@ const STANDALONE_FILLER: &[&str] = &[
     "would",
     "like",
     "id",
+    "online",
+    "around",
+    "available",
+    "here",
+    "only",
 ];
 
 /// A clause that is nothing but a person and politeness: "agent", "real human pls", "live
@@ -646,7 +670,7 @@ fn standalone(words: &[String]) -> bool {
         return false;
     }
     // Plurals name people in general ("operators, or visitors?"), not someone to talk to.
-    let singular = |w: &String| PERSON.contains(&w.as_str()) && !w.ends_with('s') && w != "being";
+    let singular = |w: &String| PERSON.contains(&w.as_str()) && (!w.ends_with('s') || w == "humans") && w != "being";
     words.len() <= 6
         && words.iter().all(|w| PERSON.contains(&w.as_str()) || STANDALONE_FILLER.contains(&w.as_str()))
         && (words.iter().any(|w| singular(w) && w != "support")
@@ -685,6 +709,10 @@ pub fn explicit_request(text: &str, extra_phrases: &[String]) -> Option<String> 
 /// mark a conversation urgent" (a question about the label, not an urgent message).
 const NEGATIONS: &[&str] = &["not", "isnt", "non", "no", "never", "arent", "wasnt", "without"];
 const ABOUT_THE_LABEL: &[&str] = &["mark", "tag", "label", "flag", "marked", "tagged", "labelled", "labeled", "flagged"];
+/// After a keyword these make it a name in the product, not the visitor's situation: "the
+/// refund field", "the urgent tag".
+const NAMING_AFTER: &[&str] =
+    &["field", "fields", "column", "columns", "tag", "tags", "label", "attribute", "property", "key", "parameter", "param"];
 
 /// The first configured keyword in a message: whole words (or the plural), multi-word keywords
 /// as phrases (`*` = up to three words), not right after a negation ("this isn't urgent").
@@ -698,7 +726,8 @@ pub fn keyword(text: &str, keywords: &[String]) -> Option<String> {
             while let Some((start, end)) = find_phrase(&words[from..], &phrase) {
                 let start = from + start;
                 let negated = (start.saturating_sub(2)..start).any(|i| NEGATIONS.contains(&words[i].as_str()))
-                    || (start.saturating_sub(4)..start).any(|i| ABOUT_THE_LABEL.contains(&words[i].as_str()));
+                    || (start.saturating_sub(4)..start).any(|i| ABOUT_THE_LABEL.contains(&words[i].as_str()))
+                    || words.get(from + end).is_some_and(|w| NAMING_AFTER.contains(&w.as_str()));
                 if !negated {
                     return true;
                 }
@@ -736,6 +765,11 @@ const COMPLAINTS: &[&str] = &[
     "not helpful",
     "no help at all",
     "you are no help",
+    "not helping",
+    "keep saying",
+    "keep repeating",
+    "stop repeating",
+    "just told you",
     "youre no help",
     "already told you",
     "i just said",
