@@ -81,6 +81,15 @@ impl Wrangler {
         w
     }
 
+    /// Starts on a fresh state directory made inside `parent` (e.g. a tmpfs, so Durable Object
+    /// storage does not wait on the disk), removed on drop.
+    pub async fn start_in(parent: &Path, vars: &[(&str, &str)]) -> Wrangler {
+        let tmp = tempfile::tempdir_in(parent).expect("tempdir");
+        let mut w = Self::launch(tmp.path(), vars).await;
+        w._tmp = Some(tmp);
+        w
+    }
+
     /// Starts on an existing state directory (to test restarts).
     pub async fn start_on(state: &Path) -> Wrangler {
         Self::launch(state, &[]).await

@@ -32,9 +32,9 @@ pub const MAX_SOCKETS: usize = 64;
 pub const ACTOR_HEADER: &str = "x-baton-actor";
 /// The folded state is written to `meta` once per this many events (and at creation).
 const SNAPSHOT_EVERY: u64 = 32;
-/// While changes keep coming, the inbox row is updated at most this often (an isolated change
-/// — a handoff after a quiet minute — goes out at once).
-const INBOX_BUSY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// The inbox row is updated at most once per this many milliseconds: a change after a quiet
+/// spell goes out at once, the changes of a busy thread together (the newest state).
+const INBOX_MIN_INTERVAL_MS: i64 = 100;
 
 /// What the worker sends to `/create`.
 #[derive(Serialize, Deserialize)]
@@ -68,12 +68,14 @@ struct Applied {
     retract_typing: bool,
 }
 
-/// The inbox row update: at most one in flight per conversation (`busy`); a change made
-/// meanwhile (`dirty`) is sent, with the newest state, when it returns.
+/// The inbox row update: at most one in flight (or waiting) per conversation (`busy`); a change
+/// made while one is in flight (`dirty`) is sent after it, with the newest state.
 #[derive(Default)]
 struct InboxSync {
     busy: Cell<bool>,
     dirty: Cell<bool>,
+    /// When the last update started (ms).
+    last_sent: Cell<i64>,
 }
 
 /// A stored event as a socket frame (`ServerMsg::Event`), from its JSON.
@@ -528,8 +530,8 @@ impl Conversation {
     /// Brings the site's inbox row up to date, off the critical path: the update runs detached,
     /// so this frame's handler returns at once and the socket's next frame is not held behind
     /// a round trip to the `Inbox` (workerd delivers a socket's messages one handler at a time).
-    /// At most one update is in flight; changes made meanwhile go out together, with the
-    /// newest state, `INBOX_BUSY_INTERVAL` after it returned.
+    /// At most one update is in flight, and at most one starts per `INBOX_MIN_INTERVAL_MS`;
+    /// changes made meanwhile go out together, with the newest state.
     fn sync_inbox(&self) {
         let sync = self.inbox.clone();
         if sync.busy.get() {
@@ -540,8 +542,15 @@ impl Conversation {
         let (cache, env, online) = (self.cache.clone(), self.env.clone(), self.operators_online.clone());
         wasm_bindgen_futures::spawn_local(async move {
             loop {
+                // A busy thread: let the changes of the rest of the interval gather, then send
+                // the newest state once.
+                let wait = sync.last_sent.get() + INBOX_MIN_INTERVAL_MS - now_ms();
+                if wait > 0 {
+                    Delay::from(std::time::Duration::from_millis(wait as u64)).await;
+                }
                 sync.dirty.set(false);
                 let Some(st) = cache.borrow().clone() else { break };
+                sync.last_sent.set(now_ms());
                 match post_row(&env, &st).await {
                     Ok(o) => online.set(Some(o)),
                     Err(e) => console_error!("inbox update failed: {e:?}"),
@@ -549,9 +558,6 @@ impl Conversation {
                 if !sync.dirty.get() {
                     break;
                 }
-                // A busy thread: changes kept coming while this update was on its way. Let
-                // more of them gather, then send the newest state once.
-                Delay::from(INBOX_BUSY_INTERVAL).await;
             }
             sync.busy.set(false);
         });

@@ -11,8 +11,10 @@
 //! 3. Throughput: the visitor keeps `WINDOW` messages in flight; events stored, acknowledged and
 //!    delivered per second by one object.
 //!
+//! Each runs twice: with the Durable Object storage on disk and on a tmpfs (see `main`).
+//!
 //! Environment: `BATON_RELAY_N` (messages per latency run, default 2000), `BATON_RELAY_EVENTS`
-//! (messages in the throughput run, default 5000).
+//! (messages in the throughput run, default 5000), `BATON_RELAY_STORAGE` (`disk` or `tmpfs`).
 
 use baton_tests::*;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -249,27 +251,17 @@ fn print_latency(name: &str, l: &Latency, target_p50: Option<f64>, target_p99: O
     );
 }
 
-#[tokio::main]
-async fn main() {
-    let n = env_usize("BATON_RELAY_N", 2000);
-    let events = env_usize("BATON_RELAY_EVENTS", 5000);
-    // BATON_RELAY_VARS="K=V,K2=V2": worker variables for experiments (see the report).
-    let vars: Vec<(String, String)> = std::env::var("BATON_RELAY_VARS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect();
-    let var_refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let w = Wrangler::start_with_vars(&var_refs).await;
-    let cookie = login(&w, "demo", "ann@example.com", "ann-password-1").await;
-    let (id, token) = create_conversation(&w, "demo").await;
+/// One full run on one `wrangler dev`: floor, two sockets, a room of 50, throughput.
+async fn suite(w: &Wrangler, n: usize, events: usize) -> Value {
+    let cookie = login(w, "demo", "ann@example.com", "ann-password-1").await;
+    let (id, token) = create_conversation(w, "demo").await;
 
     // The operator takes the thread over: from now on visitor messages are stored and relayed.
-    let mut op = Ws::operator(&w, "demo", &id, &cookie, 0).await;
+    let mut op = Ws::operator(w, "demo", &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "bench-take-over"})).await;
     op.expect_event("operator_joined").await;
     let (_op_sink, mut op_in) = op.into_stream().split();
-    let visitor = Ws::visitor(&w, "demo", &id, &token, 1 << 50).await;
+    let visitor = Ws::visitor(w, "demo", &id, &token, 1 << 50).await;
     let (mut v_sink, v_in) = visitor.into_stream().split();
     let (v_tx, mut v_rx) = mpsc::unbounded_channel::<Value>();
     let visitor_reader = tokio::spawn(async move {
@@ -284,10 +276,8 @@ async fn main() {
                 }
             }
         }
-        v_in
     });
 
-    println!("relay: visitor message → operator socket, loopback workerd (wrangler dev), storing before relaying");
     let group = w.process_group().expect("running");
     let cpu0 = workerd_cpu_ticks(group);
     let mut floor = ping_latency(&mut v_sink, &mut v_rx, n).await;
@@ -301,9 +291,9 @@ async fn main() {
     let mut room = Vec::new();
     for i in 0..ROOM - 2 {
         let ws = if i % 2 == 0 {
-            Ws::visitor(&w, "demo", &id, &token, 1 << 50).await
+            Ws::visitor(w, "demo", &id, &token, 1 << 50).await
         } else {
-            Ws::operator(&w, "demo", &id, &cookie, 1 << 50).await
+            Ws::operator(w, "demo", &id, &cookie, 1 << 50).await
         };
         let (sink, source) = ws.into_stream().split();
         room.push((sink, drain(source)));
@@ -317,25 +307,42 @@ async fn main() {
 
     // Throughput with the two sockets: stop the echo reader and count acks instead.
     visitor_reader.abort();
-    while v_rx.try_recv().is_ok() {}
-    let (v_sink2, v_in2) = {
-        let visitor = Ws::visitor(&w, "demo", &id, &token, 1 << 50).await;
-        visitor.into_stream().split()
-    };
+    let (v_sink2, v_in2) = Ws::visitor(w, "demo", &id, &token, 1 << 50).await.into_stream().split();
     let _ = v_sink.close().await;
     let t = throughput(v_sink2, v_in2, op_in, events, group).await;
     println!(
-        "{:<28} {} events, {} in flight: {:.0} events/s stored + acknowledged + relayed ({} delivered to the operator); workerd CPU {:.0} µs per event",
+        "{:<28} {} events, {} in flight: {:.0} events/s stored + acknowledged + relayed ({} delivered); workerd CPU {:.0} µs per event",
         "one Conversation object", t.events, t.window, t.events_per_second, t.delivered_to_operator, t.workerd_cpu_us_per_event
     );
+    assert!(!w.log().contains("panicked"), "the worker panicked:\n{}", w.log());
+    json!({"floor_ping": floor, "two_sockets": pair, "room": big, "throughput": t})
+}
 
+#[tokio::main]
+async fn main() {
+    let n = env_usize("BATON_RELAY_N", 2000);
+    let events = env_usize("BATON_RELAY_EVENTS", 5000);
+    // Where Durable Object storage lives decides much of the latency: local SQLite commits wait
+    // on the disk (fsync), which says more about this machine's disk than about Baton. So the
+    // suite runs twice: state on disk (a temp dir, like the tests) and on a tmpfs (/dev/shm),
+    // where the commit costs CPU only. BATON_RELAY_STORAGE=disk|tmpfs picks one.
+    let which = std::env::var("BATON_RELAY_STORAGE").unwrap_or_default();
+    let mut runs = serde_json::Map::new();
+    for (name, parent) in [("disk", std::env::temp_dir()), ("tmpfs", std::path::PathBuf::from("/dev/shm"))] {
+        if (!which.is_empty() && which != name) || !parent.is_dir() {
+            continue;
+        }
+        println!(
+            "\nrelay, state on {name} ({}): visitor message → operator socket, loopback wrangler dev, stored before relayed",
+            parent.display()
+        );
+        let w = Wrangler::start_in(&parent, &[]).await;
+        runs.insert(name.to_string(), suite(&w, n, events).await);
+    }
     let report = json!({
         "bench": "relay",
         "what": "visitor message → operator socket through one Conversation Durable Object, stored before relayed, loopback wrangler dev",
-        "floor_ping": floor,
-        "two_sockets": pair,
-        "room": big,
-        "throughput": t,
+        "runs": runs,
         "targets": {"two_sockets_p50_ms": 1.5, "two_sockets_p99_ms": 4.0, "room_p50_ms": 3.0},
         "anchors": {
             "js_edge_chat_broadcast_before_store": {"two_sockets_p50_ms": 0.63, "two_sockets_p99_ms": 1.36, "room_p50_ms": 1.52},
@@ -345,6 +352,5 @@ async fn main() {
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
     std::fs::write(dir.join("relay.json"), serde_json::to_string_pretty(&report).unwrap()).expect("write relay.json");
-    println!("wrote {}", dir.join("relay.json").display());
-    assert!(!w.log().contains("panicked"), "the worker panicked:\n{}", w.log());
+    println!("\nwrote {}", dir.join("relay.json").display());
 }
