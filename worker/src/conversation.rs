@@ -4,8 +4,8 @@
 //! Every frame goes through `shared::conversation::decide`; this file only stores the events it
 //! returns, in order, *before* anyone hears of them, then relays them: visitors get the visitor
 //! view, operators everything. The site's `Inbox` object is told afterwards, off the critical
-//! path (at most one update in flight; changes meanwhile are folded into the next one), and is
-//! asked who is online right before a frame that may hand off.
+//! path (detached from the frame's handler, at most one update per 100 ms, always the newest
+//! state), and is asked who is online right before a frame that may hand off.
 //!
 //! Storage: `events(seq, at, client_key, body)` is the log; `meta` holds the token hash and a
 //! snapshot of the folded state, rewritten every `SNAPSHOT_EVERY` events (not on every event:
