@@ -209,13 +209,17 @@ async fn with_nobody_online_the_visitor_leaves_an_email_and_presence_is_checked_
     let mut second = Ws::visitor(&w, "demo", &id2, &token2, 0).await;
     // …then Ann opens the inbox: the waiting conversation is there with the email.
     let cookie = login(&w, "demo", "ann@example.com", "ann-password-1").await;
-    let (_inbox, snapshot) = Ws::inbox(&w, "demo", &cookie).await;
-    let row = snapshot["rows"].as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).expect("the row").clone();
-    assert_eq!(row["ownership"]["state"], "waiting_for_human");
-    assert_eq!(row["visitor_email"], "visitor@example.com");
-    assert_eq!(row["fields"]["email"], "visitor@example.com");
-    assert_eq!(row["unread"], 2);
+    let (mut inbox, snapshot) = Ws::inbox(&w, "demo", &cookie).await;
     assert_eq!(snapshot["presence"][0]["operator"]["name"], "Ann");
+    // Rows follow the conversation within 100 ms (a busy thread's changes are sent together):
+    // the snapshot may predate the last change, in which case the row frame follows.
+    let current = |r: &Value| r["id"] == id.as_str() && r["unread"] == 2 && r["visitor_email"] == "visitor@example.com";
+    let row = match snapshot["rows"].as_array().unwrap().iter().find(|r| current(r)) {
+        Some(r) => r.clone(),
+        None => inbox.expect(|m| m["type"] == "row" && current(&m["row"])).await["row"].clone(),
+    };
+    assert_eq!(row["ownership"]["state"], "waiting_for_human");
+    assert_eq!(row["fields"]["email"], "visitor@example.com");
     // The second visitor asks for a person now: presence is asked at that moment, not remembered.
     message(&mut second, "c1", "speak to an agent please").await;
     let handoff = second.expect_event("handoff_requested").await;
