@@ -332,3 +332,39 @@ async fn unknown_questions_twice_in_a_row_hand_off_on_low_confidence() {
     assert_eq!(frames.last().unwrap()["event"]["kind"]["handoff"]["reason"], "repeated_low_confidence");
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
+
+/// workerd hibernates an idle object with hibernatable sockets after ~10 s (its in-memory state
+/// is gone; the sockets stay open): with a log line in the object's constructor, this test saw
+/// it constructed again after the idle spell. Who is on each socket must come back from the
+/// socket itself.
+#[tokio::test]
+async fn sockets_keep_their_identity_across_an_idle_spell() {
+    let w = Wrangler::start().await;
+    let cookie = login(&w, "demo", "ann@example.com", "ann-password-1").await;
+    let (id, token) = create_conversation(&w, "demo").await;
+    let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
+    let mut op = Ws::operator(&w, "demo", &id, &cookie, 0).await;
+    op.send(&json!({"type": "take_over", "client_id": "t"})).await;
+    ack(&mut op, "t").await;
+    visitor.expect_event("operator_joined").await;
+
+    // The scenario is the idle time itself, not a wait for something to happen.
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+
+    message(&mut op, "o1", "Still there?").await;
+    let reply = visitor.expect_event("operator_message").await;
+    assert_eq!(reply["kind"]["operator"]["name"], "Ann", "the operator socket is still Ann's");
+    message(&mut visitor, "v1", "Yes! And how are operator passwords stored?").await;
+    let relayed = op.expect_event("visitor_message").await;
+    assert_eq!(relayed["client_id"], "v1");
+    // Still a visitor socket (operators only may resolve), still owned by Ann (no bot answer).
+    visitor.send(&json!({"type": "resolve", "client_id": "r"})).await;
+    let refused = visitor.expect(|m| m["type"] == "error" && m["client_id"] == "r").await;
+    assert_eq!(refused["code"], "forbidden");
+    let frames = until_pong(&mut visitor).await;
+    assert!(!frames.iter().any(|m| is_bot_typing(m) || is_event(m, "bot_answer")), "{frames:#?}");
+    // The resend check and the numbering carry on from storage.
+    message(&mut visitor, "v1", "Yes! And how are operator passwords stored?").await;
+    assert_eq!(ack(&mut visitor, "v1").await, relayed["seq"].as_u64().unwrap());
+    assert!(!w.log().contains("panicked"), "{}", w.log());
+}
