@@ -365,6 +365,11 @@ async fn sockets_keep_their_identity_across_an_idle_spell() {
     assert!(!frames.iter().any(|m| is_bot_typing(m) || is_event(m, "bot_answer")), "{frames:#?}");
     // The resend check and the numbering carry on from storage.
     message(&mut visitor, "v1", "Yes! And how are operator passwords stored?").await;
-    assert_eq!(ack(&mut visitor, "v1").await, relayed["seq"].as_u64().unwrap());
+    let seq = relayed["seq"].as_u64().unwrap();
+    assert_eq!(ack(&mut visitor, "v1").await, seq);
+    // And a second tab resuming after the operator's message gets exactly what followed it.
+    let mut tab = Ws::visitor(&w, "demo", &id, &token, reply["seq"].as_u64().unwrap()).await;
+    let replay = until_pong(&mut tab).await;
+    assert_eq!(replay.iter().map(|m| m["event"]["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [seq], "{replay:#?}");
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
