@@ -38,9 +38,11 @@ pub struct Summary {
 /// Loads and checks a site config; errors name the file, the line and the key.
 pub fn load_config(path: &Path) -> Result<SiteConfig> {
     let src = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let cfg: SiteConfig = toml::from_str(&src).map_err(|e| {
+    let cfg: SiteConfig = toml::from_str(&src).map_err(|mut e| {
         let line = e.span().map(|s| 1 + src[..s.start].matches('\n').count()).unwrap_or(0);
-        anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim())
+        // Without the input, toml's message ends with the key path ("in `handoff.frustration`").
+        e.set_input(None);
+        anyhow::anyhow!("{}:{line}: {}", path.display(), e.to_string().trim().replace('\n', " "))
     })?;
     cfg.validate().map_err(|e| anyhow::anyhow!("{}: key `{}`: {}", path.display(), e.field.unwrap_or_default(), e.message))?;
     Ok(cfg)

@@ -4,11 +4,13 @@
 //! - `ask`     questions → answers from an index (JSON Lines on stdin, or one question)
 //! - `model import` the upstream embedding model → Baton's compact model file
 //! - `operator add` a password hash for an operator account
+//! - `triage`  messages → which handoff trigger fires (JSON Lines), to measure the triggers
 
 mod build;
 mod docs;
 mod model;
 mod operator;
+mod triage;
 
 use anyhow::{Context, Result};
 use baton_shared::engine::Engine;
@@ -64,6 +66,13 @@ enum Cmd {
     /// Manage operator accounts.
     #[command(subcommand)]
     Operator(OperatorCmd),
+    /// Which handoff trigger fires for single messages: JSON Lines {"id","message"} on stdin →
+    /// {"id","trigger","evidence"} on stdout.
+    Triage {
+        /// Site config (baton.toml) whose triggers to use (default: the built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +140,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
+        Cmd::Triage { config } => triage::run(config.as_deref()),
     }
 }
 

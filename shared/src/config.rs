@@ -5,8 +5,9 @@
 //! index as well as in TOML. Every key has a default, so a config may be as short as
 //! `site = "docs"`.
 
-use crate::protocol::{ErrorBody, FieldSpec, SiteId};
+use crate::protocol::{ErrorBody, FieldKind, FieldSpec, OperatorRef, SiteId};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The engine's default confidence threshold: below it, the bot says it does not know and
 /// offers a human. Calibrated on the answer-quality bench (see `engine::confidence`).
@@ -41,6 +42,9 @@ pub struct SiteConfig {
     pub retention_days: u32,
     /// How to turn a doc file path into its public URL.
     pub slugs: SlugConfig,
+    /// Display names for operators, by sign-in email (`"ana@example.com" = "Ana from Support"`);
+    /// the name the visitor sees in "<name> joined". Unlisted operators keep their account name.
+    pub operator_names: BTreeMap<String, String>,
 }
 
 impl Default for SiteConfig {
@@ -54,22 +58,12 @@ impl Default for SiteConfig {
             color: None,
             confidence_threshold: DEFAULT_CONFIDENCE_THRESHOLD,
             handoff: HandoffConfig::default(),
-            tags: vec![
-                TagRule {
-                    tag: "billing".into(),
-                    keywords: words(&["invoice", "billing", "charge", "charged", "payment", "refund", "price", "pricing"]),
-                },
-                TagRule { tag: "urgent".into(), keywords: words(&["urgent", "asap", "outage", "down", "emergency"]) },
-                TagRule {
-                    tag: "cancellation-risk".into(),
-                    keywords: words(&["cancel", "cancellation", "unsubscribe", "switch to", "leaving"]),
-                },
-                TagRule { tag: "technical".into(), keywords: words(&["error", "bug", "crash", "exception", "stack trace", "broken"]) },
-            ],
+            tags: default_tag_rules(),
             actions: Vec::new(),
             canned_replies: Vec::new(),
             retention_days: 90,
             slugs: SlugConfig::default(),
+            operator_names: BTreeMap::new(),
         }
     }
 }
@@ -78,29 +72,70 @@ fn words(ws: &[&str]) -> Vec<String> {
     ws.iter().map(|w| w.to_string()).collect()
 }
 
+/// Tags most support teams sort by. Keywords match whole words (and their plural), multi-word
+/// keywords as phrases; a site's `[[tags]]` replace these.
+fn default_tag_rules() -> Vec<TagRule> {
+    let rule = |tag: &str, keywords: &[&str]| TagRule { tag: tag.into(), keywords: words(keywords) };
+    vec![
+        rule(
+            "billing",
+            &["invoice", "billing", "billed", "charge", "charged", "payment", "refund", "price", "pricing", "subscription", "receipt"],
+        ),
+        rule("urgent", &["urgent", "asap", "emergency", "outage", "is * down", "are * down", "went down"]),
+        rule(
+            "cancellation-risk",
+            &["cancel", "cancellation", "unsubscribe", "switch to", "switching to", "leaving", "close my account", "delete my account"],
+        ),
+        rule("technical", &["error", "bug", "crash", "crashes", "exception", "stack trace", "broken", "not working", "timeout", "500"]),
+    ]
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HandoffConfig {
-    /// Words that hand off at once ("refund", "outage", ...). Matched as whole words.
+    /// Words that hand off at once ("refund", "outage", ...). Matched as whole words (and their
+    /// plural), multi-word keywords as phrases where `*` stands for up to three words ("is *
+    /// down" matches "is the inbox down"); "not urgent" does not count.
     pub keywords: Vec<String>,
-    /// More ways of asking for a person, on top of the built-in ones.
+    /// More ways of asking for a person, on top of the built-in ones (matched as phrases).
     pub explicit_phrases: Vec<String>,
     /// Hand off on combined frustration signals.
     pub frustration: bool,
-    /// Hand off after this many low-confidence answers in a row (0 = only the threshold).
+    /// Hand off after this many low-confidence answers in a row (0 = never for repeats).
     pub low_confidence_repeats: u32,
     /// Hand off on the first low-confidence answer.
     pub on_low_confidence: bool,
+    /// When nobody is online: when the visitor may expect a reply, completing "We'll reply …".
+    pub offline_reply_time: String,
 }
+
+/// Trigger keywords for urgency and for topics a person should handle.
+pub const DEFAULT_HANDOFF_KEYWORDS: &[&str] = &[
+    "urgent",
+    "urgently",
+    "asap",
+    "emergency",
+    "outage",
+    "is * down",
+    "are * down",
+    "bug",
+    "refund",
+    "chargeback",
+    "lawyer",
+    "legal action",
+    "security incident",
+    "data breach",
+];
 
 impl Default for HandoffConfig {
     fn default() -> Self {
         HandoffConfig {
-            keywords: words(&["urgent", "outage", "refund", "chargeback", "legal", "security incident", "data breach"]),
+            keywords: words(DEFAULT_HANDOFF_KEYWORDS),
             explicit_phrases: Vec::new(),
             frustration: true,
             low_confidence_repeats: 2,
             on_low_confidence: false,
+            offline_reply_time: "within one business day".into(),
         }
     }
 }
@@ -121,11 +156,19 @@ pub struct ActionConfig {
     #[serde(default)]
     pub keywords: Vec<String>,
     /// ...or when a handoff happens for one of these reasons ("keyword", "button", ...), or
-    /// "no_operator_online".
+    /// "no_operator_online". An action with id "email" replaces the built-in form that asks
+    /// for an email address when nobody is online.
     #[serde(default)]
     pub on_handoff: Vec<String>,
     pub fields: Vec<FieldSpec>,
 }
+
+/// What `on_handoff` may name: every `HandoffReason` (snake_case) and the no-one-online case.
+pub const HANDOFF_TRIGGERS: &[&str] =
+    &["explicit_request", "button", "keyword", "low_confidence", "repeated_low_confidence", "frustration", "no_operator_online"];
+
+/// The id of the form that asks for an email address when nobody is online.
+pub const EMAIL_ACTION: &str = "email";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +195,8 @@ impl Default for SlugConfig {
 }
 
 impl SiteConfig {
-    /// Checks what serde cannot: ranges, formats, duplicates. The error names the key.
+    /// Checks what serde cannot: ranges, formats, duplicates, patterns. The error names the key
+    /// (`actions[0].fields[1].pattern`) and says what to write instead.
     pub fn validate(&self) -> Result<(), ErrorBody> {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ErrorBody::field("confidence_threshold", "confidence_threshold must be between 0 and 1"));
@@ -172,17 +216,124 @@ impl SiteConfig {
                 return Err(ErrorBody::field("color", format!("{c:?} is not a colour: write #rrggbb")));
             }
         }
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, a) in self.actions.iter().enumerate() {
-            if !ids.insert(a.id.as_str()) {
-                return Err(ErrorBody::field(&format!("actions[{i}].id"), format!("duplicate action id {:?}", a.id)));
+        self.validate_handoff()?;
+        self.validate_tags()?;
+        self.validate_actions()?;
+        let mut names = BTreeSet::new();
+        for (i, c) in self.canned_replies.iter().enumerate() {
+            if c.name.trim().is_empty() || c.text.trim().is_empty() {
+                return Err(ErrorBody::field(&format!("canned_replies[{i}]"), "a canned reply needs a name and a text"));
             }
-            if a.fields.is_empty() {
-                return Err(ErrorBody::field(&format!("actions[{i}].fields"), "an action needs at least one field"));
+            if !names.insert(c.name.as_str()) {
+                return Err(ErrorBody::field(&format!("canned_replies[{i}].name"), format!("duplicate canned reply {:?}", c.name)));
             }
         }
+        for (email, name) in &self.operator_names {
+            if !email.contains('@') {
+                return Err(ErrorBody::field(
+                    &format!("operator_names.{email}"),
+                    "operator_names are keyed by sign-in email: write \"ana@example.com\" = \"Ana\"",
+                ));
+            }
+            let n = name.trim().chars().count();
+            if n == 0 || n > 60 {
+                return Err(ErrorBody::field(&format!("operator_names.{email}"), "a display name is 1-60 characters"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_handoff(&self) -> Result<(), ErrorBody> {
+        let h = &self.handoff;
+        phrases_ok("handoff.keywords", &h.keywords)?;
+        phrases_ok("handoff.explicit_phrases", &h.explicit_phrases)?;
+        if h.low_confidence_repeats > 20 {
+            return Err(ErrorBody::field("handoff.low_confidence_repeats", "low_confidence_repeats must be 0-20 (0 turns it off)"));
+        }
+        if h.offline_reply_time.trim().is_empty() || h.offline_reply_time.len() > 200 {
+            return Err(ErrorBody::field(
+                "handoff.offline_reply_time",
+                "offline_reply_time completes \"We'll reply …\": write 1-200 characters, e.g. \"within one business day\"",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_tags(&self) -> Result<(), ErrorBody> {
+        let mut seen = BTreeSet::new();
         for (i, t) in self.tags.iter().enumerate() {
             crate::protocol::validate_tag(&t.tag).map_err(|e| ErrorBody::field(&format!("tags[{i}].tag"), e.message))?;
+            if !seen.insert(t.tag.trim().to_lowercase()) {
+                return Err(ErrorBody::field(&format!("tags[{i}].tag"), format!("duplicate tag rule {:?}: merge the keywords", t.tag)));
+            }
+            if t.keywords.is_empty() {
+                return Err(ErrorBody::field(&format!("tags[{i}].keywords"), "a tag rule needs at least one keyword"));
+            }
+            phrases_ok(&format!("tags[{i}].keywords"), &t.keywords)?;
+        }
+        Ok(())
+    }
+
+    fn validate_actions(&self) -> Result<(), ErrorBody> {
+        let mut ids = BTreeSet::new();
+        for (i, a) in self.actions.iter().enumerate() {
+            let key = |k: &str| format!("actions[{i}].{k}");
+            if !is_identifier(&a.id) {
+                return Err(ErrorBody::field(&key("id"), format!("{:?} is not an action id: use 1-40 of a-z, 0-9, '_' or '-'", a.id)));
+            }
+            if !ids.insert(a.id.as_str()) {
+                return Err(ErrorBody::field(&key("id"), format!("duplicate action id {:?}", a.id)));
+            }
+            if a.title.trim().is_empty() {
+                return Err(ErrorBody::field(&key("title"), "an action needs a title: the line above its form"));
+            }
+            phrases_ok(&key("keywords"), &a.keywords)?;
+            for (j, r) in a.on_handoff.iter().enumerate() {
+                if !HANDOFF_TRIGGERS.contains(&r.as_str()) {
+                    return Err(ErrorBody::field(
+                        &key(&format!("on_handoff[{j}]")),
+                        format!("{r:?} is not a handoff trigger: use one of {}", HANDOFF_TRIGGERS.join(", ")),
+                    ));
+                }
+            }
+            if a.keywords.is_empty() && a.on_handoff.is_empty() && a.id != EMAIL_ACTION {
+                return Err(ErrorBody::field(&key("keywords"), "this action is never shown: give it keywords or on_handoff triggers"));
+            }
+            if a.fields.is_empty() {
+                return Err(ErrorBody::field(&key("fields"), "an action needs at least one field"));
+            }
+            let mut names = BTreeSet::new();
+            for (j, f) in a.fields.iter().enumerate() {
+                let fkey = |k: &str| key(&format!("fields[{j}].{k}"));
+                if !is_identifier(&f.name) {
+                    return Err(ErrorBody::field(
+                        &fkey("name"),
+                        format!("{:?} is not a field name: use 1-40 of a-z, 0-9, '_' or '-'", f.name),
+                    ));
+                }
+                if !names.insert(f.name.as_str()) {
+                    return Err(ErrorBody::field(&fkey("name"), format!("duplicate field {:?} in this action", f.name)));
+                }
+                if f.label.trim().is_empty() {
+                    return Err(ErrorBody::field(&fkey("label"), "a field needs a label: what the visitor reads above it"));
+                }
+                match f.kind {
+                    FieldKind::Select if f.options.is_empty() || f.options.iter().any(|o| o.trim().is_empty()) => {
+                        return Err(ErrorBody::field(&fkey("options"), "a select field needs options = [\"…\", …], none empty"));
+                    }
+                    FieldKind::Select => {}
+                    _ if !f.options.is_empty() => {
+                        return Err(ErrorBody::field(&fkey("options"), "options are only for type = \"select\""));
+                    }
+                    _ => {}
+                }
+                if let Some(p) = &f.pattern {
+                    if f.kind == FieldKind::Select {
+                        return Err(ErrorBody::field(&fkey("pattern"), "a select field takes no pattern: its options are the check"));
+                    }
+                    check_pattern(p).map_err(|why| ErrorBody::field(&fkey("pattern"), why))?;
+                }
+            }
         }
         Ok(())
     }
@@ -191,6 +342,53 @@ impl SiteConfig {
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.allowed_origins.iter().any(|p| origin_matches(p, origin))
     }
+
+    /// The operator as visitors and colleagues see them: the configured display name, if any.
+    pub fn operator_display(&self, op: &OperatorRef) -> OperatorRef {
+        match self.operator_names.get(&op.id) {
+            Some(name) => OperatorRef { id: op.id.clone(), name: name.trim().to_string() },
+            None => op.clone(),
+        }
+    }
+
+    /// The form of an action: a configured one, or the built-in email form.
+    pub fn action(&self, id: &str) -> Option<&ActionConfig> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+}
+
+/// Keyword and phrase lists: no empty entries (an empty keyword would match nothing, silently).
+fn phrases_ok(key: &str, list: &[String]) -> Result<(), ErrorBody> {
+    for (i, k) in list.iter().enumerate() {
+        if !k.chars().any(char::is_alphanumeric) {
+            return Err(ErrorBody::field(&format!("{key}[{i}]"), format!("{k:?} has no letters or digits: remove it")));
+        }
+    }
+    Ok(())
+}
+
+fn is_identifier(s: &str) -> bool {
+    (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// A field pattern must compile (regex-lite syntax) and stay small: it runs in the object on
+/// every submission.
+#[cfg(feature = "engine")]
+fn check_pattern(p: &str) -> Result<(), String> {
+    if p.len() > 200 {
+        return Err("a pattern is at most 200 characters".into());
+    }
+    regex_lite::Regex::new(p).map(|_| ()).map_err(|e| format!("{p:?} is not a valid pattern: {e}"))
+}
+
+/// Without the engine (the widget, the inbox) patterns are only checked for length; every
+/// config is validated by `index-builder`, which has the engine.
+#[cfg(not(feature = "engine"))]
+fn check_pattern(p: &str) -> Result<(), String> {
+    if p.len() > 200 {
+        return Err("a pattern is at most 200 characters".into());
+    }
+    Ok(())
 }
 
 fn origin_pattern_is_valid(p: &str) -> bool {
@@ -248,5 +446,80 @@ mod tests {
         let c = SiteConfig { confidence_threshold: 2.0, ..Default::default() };
         assert_eq!(c.validate().unwrap_err().field.as_deref(), Some("confidence_threshold"));
         assert!(SiteConfig::default().validate().is_ok());
+    }
+
+    fn field(name: &str, kind: FieldKind) -> FieldSpec {
+        FieldSpec { name: name.into(), label: name.into(), kind, required: true, options: vec![], pattern: None }
+    }
+
+    fn action(fields: Vec<FieldSpec>) -> ActionConfig {
+        ActionConfig { id: "order".into(), title: "Your order".into(), keywords: vec!["order".into()], on_handoff: vec![], fields }
+    }
+
+    fn error_key(c: SiteConfig) -> String {
+        c.validate().unwrap_err().field.unwrap()
+    }
+
+    #[test]
+    fn action_and_field_mistakes_name_their_key() {
+        let ok = SiteConfig { actions: vec![action(vec![field("order_id", FieldKind::Text)])], ..Default::default() };
+        assert!(ok.validate().is_ok());
+
+        let mut bad_pattern = field("order_id", FieldKind::Text);
+        bad_pattern.pattern = Some("^[A-Z{2}$".into());
+        let c = SiteConfig { actions: vec![action(vec![field("email", FieldKind::Email), bad_pattern])], ..Default::default() };
+        assert_eq!(error_key(c), "actions[0].fields[1].pattern");
+
+        let c = SiteConfig { actions: vec![action(vec![field("plan", FieldKind::Select)])], ..Default::default() };
+        assert_eq!(error_key(c), "actions[0].fields[0].options");
+
+        let c =
+            SiteConfig { actions: vec![action(vec![field("a", FieldKind::Text), field("a", FieldKind::Number)])], ..Default::default() };
+        assert_eq!(error_key(c), "actions[0].fields[1].name");
+
+        let mut a = action(vec![field("a", FieldKind::Text)]);
+        a.on_handoff = vec!["when_sad".into()];
+        assert_eq!(error_key(SiteConfig { actions: vec![a], ..Default::default() }), "actions[0].on_handoff[0]");
+
+        let mut a = action(vec![field("a", FieldKind::Text)]);
+        a.keywords.clear();
+        assert_eq!(error_key(SiteConfig { actions: vec![a], ..Default::default() }), "actions[0].keywords");
+
+        let mut a = action(vec![field("a", FieldKind::Text)]);
+        a.id = "Order Form".into();
+        assert_eq!(error_key(SiteConfig { actions: vec![a], ..Default::default() }), "actions[0].id");
+    }
+
+    #[test]
+    fn handoff_tag_and_name_mistakes_name_their_key() {
+        let mut c = SiteConfig::default();
+        c.handoff.keywords.push("  ".into());
+        assert_eq!(error_key(c), format!("handoff.keywords[{}]", DEFAULT_HANDOFF_KEYWORDS.len()));
+
+        let mut c = SiteConfig::default();
+        c.handoff.low_confidence_repeats = 99;
+        assert_eq!(error_key(c), "handoff.low_confidence_repeats");
+
+        let mut c = SiteConfig::default();
+        c.tags.push(TagRule { tag: "Billing".into(), keywords: vec!["money".into()] });
+        assert_eq!(error_key(c), format!("tags[{}].tag", SiteConfig::default().tags.len()));
+
+        let mut c = SiteConfig::default();
+        c.tags = vec![TagRule { tag: "vip!".into(), keywords: vec!["enterprise".into()] }];
+        assert_eq!(error_key(c), "tags[0].tag");
+
+        let mut c = SiteConfig::default();
+        c.operator_names.insert("ann".into(), "Ann".into());
+        assert_eq!(error_key(c), "operator_names.ann");
+    }
+
+    #[test]
+    fn display_names_come_from_config() {
+        let mut c = SiteConfig::default();
+        c.operator_names.insert("ann@example.com".into(), "Ann from Support".into());
+        let ann = OperatorRef { id: "ann@example.com".into(), name: "Ann".into() };
+        assert_eq!(c.operator_display(&ann).name, "Ann from Support");
+        let bob = OperatorRef { id: "bob@example.com".into(), name: "Bob".into() };
+        assert_eq!(c.operator_display(&bob), bob);
     }
 }

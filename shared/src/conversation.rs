@@ -3,10 +3,16 @@
 //! refusal. The `Conversation` Durable Object only stores those events, folds them with
 //! `ConversationState::apply` and relays them; it makes no decisions of its own.
 //!
-//! Invariant: the bot produces events only while `Ownership::Bot`; once a human is asked for or
-//! owns the thread, visitor messages are stored and relayed to operators only.
+//! Ownership: `bot` → `waiting_for_human` (a handoff) → `human(operator)` (take over, or an
+//! operator's reply) → `resolved`; a new visitor message after resolve gives the thread back to
+//! the bot, an operator may reopen it; an operator may hand it back to the bot or leave it
+//! (back to `waiting_for_human`).
+//!
+//! Invariant: the bot produces events (answers, handoffs on its own account, typing) only while
+//! `Ownership::Bot`; once a human is asked for or owns the thread, visitor messages are stored
+//! and relayed to operators only.
 
-use crate::config::{ActionConfig, SiteConfig};
+use crate::config::{ActionConfig, SiteConfig, EMAIL_ACTION};
 use crate::engine::Engine;
 use crate::handoff;
 use crate::protocol::*;
@@ -15,6 +21,10 @@ use std::collections::BTreeMap;
 
 /// How many earlier visitor messages and bot tries the state keeps for triage and briefings.
 const HISTORY: usize = 5;
+/// Bot answers in a briefing are cut to this many characters (the log has them whole).
+const BRIEFING_ANSWER_CHARS: usize = 280;
+/// Last-message previews in the inbox list.
+const PREVIEW_CHARS: usize = 140;
 
 /// Who sent a frame. Operators are authenticated by the worker before the object sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,9 +41,19 @@ impl Actor {
             Actor::Operator { .. } => Role::Operator,
         }
     }
+
+    /// The key a client id is unique under: each visitor tab and each operator picks its own
+    /// ids, so one operator's "m1" must not swallow the visitor's "m1".
+    pub fn client_key(&self, client_id: &str) -> String {
+        match self {
+            Actor::Visitor => format!("v:{client_id}"),
+            Actor::Operator { operator } => format!("o:{}:{client_id}", operator.id),
+        }
+    }
 }
 
 /// Everything about a conversation that decisions and the inbox row need, folded from the log.
+/// Serialised as the object's snapshot: new fields need `#[serde(default)]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConversationState {
     pub id: ConversationId,
@@ -45,6 +65,7 @@ pub struct ConversationState {
     pub tags: Vec<String>,
     pub fields: BTreeMap<String, String>,
     pub page: Option<Page>,
+    /// The current (or, once resolved, the last) handoff.
     pub handoff: Option<Handoff>,
     pub first_question: Option<String>,
     pub last_message: Option<Preview>,
@@ -57,6 +78,12 @@ pub struct ConversationState {
     /// The last few bot answers, oldest first.
     pub attempts: Vec<BotAttempt>,
     pub visitor_email: Option<String>,
+    /// The briefing of the current handoff.
+    #[serde(default)]
+    pub briefing: Option<Briefing>,
+    /// Custom actions whose form was shown (a form is asked for once).
+    #[serde(default)]
+    pub forms_requested: Vec<String>,
 }
 
 impl ConversationState {
@@ -79,14 +106,17 @@ impl ConversationState {
             recent_questions: Vec::new(),
             attempts: Vec::new(),
             visitor_email: None,
+            briefing: None,
+            forms_requested: Vec::new(),
         }
     }
 
-    /// Folds one stored event into the state. Events come from `decide`, so they are valid.
+    /// Folds one stored event into the state. Events come from `decide`, so they are valid;
+    /// folding the same log always gives the same state (the object relies on it after a wake).
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
         self.updated_at = event.at;
-        let preview = |from: &str, text: &str| Some(Preview { from: from.into(), text: truncate(text, 140), at: event.at });
+        let preview = |from: &str, text: &str| Some(Preview { from: from.into(), text: truncate(text, PREVIEW_CHARS), at: event.at });
         match &event.kind {
             EventKind::Started { page, .. } => {
                 self.created_at = event.at;
@@ -114,22 +144,32 @@ impl ConversationState {
                     },
                 );
             }
-            EventKind::HandoffRequested { handoff, .. } => {
+            EventKind::HandoffRequested { handoff, briefing, form, .. } => {
+                if let Some(f) = form {
+                    if !self.forms_requested.contains(&f.action) {
+                        self.forms_requested.push(f.action.clone());
+                    }
+                }
                 self.ownership = Ownership::WaitingForHuman { since: event.at };
                 self.handoff = Some(handoff.clone());
+                self.briefing = Some(briefing.clone());
                 self.last_message = preview("system", handoff.reason.describe());
             }
-            EventKind::FormRequested { .. } => {}
+            EventKind::FormRequested { form } => {
+                if !self.forms_requested.contains(&form.action) {
+                    self.forms_requested.push(form.action.clone());
+                }
+            }
             EventKind::FieldsCollected { values, .. } => {
                 for (k, v) in values {
-                    if k == "email" || (v.contains('@') && self.visitor_email.is_none()) {
+                    if k == "email" || (self.visitor_email.is_none() && is_email(v)) {
                         self.visitor_email = Some(v.clone());
                     }
                     self.fields.insert(k.clone(), v.clone());
                 }
             }
             EventKind::OperatorJoined { operator } => self.ownership = Ownership::Human { operator: operator.clone() },
-            EventKind::OperatorLeft { .. } => {}
+            EventKind::OperatorLeft { .. } => self.ownership = Ownership::WaitingForHuman { since: event.at },
             EventKind::OperatorMessage { operator, text } => {
                 self.last_message = preview(&format!("operator:{}", operator.name), text);
                 self.unread = 0;
@@ -145,6 +185,8 @@ impl ConversationState {
             EventKind::HandedBack { .. } => {
                 self.ownership = Ownership::Bot;
                 self.low_confidence_streak = 0;
+                self.handoff = None;
+                self.briefing = None;
             }
             EventKind::Resolved { .. } => {
                 self.ownership = Ownership::Resolved { at: event.at };
@@ -153,7 +195,12 @@ impl ConversationState {
             EventKind::Reopened { operator } => {
                 self.ownership = match operator {
                     Some(op) => Ownership::Human { operator: op.clone() },
-                    None => Ownership::Bot,
+                    None => {
+                        // A new episode with the bot: the old handoff is history.
+                        self.handoff = None;
+                        self.briefing = None;
+                        Ownership::Bot
+                    }
                 };
                 self.low_confidence_streak = 0;
             }
@@ -181,30 +228,70 @@ impl ConversationState {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_seq: self.last_seq,
+            owner: self.owner().cloned(),
+            fields: self.fields.clone(),
+            briefing: self.briefing.clone(),
         }
     }
 
-    /// Composes the operator briefing for a handoff, from the log so far. Deterministic.
+    /// Composes the operator briefing for a handoff from the log so far: what the visitor asked
+    /// (first and latest), what the bot answered and cited, with what confidence, why it is
+    /// handed off, the details collected, the page and the tags. Deterministic and extractive.
     pub fn briefing(&self, handoff: &Handoff) -> Briefing {
         let latest = self.recent_questions.last().cloned();
-        let want = latest.as_deref().or(self.first_question.as_deref()).unwrap_or("(no question yet)");
-        let mut summary = format!("{} — “{}”", handoff.reason.describe(), truncate(want, 100));
+        let want = latest.as_deref().or(self.first_question.as_deref());
+        let mut summary = handoff.reason.describe().to_string();
+        if let Some(q) = want {
+            summary.push_str(&format!(": “{}”", truncate(q, 100)));
+        }
         if !handoff.evidence.is_empty() {
-            summary.push_str(&format!(" ({})", handoff.evidence.join(", ")));
+            summary.push_str(&format!(" ({})", truncate(&handoff.evidence.join(", "), 80)));
+        }
+        match self.attempts.len() {
+            0 => summary.push_str(" · the bot has not answered"),
+            n => {
+                let best = self.attempts.iter().map(|a| a.confidence).fold(0.0f32, f32::max);
+                let cited = self.attempts.iter().filter(|a| !a.citations.is_empty()).count();
+                summary.push_str(&format!(
+                    " · bot answered {n}×, best confidence {best:.2}{}",
+                    if cited == 0 { ", citing nothing".to_string() } else { String::new() }
+                ));
+            }
+        }
+        if let Some(p) = &self.page {
+            summary.push_str(&format!(" · on {}", if p.title.is_empty() { &p.url } else { &p.title }));
         }
         Briefing {
             summary,
             first_question: self.first_question.clone(),
             latest_question: latest,
-            bot_attempts: self.attempts.clone(),
+            bot_attempts: self
+                .attempts
+                .iter()
+                .map(|a| BotAttempt { answer: truncate(&a.answer, BRIEFING_ANSWER_CHARS), ..a.clone() })
+                .collect(),
             fields: self.fields.clone(),
             page: self.page.clone(),
             tags: self.tags.clone(),
+            handoff: Some(handoff.clone()),
+            confidence: self.attempts.last().map(|a| a.confidence),
+        }
+    }
+
+    /// The operator who owns the thread, if one does.
+    pub fn owner(&self) -> Option<&OperatorRef> {
+        match &self.ownership {
+            Ownership::Human { operator } => Some(operator),
+            _ => None,
         }
     }
 
     fn owned_by(&self, op: &OperatorRef) -> bool {
-        matches!(&self.ownership, Ownership::Human { operator } if operator.id == op.id)
+        self.owner().is_some_and(|o| o.id == op.id)
+    }
+
+    fn bot_owned_or_resolved(&self) -> bool {
+        matches!(self.ownership, Ownership::Bot | Ownership::Resolved { .. })
     }
 }
 
@@ -232,8 +319,12 @@ pub struct Ctx<'a> {
     /// `None` when the site's index cannot be loaded: questions get `index_unavailable`,
     /// handoff still works.
     pub engine: Option<&'a Engine>,
-    /// Whether any operator of the site is connected to the inbox right now.
+    /// Whether any operator of the site is connected to the inbox (and not away). The object
+    /// asks the `Inbox` right before a frame that may hand off (see `plan`).
     pub operators_online: bool,
+    /// Unit tests answer without an index.
+    #[cfg(test)]
+    pub test_answer: Option<Answer>,
 }
 
 /// The result of a frame: events to append in order, and possibly a notice for the sender.
@@ -247,6 +338,39 @@ pub struct Outcome {
 impl Outcome {
     fn events(events: Vec<EventKind>) -> Self {
         Outcome { events, notice: None }
+    }
+}
+
+/// What the object should do before the synchronous `decide` section, worked out from the
+/// same rules (pure, cheap: no engine call).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The bot will be asked to answer this question: the object may show the bot typing (and
+    /// prepare the answer) — never while a human is waited for or owns the thread.
+    pub bot_question: Option<String>,
+    /// The frame may hand the thread to a human: ask the `Inbox` who is online first, so the
+    /// visitor is told the truth (and asked for an email if nobody is).
+    pub may_hand_off: bool,
+}
+
+/// Looks ahead at a frame: will the bot answer, may it hand off?
+pub fn plan(state: &ConversationState, actor: &Actor, msg: &ClientMsg, config: &SiteConfig) -> Plan {
+    if *actor != Actor::Visitor || !state.bot_owned_or_resolved() {
+        return Plan::default();
+    }
+    match msg {
+        ClientMsg::Message { text, .. } if msg.validate().is_ok() => {
+            if handoff::triage(text, &state.recent_questions, &config.handoff).is_some() {
+                return Plan { bot_question: None, may_hand_off: true };
+            }
+            let h = &config.handoff;
+            // A resolved thread reopens with a fresh streak.
+            let streak = if matches!(state.ownership, Ownership::Resolved { .. }) { 0 } else { state.low_confidence_streak };
+            let may_repeat = h.low_confidence_repeats > 0 && streak + 1 >= h.low_confidence_repeats;
+            Plan { bot_question: Some(text.clone()), may_hand_off: h.on_low_confidence || may_repeat }
+        }
+        ClientMsg::RequestHuman { .. } => Plan { bot_question: None, may_hand_off: true },
+        _ => Plan::default(),
     }
 }
 
@@ -267,7 +391,8 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
         // ---- visitor ----
         (Actor::Visitor, ClientMsg::Message { text, .. }) => Ok(visitor_message(state, text, ctx)),
         (Actor::Visitor, ClientMsg::RequestHuman { .. }) => {
-            if matches!(state.ownership, Ownership::WaitingForHuman { .. } | Ownership::Human { .. }) {
+            // Already waiting for (or talking to) a person: pressing again changes nothing.
+            if !state.bot_owned_or_resolved() {
                 return Ok(Outcome::default());
             }
             let mut s = state.clone();
@@ -275,8 +400,8 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
             if matches!(s.ownership, Ownership::Resolved { .. }) {
                 push(&mut s, &mut events, EventKind::Reopened { operator: None }, ctx.now);
             }
-            let handoff = Handoff { reason: HandoffReason::Button, evidence: Vec::new() };
-            events.push(handoff_event(&s, handoff, ctx));
+            let handoff = Handoff { reason: HandoffReason::Button, evidence: vec!["pressed “Talk to a human”".into()] };
+            events.push(handoff_event(&s, handoff, ctx, &[]));
             Ok(Outcome::events(events))
         }
         (Actor::Visitor, ClientMsg::Page { page }) => {
@@ -287,13 +412,10 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
             }
         }
         (Actor::Visitor, ClientMsg::SubmitFields { action, values, .. }) => {
-            let spec = ctx
-                .config
-                .actions
-                .iter()
-                .find(|a| &a.id == action)
-                .ok_or_else(|| ErrorBody::field("action", format!("no form {action:?} on this site")))?;
-            let values = validate_fields(spec, values)?;
+            let form = form_for(ctx.config, action).ok_or_else(|| {
+                ErrorBody::field("action", format!("no form {action:?} on this site: submit one of the forms you were shown"))
+            })?;
+            let values = validate_fields(&form.fields, values)?;
             Ok(Outcome::events(vec![EventKind::FieldsCollected { action: action.clone(), values }]))
         }
         (Actor::Visitor, ClientMsg::Feedback { answer_seq, helpful, .. }) => {
@@ -305,27 +427,52 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
         (Actor::Visitor, _) => Err(forbidden("operators")),
 
         // ---- operators ----
-        (Actor::Operator { operator }, msg) => operator_command(state, operator, msg, ctx),
+        (Actor::Operator { operator }, msg) => operator_command(state, &ctx.config.operator_display(operator), msg),
     }
 }
 
 fn push(state: &mut ConversationState, events: &mut Vec<EventKind>, kind: EventKind, now: i64) {
-    let ev = Event { seq: state.last_seq + 1, at: now, client_id: None, kind: kind.clone() };
+    let ev = Event { seq: state.last_seq + 1, at: now, client_id: None, kind };
     state.apply(&ev);
-    events.push(kind);
+    events.push(ev.kind);
 }
 
-fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>) -> EventKind {
+/// The handoff event: the reason, the briefing, what the visitor is told and, if one applies,
+/// a form (the email form when nobody is online and no email is known yet).
+fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>, just_shown: &[String]) -> EventKind {
     let briefing = state.briefing(&handoff);
-    let trigger = if ctx.operators_online { handoff_reason_key(handoff.reason) } else { "no_operator_online" };
-    let form = ctx
-        .config
-        .actions
-        .iter()
-        .find(|a| a.on_handoff.iter().any(|r| r == trigger || r == handoff_reason_key(handoff.reason)))
-        .map(form_of)
-        .or_else(|| (!ctx.operators_online && state.visitor_email.is_none()).then(email_form));
-    EventKind::HandoffRequested { handoff, briefing, operators_online: ctx.operators_online, form }
+    let reason = handoff_reason_key(handoff.reason);
+    // Not the form a keyword in this very message has just asked for.
+    let configured =
+        |trigger: &str| ctx.config.actions.iter().find(|a| a.on_handoff.iter().any(|r| r == trigger) && !just_shown.contains(&a.id));
+    let form = if ctx.operators_online {
+        configured(reason).filter(|a| !already_collected(state, a)).map(form_of)
+    } else {
+        configured("no_operator_online")
+            .or_else(|| ctx.config.action(EMAIL_ACTION))
+            .filter(|a| !already_collected(state, a))
+            .map(form_of)
+            .or_else(|| state.visitor_email.is_none().then(email_form))
+    };
+    let notice = handoff_notice(ctx.operators_online, state.visitor_email.as_deref(), &ctx.config.handoff.offline_reply_time);
+    EventKind::HandoffRequested { handoff, briefing, operators_online: ctx.operators_online, form, notice }
+}
+
+/// What the visitor reads when the thread goes to the team.
+pub fn handoff_notice(operators_online: bool, email: Option<&str>, reply_time: &str) -> String {
+    match (operators_online, email) {
+        (true, _) => "Connecting you with the team — they'll see this whole conversation.".into(),
+        (false, Some(e)) => {
+            format!("Nobody from the team is online right now. We'll reply to {e} {reply_time} — they'll see this whole conversation.")
+        }
+        (false, None) => format!(
+            "Nobody from the team is online right now. Leave your email and we'll reply {reply_time} — they'll see this whole conversation."
+        ),
+    }
+}
+
+fn already_collected(state: &ConversationState, a: &ActionConfig) -> bool {
+    a.fields.iter().filter(|f| f.required).all(|f| state.fields.contains_key(&f.name)) && a.fields.iter().any(|f| f.required)
 }
 
 /// The snake_case name of a reason, as used in config (`on_handoff = ["keyword"]`).
@@ -344,11 +491,20 @@ fn form_of(a: &ActionConfig) -> ActionForm {
     ActionForm { action: a.id.clone(), title: a.title.clone(), fields: a.fields.clone() }
 }
 
+/// A form the visitor may submit: a configured action, or the built-in email form.
+pub fn form_for(config: &SiteConfig, action: &str) -> Option<ActionForm> {
+    match config.action(action) {
+        Some(a) => Some(form_of(a)),
+        None if action == EMAIL_ACTION => Some(email_form()),
+        None => None,
+    }
+}
+
 /// The built-in form when nobody is online: where should the team reply?
 pub fn email_form() -> ActionForm {
     ActionForm {
-        action: "email".into(),
-        title: "Nobody is online right now. Leave your email and we'll reply there.".into(),
+        action: EMAIL_ACTION.into(),
+        title: "Where should the team reply?".into(),
         fields: vec![FieldSpec {
             name: "email".into(),
             label: "Email".into(),
@@ -376,22 +532,30 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
     }
     for a in &ctx.config.actions {
         if !a.keywords.is_empty()
+            && !s.forms_requested.contains(&a.id)
+            && !already_collected(&s, a)
             && handoff::keyword(text, &a.keywords).is_some()
-            && !s.fields.keys().any(|k| a.fields.iter().any(|f| &f.name == k))
         {
             push(&mut s, &mut events, EventKind::FormRequested { form: form_of(a) }, ctx.now);
         }
     }
     if !s.ownership.bot_may_speak() {
-        // A human owns the thread (or is being waited for): the bot stays silent.
+        // A human owns the thread (or is being waited for): the bot stays silent, and a second
+        // "talk to a human" is not a second handoff.
         return Outcome::events(events);
     }
+    let just_shown: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::FormRequested { form } => Some(form.action.clone()),
+            _ => None,
+        })
+        .collect();
     if let Some(h) = handoff::triage(text, &previous, &ctx.config.handoff) {
-        let ev = handoff_event(&s, h, ctx);
-        events.push(ev);
+        events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
-    let Some(engine) = ctx.engine else {
+    let Some(answer) = bot_answer(text, ctx) else {
         return Outcome {
             events,
             notice: Some(ErrorBody::new(
@@ -400,45 +564,50 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
             )),
         };
     };
-    let answer = engine.answer(text);
     let low = answer.handoff;
-    push(&mut s, &mut events, EventKind::BotAnswer { question_seq, answer: answer.clone() }, ctx.now);
+    let confidence = answer.confidence;
+    push(&mut s, &mut events, EventKind::BotAnswer { question_seq, answer }, ctx.now);
     if low {
         let cfg = &ctx.config.handoff;
         let repeated = cfg.low_confidence_repeats > 0 && s.low_confidence_streak >= cfg.low_confidence_repeats;
         if cfg.on_low_confidence || repeated {
             let reason = if repeated { HandoffReason::RepeatedLowConfidence } else { HandoffReason::LowConfidence };
-            let evidence = vec![format!(
-                "confidence {:.2} < threshold {:.2}{}",
-                answer.confidence,
-                ctx.config.confidence_threshold,
-                if repeated { format!(", {} times in a row", s.low_confidence_streak) } else { String::new() }
-            )];
-            let ev = handoff_event(&s, Handoff { reason, evidence }, ctx);
-            events.push(ev);
+            let mut evidence = vec![format!("confidence {confidence:.2} < threshold {:.2}", ctx.config.confidence_threshold)];
+            if repeated {
+                evidence.push(format!("{} answers in a row without a confident one", s.low_confidence_streak));
+            }
+            events.push(handoff_event(&s, Handoff { reason, evidence }, ctx, &just_shown));
         }
     }
     Outcome::events(events)
 }
 
-/// Tags whose rule keywords occur (as whole words) in a visitor message.
-pub fn auto_tags(text: &str, config: &SiteConfig) -> Vec<String> {
-    config.tags.iter().filter(|r| handoff::keyword(text, &r.keywords).is_some()).map(|r| r.tag.to_lowercase()).collect()
+/// The bot's answer to a question (the one place that asks the engine).
+fn bot_answer(text: &str, ctx: &Ctx<'_>) -> Option<Answer> {
+    #[cfg(test)]
+    if let Some(a) = &ctx.test_answer {
+        return Some(a.clone());
+    }
+    ctx.engine.map(|e| e.answer(text))
 }
 
-fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg, ctx: &Ctx<'_>) -> Result<Outcome, ErrorBody> {
+/// Tags whose rule keywords occur (as whole words or phrases) in a visitor message.
+pub fn auto_tags(text: &str, config: &SiteConfig) -> Vec<String> {
+    config.tags.iter().filter(|r| handoff::keyword(text, &r.keywords).is_some()).map(|r| r.tag.trim().to_lowercase()).collect()
+}
+
+fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg) -> Result<Outcome, ErrorBody> {
     let resolved = matches!(state.ownership, Ownership::Resolved { .. });
-    let owner = match &state.ownership {
-        Ownership::Human { operator } if operator.id != op.id => Some(operator),
-        _ => None,
+    let other_owner = state.owner().filter(|o| o.id != op.id);
+    let conflict = |o: &OperatorRef| {
+        ErrorBody::new(ErrorCode::Conflict, format!("{} already owns this conversation: ask them to leave it or hand it back", o.name))
     };
-    let conflict = |o: &OperatorRef| ErrorBody::new(ErrorCode::Conflict, format!("{} already owns this conversation", o.name));
     let events = match msg {
         ClientMsg::TakeOver { .. } => {
             if resolved {
                 return Err(resolved_error());
             }
-            if let Some(o) = owner {
+            if let Some(o) = other_owner {
                 return Err(conflict(o));
             }
             if state.owned_by(op) {
@@ -451,7 +620,7 @@ fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg
             if resolved {
                 return Err(resolved_error());
             }
-            if let Some(o) = owner {
+            if let Some(o) = other_owner {
                 return Err(conflict(o));
             }
             let mut ev = Vec::new();
@@ -483,7 +652,7 @@ fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg
             if resolved {
                 return Err(resolved_error());
             }
-            if let Some(o) = owner {
+            if let Some(o) = other_owner {
                 return Err(conflict(o));
             }
             if state.ownership == Ownership::Bot {
@@ -492,10 +661,18 @@ fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg
                 vec![EventKind::HandedBack { operator: op.clone() }]
             }
         }
+        ClientMsg::Leave { .. } => {
+            if !state.owned_by(op) {
+                return Err(ErrorBody::new(ErrorCode::InvalidState, "you don't own this conversation, so there is nothing to leave"));
+            }
+            vec![EventKind::OperatorLeft { operator: op.clone() }]
+        }
         ClientMsg::Resolve { .. } => {
             if resolved {
                 return Err(ErrorBody::new(ErrorCode::InvalidState, "the conversation is already resolved"));
             }
+            // Any operator may close a thread, even one a colleague owns (who may have left
+            // for the day): resolving is the way out of every state.
             vec![EventKind::Resolved { operator: Some(op.clone()) }]
         }
         ClientMsg::Reopen { .. } => {
@@ -509,19 +686,20 @@ fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg
         }
         ClientMsg::Hello { .. } | ClientMsg::Ping | ClientMsg::Typing { .. } => vec![],
     };
-    let _ = ctx;
     Ok(Outcome::events(events))
 }
 
-/// Checks a submitted form against its spec; the error names the field.
-pub fn validate_fields(spec: &ActionConfig, values: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ErrorBody> {
-    let mut out = BTreeMap::new();
+/// Checks a submitted form against its fields: unknown fields, required ones, the kind
+/// (email, number, one of the options) and the pattern. The error names the first bad field
+/// in form order, and says what to write.
+pub fn validate_fields(fields: &[FieldSpec], values: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ErrorBody> {
     for name in values.keys() {
-        if !spec.fields.iter().any(|f| &f.name == name) {
+        if !fields.iter().any(|f| &f.name == name) {
             return Err(ErrorBody::field(name, format!("{name:?} is not a field of this form")));
         }
     }
-    for f in &spec.fields {
+    let mut out = BTreeMap::new();
+    for f in fields {
         let v = values.get(&f.name).map(|v| v.trim()).unwrap_or("");
         if v.is_empty() {
             if f.required {
@@ -530,41 +708,52 @@ pub fn validate_fields(spec: &ActionConfig, values: &BTreeMap<String, String>) -
             continue;
         }
         let ok = match f.kind {
-            FieldKind::Text => true,
+            FieldKind::Text => !v.chars().any(|c| c.is_control() && c != '\n'),
             FieldKind::Email => is_email(v),
             FieldKind::Number => v.parse::<f64>().is_ok_and(|n| n.is_finite()),
             FieldKind::Select => f.options.iter().any(|o| o == v),
         };
         if !ok {
             let what = match f.kind {
-                FieldKind::Email => "an email address like name@example.com",
-                FieldKind::Number => "a number",
-                FieldKind::Select => "one of the choices",
-                FieldKind::Text => "text",
+                FieldKind::Email => "an email address like name@example.com".to_string(),
+                FieldKind::Number => "a number".to_string(),
+                FieldKind::Select => format!("one of: {}", f.options.join(", ")),
+                FieldKind::Text => "plain text".to_string(),
             };
             return Err(ErrorBody::field(&f.name, format!("{} must be {what}", f.label)));
+        }
+        if let Some(p) = &f.pattern {
+            // Patterns are checked when the config is built; one that fails to compile here
+            // (a config edited by hand) refuses the value rather than letting it through.
+            let matches = regex_lite::Regex::new(p).is_ok_and(|re| re.is_match(v));
+            if !matches {
+                return Err(ErrorBody::field(&f.name, format!("{} doesn't look right: check the format and try again", f.label)));
+            }
         }
         out.insert(f.name.clone(), v.to_string());
     }
     Ok(out)
 }
 
-/// A pragmatic email check: something@domain.tld, no spaces.
+/// A pragmatic email check: something@domain.tld, no spaces, at most 254 bytes.
 pub fn is_email(v: &str) -> bool {
     let Some((local, domain)) = v.split_once('@') else {
         return false;
     };
-    !local.is_empty()
+    v.len() <= 254
+        && !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !v.chars().any(char::is_whitespace)
+        && !domain.contains("..")
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TagRule;
 
     fn state() -> ConversationState {
         let mut s = ConversationState::new(ConversationId::from_random([1; 16]), SiteId::parse("demo").unwrap(), 0);
@@ -579,88 +768,293 @@ mod tests {
         }
     }
 
+    /// Decides and folds the outcome into the state; returns the events.
+    fn run(s: &mut ConversationState, actor: &Actor, msg: ClientMsg, ctx: &Ctx<'_>) -> Vec<EventKind> {
+        let out = decide(s, actor, &msg, ctx).unwrap();
+        apply_all(s, &out.events);
+        out.events
+    }
+
+    fn say(text: &str) -> ClientMsg {
+        ClientMsg::Message { client_id: format!("c-{text}"), text: text.into() }
+    }
+
     fn ann() -> OperatorRef {
         OperatorRef { id: "ann@example.com".into(), name: "Ann".into() }
+    }
+
+    fn bob() -> OperatorRef {
+        OperatorRef { id: "bob@example.com".into(), name: "Bob".into() }
+    }
+
+    fn op(o: OperatorRef) -> Actor {
+        Actor::Operator { operator: o }
+    }
+
+    fn ctx(config: &SiteConfig, online: bool) -> Ctx<'_> {
+        Ctx { now: 5, config, engine: None, operators_online: online, test_answer: None }
+    }
+
+    fn answering(config: &SiteConfig, confidence: f32) -> Ctx<'_> {
+        let cite = Citation { title: "FAQ".into(), heading: "Passwords".into(), url: "/docs/faq#passwords".into(), path: "faq.md".into() };
+        let low = confidence < config.confidence_threshold;
+        let answer = Answer {
+            text: if low { "I couldn't find that in the docs.".into() } else { "Salted PBKDF2 hashes.".into() },
+            citations: if low { vec![] } else { vec![cite] },
+            confidence,
+            handoff: low,
+        };
+        Ctx { test_answer: Some(answer), ..ctx(config, true) }
+    }
+
+    #[test]
+    fn the_bot_answers_while_it_owns_the_thread() {
+        let config = SiteConfig::default();
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("how are passwords stored?"), &answering(&config, 0.9));
+        assert_eq!(kinds(&events), ["visitor_message", "bot_answer"]);
+        assert!(matches!(&events[1], EventKind::BotAnswer { question_seq: 2, .. }));
+        assert_eq!(s.ownership, Ownership::Bot);
+    }
+
+    #[test]
+    fn repeated_low_confidence_hands_off_with_the_figures_as_evidence() {
+        let config = SiteConfig::default();
+        let low = answering(&config, 0.2);
+        let mut s = state();
+        // One unknown question: the bot says so (the answer offers a person), no handoff yet.
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, say("what is the capital of Peru?"), &low)), ["visitor_message", "bot_answer"]);
+        // A confident answer in between resets the streak.
+        run(&mut s, &Actor::Visitor, say("how are passwords stored?"), &answering(&config, 0.9));
+        run(&mut s, &Actor::Visitor, say("what about Bolivia?"), &low);
+        let events = run(&mut s, &Actor::Visitor, say("and Chile?"), &low);
+        let Some(EventKind::HandoffRequested { handoff, briefing, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!(handoff.reason, HandoffReason::RepeatedLowConfidence);
+        assert_eq!(handoff.evidence, ["confidence 0.20 < threshold 0.50", "2 answers in a row without a confident one"]);
+        assert_eq!(briefing.bot_attempts.len(), 4);
+        assert_eq!(briefing.confidence, Some(0.2));
+        assert!(matches!(s.ownership, Ownership::WaitingForHuman { .. }));
+    }
+
+    #[test]
+    fn a_site_may_hand_off_on_the_first_low_confidence_answer() {
+        let mut config = SiteConfig::default();
+        config.handoff.on_low_confidence = true;
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("what is the capital of Peru?"), &answering(&config, 0.31));
+        assert_eq!(kinds(&events), ["visitor_message", "bot_answer", "handoff_requested"]);
+        let Some(EventKind::HandoffRequested { handoff, .. }) = events.last() else { panic!() };
+        assert_eq!(
+            (handoff.reason, handoff.evidence.as_slice()),
+            (HandoffReason::LowConfidence, &["confidence 0.31 < threshold 0.50".to_string()][..])
+        );
+        // With repeats off and the first-answer rule off, unknown questions never hand off.
+        config.handoff.on_low_confidence = false;
+        config.handoff.low_confidence_repeats = 0;
+        let mut s = state();
+        for q in ["a?", "b?", "c?"] {
+            assert_eq!(kinds(&run(&mut s, &Actor::Visitor, say(q), &answering(&config, 0.1))), ["visitor_message", "bot_answer"]);
+        }
+    }
+
+    fn kinds(events: &[EventKind]) -> Vec<&'static str> {
+        events.iter().map(EventKind::type_name).collect()
     }
 
     #[test]
     fn explicit_request_hands_off_and_bot_goes_silent() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = ctx(&config, true);
         let mut s = state();
-        let out =
-            decide(&s, &Actor::Visitor, &ClientMsg::Message { client_id: "a".into(), text: "can I talk to someone".into() }, &ctx).unwrap();
-        assert!(matches!(
-            out.events.last(),
-            Some(EventKind::HandoffRequested { handoff: Handoff { reason: HandoffReason::ExplicitRequest, .. }, .. })
-        ));
-        apply_all(&mut s, &out.events);
-        assert!(matches!(s.ownership, Ownership::WaitingForHuman { .. }));
+        let events = run(&mut s, &Actor::Visitor, say("can I talk to someone"), &ctx);
+        match events.last() {
+            Some(EventKind::HandoffRequested { handoff, notice, form, .. }) => {
+                assert_eq!(handoff.reason, HandoffReason::ExplicitRequest);
+                assert_eq!(handoff.evidence, ["talk to someone"]);
+                assert!(notice.starts_with("Connecting you with the team"), "{notice}");
+                assert!(form.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(s.ownership, Ownership::WaitingForHuman { since: 10 }));
         // While waiting, a question is stored but nothing else happens (no bot answer, no notice).
-        let out = decide(&s, &Actor::Visitor, &ClientMsg::Message { client_id: "b".into(), text: "how do I deploy".into() }, &ctx).unwrap();
+        let out = decide(&s, &Actor::Visitor, &say("how do I deploy"), &ctx).unwrap();
         assert_eq!(out.events, vec![EventKind::VisitorMessage { text: "how do I deploy".into() }]);
         assert_eq!(out.notice, None);
+        // A second request for a person, in words or with the button, is not a second handoff.
+        let again = decide(&s, &Actor::Visitor, &say("talk to a human please"), &ctx).unwrap();
+        assert_eq!(kinds(&again.events), ["visitor_message"]);
+        let button = decide(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "b".into() }, &ctx).unwrap();
+        assert!(button.events.is_empty());
+    }
+
+    #[test]
+    fn plan_says_when_the_bot_will_answer_and_when_presence_matters() {
+        let config = SiteConfig::default();
+        let mut s = state();
+        let p = plan(&s, &Actor::Visitor, &say("how do I deploy"), &config);
+        assert_eq!(p, Plan { bot_question: Some("how do I deploy".into()), may_hand_off: false });
+        assert!(plan(&s, &Actor::Visitor, &say("agent please"), &config).may_hand_off);
+        assert!(plan(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &config).may_hand_off);
+        // After one low-confidence answer, the next may be the repeat that hands off.
+        s.low_confidence_streak = 1;
+        assert!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config).may_hand_off);
+        // Waiting or human: the bot will not answer nor type, and nothing can hand off again.
+        run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx(&config, true));
+        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config), Plan::default());
+        run(&mut s, &op(ann()), ClientMsg::TakeOver { client_id: "t".into() }, &ctx(&config, true));
+        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config), Plan::default());
+        assert_eq!(plan(&s, &op(ann()), &say("hello"), &config), Plan::default());
+    }
+
+    #[test]
+    fn ownership_walks_bot_waiting_human_resolved_and_back() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        assert_eq!(s.ownership, Ownership::Bot);
+        run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx);
+        assert_eq!(s.ownership, Ownership::WaitingForHuman { since: 10 });
+        assert_eq!(kinds(&run(&mut s, &op(ann()), ClientMsg::TakeOver { client_id: "t".into() }, &ctx)), ["operator_joined"]);
+        assert_eq!(s.ownership, Ownership::Human { operator: ann() });
+        // Taking over what you own is a no-op.
+        assert!(run(&mut s, &op(ann()), ClientMsg::TakeOver { client_id: "t2".into() }, &ctx).is_empty());
+        // Leaving puts it back in the queue; a colleague picks it up.
+        assert_eq!(kinds(&run(&mut s, &op(ann()), ClientMsg::Leave { client_id: "l".into() }, &ctx)), ["operator_left"]);
+        assert!(matches!(s.ownership, Ownership::WaitingForHuman { .. }));
+        run(&mut s, &op(bob()), ClientMsg::TakeOver { client_id: "t3".into() }, &ctx);
+        assert_eq!(s.owner(), Some(&bob()));
+        assert_eq!(kinds(&run(&mut s, &op(bob()), ClientMsg::Resolve { client_id: "r".into() }, &ctx)), ["resolved"]);
+        assert!(matches!(s.ownership, Ownership::Resolved { .. }));
+        // A new visitor message gives the thread back to the bot.
+        let events = run(&mut s, &Actor::Visitor, say("one more thing"), &ctx);
+        assert_eq!(kinds(&events)[..2], ["reopened", "visitor_message"]);
+        assert_eq!(s.ownership, Ownership::Bot);
+        assert_eq!(s.handoff, None, "a reopened thread starts a new episode");
+        // An operator reopens a resolved thread and owns it.
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "r2".into() }, &ctx);
+        run(&mut s, &op(ann()), ClientMsg::Reopen { client_id: "o".into() }, &ctx);
+        assert_eq!(s.ownership, Ownership::Human { operator: ann() });
+        // Hand back: the bot owns it again.
+        run(&mut s, &op(ann()), ClientMsg::HandBack { client_id: "hb".into() }, &ctx);
+        assert_eq!(s.ownership, Ownership::Bot);
+    }
+
+    #[test]
+    fn invalid_transitions_are_refused_with_the_reason() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        let err = |s: &ConversationState, a: Actor, m: ClientMsg| decide(s, &a, &m, &ctx).unwrap_err().code;
+        assert_eq!(err(&s, op(ann()), ClientMsg::Reopen { client_id: "x".into() }), ErrorCode::InvalidState);
+        assert_eq!(err(&s, op(ann()), ClientMsg::Leave { client_id: "x".into() }), ErrorCode::InvalidState);
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "r".into() }, &ctx);
+        assert_eq!(err(&s, op(ann()), say("hi")), ErrorCode::InvalidState);
+        assert_eq!(err(&s, op(ann()), ClientMsg::TakeOver { client_id: "x".into() }), ErrorCode::InvalidState);
+        assert_eq!(err(&s, op(ann()), ClientMsg::Resolve { client_id: "x".into() }), ErrorCode::InvalidState);
+        // Notes and tags work in any state.
+        assert_eq!(
+            kinds(&run(&mut s, &op(ann()), ClientMsg::Note { client_id: "n".into(), text: "called them".into() }, &ctx)),
+            ["private_note"]
+        );
     }
 
     #[test]
     fn take_over_race_has_one_winner() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = ctx(&config, true);
         let mut s = state();
-        let out = decide(&s, &Actor::Operator { operator: ann() }, &ClientMsg::TakeOver { client_id: "t".into() }, &ctx).unwrap();
-        apply_all(&mut s, &out.events);
-        let bob = OperatorRef { id: "bob@example.com".into(), name: "Bob".into() };
-        let err = decide(&s, &Actor::Operator { operator: bob }, &ClientMsg::TakeOver { client_id: "u".into() }, &ctx).unwrap_err();
-        assert_eq!(err.code, ErrorCode::Conflict);
-        assert!(err.message.contains("Ann"));
+        run(&mut s, &op(ann()), ClientMsg::TakeOver { client_id: "t".into() }, &ctx);
+        for m in [ClientMsg::TakeOver { client_id: "u".into() }, say("let me help"), ClientMsg::HandBack { client_id: "h".into() }] {
+            let err = decide(&s, &op(bob()), &m, &ctx).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Conflict);
+            assert!(err.message.contains("Ann"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn an_operator_reply_takes_the_thread_and_resets_unread() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx);
+        run(&mut s, &Actor::Visitor, say("hello?"), &ctx);
+        run(&mut s, &Actor::Visitor, say("anyone?"), &ctx);
+        assert_eq!(s.summary().unread, 2);
+        let events = run(&mut s, &op(ann()), say("Hi, Ann here"), &ctx);
+        assert_eq!(kinds(&events), ["operator_joined", "operator_message"]);
+        let row = s.summary();
+        assert_eq!(row.unread, 0);
+        assert_eq!(row.owner, Some(ann()));
+        assert_eq!(row.last_message.unwrap().from, "operator:Ann");
+    }
+
+    #[test]
+    fn display_names_from_config_are_what_visitors_see() {
+        let mut config = SiteConfig::default();
+        config.operator_names.insert("ann@example.com".into(), "Ann from Support".into());
+        let ctx = ctx(&config, true);
+        let s = state();
+        let out = decide(&s, &op(ann()), &ClientMsg::TakeOver { client_id: "t".into() }, &ctx).unwrap();
+        assert_eq!(out.events, vec![EventKind::OperatorJoined { operator: OperatorRef { id: ann().id, name: "Ann from Support".into() } }]);
     }
 
     #[test]
     fn resolved_conversations_refuse_replies_and_reopen_on_visitor_message() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = ctx(&config, true);
         let mut s = state();
-        let out = decide(&s, &Actor::Operator { operator: ann() }, &ClientMsg::Resolve { client_id: "r".into() }, &ctx).unwrap();
-        apply_all(&mut s, &out.events);
-        let err = decide(&s, &Actor::Operator { operator: ann() }, &ClientMsg::Message { client_id: "m".into(), text: "hi".into() }, &ctx)
-            .unwrap_err();
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "r".into() }, &ctx);
+        let err = decide(&s, &op(ann()), &say("hi"), &ctx).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidState);
-        let out = decide(&s, &Actor::Visitor, &ClientMsg::Message { client_id: "v".into(), text: "hello again".into() }, &ctx).unwrap();
+        let out = decide(&s, &Actor::Visitor, &say("hello again"), &ctx).unwrap();
         assert_eq!(out.events[0], EventKind::Reopened { operator: None });
         // No index: the question is stored and the visitor is told answers are unavailable.
         assert_eq!(out.notice.unwrap().code, ErrorCode::IndexUnavailable);
     }
 
     #[test]
-    fn nobody_online_asks_for_an_email() {
+    fn nobody_online_asks_for_an_email_and_says_when_to_expect_a_reply() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: false };
-        let s = state();
-        let out = decide(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &ctx).unwrap();
-        match &out.events[0] {
-            EventKind::HandoffRequested { operators_online, form: Some(form), .. } => {
+        let ctx = ctx(&config, false);
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx);
+        match &events[0] {
+            EventKind::HandoffRequested { operators_online, form: Some(form), notice, .. } => {
                 assert!(!operators_online);
+                assert_eq!(form.action, "email");
                 assert_eq!(form.fields[0].kind, FieldKind::Email);
+                assert!(notice.contains("Nobody from the team is online") && notice.contains("within one business day"), "{notice}");
             }
+            other => panic!("{other:?}"),
+        }
+        // The built-in email form can be submitted; the email shows in the row.
+        let bad = [("email".to_string(), "not-an-email".to_string())].into_iter().collect();
+        let err =
+            decide(&s, &Actor::Visitor, &ClientMsg::SubmitFields { client_id: "f".into(), action: "email".into(), values: bad }, &ctx)
+                .unwrap_err();
+        assert_eq!((err.code, err.field.as_deref()), (ErrorCode::InvalidField, Some("email")));
+        let good = [("email".to_string(), "vis@example.com".to_string())].into_iter().collect();
+        let events =
+            run(&mut s, &Actor::Visitor, ClientMsg::SubmitFields { client_id: "f2".into(), action: "email".into(), values: good }, &ctx);
+        assert_eq!(kinds(&events), ["fields_collected"]);
+        assert_eq!(s.summary().visitor_email.as_deref(), Some("vis@example.com"));
+        assert_eq!(s.summary().fields["email"], "vis@example.com");
+        // Next time nobody is online, the email is known: no form, and the notice names it.
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "r".into() }, &ctx);
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h2".into() }, &ctx);
+        match events.last() {
+            Some(EventKind::HandoffRequested { form: None, notice, .. }) => assert!(notice.contains("vis@example.com"), "{notice}"),
             other => panic!("{other:?}"),
         }
     }
 
-    #[test]
-    fn visitors_cannot_act_as_operators() {
-        let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
-        let err = decide(&state(), &Actor::Visitor, &ClientMsg::Resolve { client_id: "x".into() }, &ctx).unwrap_err();
-        assert_eq!(err.code, ErrorCode::Forbidden);
-    }
-
-    #[test]
-    fn fields_are_validated_by_kind() {
-        let spec = ActionConfig {
+    fn order_action() -> ActionConfig {
+        ActionConfig {
             id: "order".into(),
-            title: "Order".into(),
-            keywords: vec![],
-            on_handoff: vec![],
+            title: "Tell us about your order".into(),
+            keywords: vec!["order".into(), "delivery".into()],
+            on_handoff: vec!["keyword".into()],
             fields: vec![
                 FieldSpec {
                     name: "email".into(),
@@ -671,6 +1065,14 @@ mod tests {
                     pattern: None,
                 },
                 FieldSpec {
+                    name: "order_id".into(),
+                    label: "Order number".into(),
+                    kind: FieldKind::Text,
+                    required: true,
+                    options: vec![],
+                    pattern: Some(r"^[A-Z]{2}\d{6}$".into()),
+                },
+                FieldSpec {
                     name: "qty".into(),
                     label: "Quantity".into(),
                     kind: FieldKind::Number,
@@ -678,15 +1080,187 @@ mod tests {
                     options: vec![],
                     pattern: None,
                 },
+                FieldSpec {
+                    name: "plan".into(),
+                    label: "Plan".into(),
+                    kind: FieldKind::Select,
+                    required: false,
+                    options: vec!["free".into(), "team".into()],
+                    pattern: None,
+                },
             ],
+        }
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn fields_are_validated_by_kind_pattern_and_requirement() {
+        let fields = order_action().fields;
+        let field_of = |v: &[(&str, &str)]| validate_fields(&fields, &values(v)).unwrap_err().field.unwrap();
+        assert_eq!(field_of(&[("order_id", "AB123456")]), "email", "required");
+        assert_eq!(field_of(&[("email", "nope"), ("order_id", "AB123456")]), "email");
+        assert_eq!(field_of(&[("email", "a@b.co"), ("order_id", "12345")]), "order_id", "pattern");
+        assert_eq!(field_of(&[("email", "a@b.co"), ("order_id", "AB123456"), ("qty", "two")]), "qty");
+        assert_eq!(field_of(&[("email", "a@b.co"), ("order_id", "AB123456"), ("plan", "gold")]), "plan");
+        assert_eq!(field_of(&[("email", "a@b.co"), ("order_id", "AB123456"), ("shoe_size", "9")]), "shoe_size");
+        let ok =
+            validate_fields(&fields, &values(&[("email", " a@b.co "), ("order_id", "AB123456"), ("qty", "2"), ("plan", "team")])).unwrap();
+        assert_eq!(ok["email"], "a@b.co", "values are trimmed");
+        let msg = validate_fields(&fields, &values(&[("email", "a@b.co"), ("order_id", "x")])).unwrap_err().message;
+        assert!(msg.contains("Order number"), "{msg}");
+    }
+
+    #[test]
+    fn custom_actions_show_their_form_once_on_keywords_and_on_handoff() {
+        let mut config = SiteConfig::default();
+        config.actions = vec![order_action()];
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("where is my order?"), &ctx);
+        assert!(kinds(&events).contains(&"form_requested"), "{events:?}");
+        let events = run(&mut s, &Actor::Visitor, say("my order is late"), &ctx);
+        assert!(!kinds(&events).contains(&"form_requested"), "asked once");
+        // One message that asks for the form and hands off shows the form once.
+        let mut fresh = state();
+        let events = run(&mut fresh, &Actor::Visitor, say("urgent: my order never arrived"), &ctx);
+        assert_eq!(kinds(&events).iter().filter(|k| **k == "form_requested").count(), 1);
+        assert!(matches!(events.last(), Some(EventKind::HandoffRequested { form: None, .. })), "{events:?}");
+        // A keyword handoff brings the action's form along (fields still missing).
+        let events = run(&mut s, &Actor::Visitor, say("I want a refund"), &ctx);
+        match events.last() {
+            Some(EventKind::HandoffRequested { form: Some(f), .. }) => assert_eq!(f.action, "order"),
+            other => panic!("{other:?}"),
+        }
+        let submit = ClientMsg::SubmitFields {
+            client_id: "s".into(),
+            action: "order".into(),
+            values: values(&[("email", "v@example.com"), ("order_id", "AB123456")]),
         };
-        let mut v = BTreeMap::new();
-        v.insert("email".to_string(), "nope".to_string());
-        assert_eq!(validate_fields(&spec, &v).unwrap_err().field.as_deref(), Some("email"));
-        v.insert("email".to_string(), "a@b.co".to_string());
-        v.insert("qty".to_string(), "x".to_string());
-        assert_eq!(validate_fields(&spec, &v).unwrap_err().field.as_deref(), Some("qty"));
-        v.insert("qty".to_string(), "2".to_string());
-        assert!(validate_fields(&spec, &v).is_ok());
+        run(&mut s, &Actor::Visitor, submit, &ctx);
+        let row = s.summary();
+        assert_eq!(row.fields["order_id"], "AB123456");
+        assert_eq!(row.visitor_email.as_deref(), Some("v@example.com"));
+        let unknown = ClientMsg::SubmitFields { client_id: "u".into(), action: "survey".into(), values: values(&[("a", "b")]) };
+        assert_eq!(decide(&s, &Actor::Visitor, &unknown, &ctx).unwrap_err().field.as_deref(), Some("action"));
+    }
+
+    #[test]
+    fn briefing_is_composed_from_the_log() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        s.apply(&Event {
+            seq: 2,
+            at: 1,
+            client_id: None,
+            kind: EventKind::PageChanged { page: Page { url: "https://x.dev/pricing".into(), title: "Pricing".into() } },
+        });
+        let cite = Citation {
+            title: "Billing".into(),
+            heading: "Invoices".into(),
+            url: "/docs/billing#invoices".into(),
+            path: "billing.md".into(),
+        };
+        apply_all(
+            &mut s,
+            &[
+                EventKind::VisitorMessage { text: "where are my invoices?".into() },
+                EventKind::BotAnswer {
+                    question_seq: 3,
+                    answer: Answer { text: "x".repeat(400), citations: vec![cite.clone()], confidence: 0.62, handoff: false },
+                },
+                EventKind::TagAdded { tag: "billing".into(), source: TagSource::Rule },
+                EventKind::FieldsCollected { action: "email".into(), values: values(&[("email", "v@example.com")]) },
+                EventKind::VisitorMessage { text: "the invoice total is wrong".into() },
+            ],
+        );
+        let events = run(&mut s, &Actor::Visitor, say("let me talk to someone in billing"), &ctx);
+        let Some(EventKind::HandoffRequested { briefing: b, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!(b.first_question.as_deref(), Some("where are my invoices?"));
+        assert_eq!(b.latest_question.as_deref(), Some("let me talk to someone in billing"));
+        assert_eq!(b.bot_attempts.len(), 1);
+        assert_eq!(b.bot_attempts[0].citations, vec![cite]);
+        assert_eq!(b.bot_attempts[0].answer.chars().count(), BRIEFING_ANSWER_CHARS);
+        assert_eq!(b.confidence, Some(0.62));
+        assert_eq!(b.fields["email"], "v@example.com");
+        assert_eq!(b.page.as_ref().unwrap().title, "Pricing");
+        assert_eq!(b.tags, ["billing"]);
+        let h = b.handoff.as_ref().unwrap();
+        assert_eq!((h.reason, h.evidence.as_slice()), (HandoffReason::ExplicitRequest, &["talk to someone".to_string()][..]));
+        assert_eq!(
+            b.summary,
+            "Visitor asked for a person: “let me talk to someone in billing” (talk to someone) · bot answered 1×, best confidence 0.62 · on Pricing"
+        );
+        // The same log gives the same briefing.
+        assert_eq!(&s.briefing(h), b);
+        // And the inbox row carries it.
+        assert_eq!(s.summary().briefing.as_ref(), Some(b));
+    }
+
+    #[test]
+    fn tags_come_from_rules_and_operators() {
+        let mut config = SiteConfig::default();
+        config.tags.push(TagRule { tag: "Enterprise".into(), keywords: vec!["sso".into(), "audit log".into()] });
+        assert_eq!(auto_tags("I was charged twice for SSO", &config), ["billing", "enterprise"]);
+        assert_eq!(auto_tags("how do I scroll down?", &config), Vec::<String>::new(), "'down' alone is not an outage");
+        assert_eq!(auto_tags("is the site down?", &config), ["urgent"]);
+        assert_eq!(auto_tags("how do I enable the audit log", &config), ["enterprise"]);
+        assert!(auto_tags("how do I debug errors", &config).contains(&"technical".to_string()));
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("my invoice is wrong"), &ctx);
+        assert!(events.contains(&EventKind::TagAdded { tag: "billing".into(), source: TagSource::Rule }));
+        let again = run(&mut s, &Actor::Visitor, say("the invoice again"), &ctx);
+        assert!(!kinds(&again).contains(&"tag_added"), "a tag is added once");
+        run(&mut s, &op(ann()), ClientMsg::AddTag { client_id: "t".into(), tag: " VIP ".into() }, &ctx);
+        run(&mut s, &op(ann()), ClientMsg::RemoveTag { client_id: "u".into(), tag: "billing".into() }, &ctx);
+        assert_eq!(s.summary().tags, ["vip"]);
+        assert!(run(&mut s, &op(ann()), ClientMsg::RemoveTag { client_id: "w".into(), tag: "nope".into() }, &ctx).is_empty());
+    }
+
+    #[test]
+    fn visitors_cannot_act_as_operators_nor_operators_as_visitors() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        for m in [
+            ClientMsg::Resolve { client_id: "x".into() },
+            ClientMsg::TakeOver { client_id: "x".into() },
+            ClientMsg::Leave { client_id: "x".into() },
+        ] {
+            assert_eq!(decide(&state(), &Actor::Visitor, &m, &ctx).unwrap_err().code, ErrorCode::Forbidden);
+        }
+        let err = decide(&state(), &op(ann()), &ClientMsg::RequestHuman { client_id: "x".into() }, &ctx).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn client_keys_are_per_sender() {
+        assert_ne!(Actor::Visitor.client_key("m1"), op(ann()).client_key("m1"));
+        assert_ne!(op(bob()).client_key("m1"), op(ann()).client_key("m1"));
+    }
+
+    #[test]
+    fn folding_a_log_twice_gives_the_same_state() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, false);
+        let mut s = state();
+        let mut log = vec![Event { seq: 1, at: 0, client_id: None, kind: EventKind::Started { site: s.site.clone(), page: None } }];
+        for m in [say("hello"), ClientMsg::RequestHuman { client_id: "h".into() }, say("still there?")] {
+            for k in decide(&s, &Actor::Visitor, &m, &ctx).unwrap().events {
+                let e = Event { seq: s.last_seq + 1, at: 7, client_id: None, kind: k };
+                s.apply(&e);
+                log.push(e);
+            }
+        }
+        let mut again = ConversationState::new(s.id.clone(), s.site.clone(), 0);
+        for e in &log {
+            again.apply(e);
+        }
+        assert_eq!(again, s);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<ConversationState>(&json).unwrap(), s);
     }
 }

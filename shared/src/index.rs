@@ -14,7 +14,7 @@ use std::fmt;
 pub const INDEX_MAGIC: &[u8; 8] = b"BATONIDX";
 pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts.
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -371,7 +371,7 @@ pub struct BotAttempt {
 }
 
 /// What an operator needs to pick up a handoff without scrolling: composed by the engine from
-/// the log, deterministically.
+/// the log, deterministically (`ConversationState::briefing`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Briefing {
     /// One line: what the visitor wants and why a human is needed.
@@ -380,6 +380,7 @@ pub struct Briefing {
     pub first_question: Option<String>,
     #[serde(default)]
     pub latest_question: Option<String>,
+    /// The bot's last tries (answers cut to a few hundred characters; the log has them whole).
     #[serde(default)]
     pub bot_attempts: Vec<BotAttempt>,
     #[serde(default)]
@@ -388,6 +389,12 @@ pub struct Briefing {
     pub page: Option<Page>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The trigger and its evidence.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
+    /// The confidence of the bot's last answer, if it answered.
+    #[serde(default)]
+    pub confidence: Option<f32>,
 }
 
 /// Where a tag came from.
@@ -476,6 +483,10 @@ pub enum EventKind {
         /// A form to collect details (e.g. an email when nobody is online), if one applies.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         form: Option<ActionForm>,
+        /// What the visitor is told, composed by the engine: "Connecting you with the team —
+        /// they'll see this whole conversation", or, with nobody online, when to expect a reply.
+        #[serde(default)]
+        notice: String,
     },
     /// A form the visitor is asked to fill in (custom action).
     FormRequested {
@@ -562,6 +573,16 @@ impl EventKind {
 }
 
 impl Event {
+    /// The event as a visitor may see it, borrowed when it is the same as the operators' (most
+    /// events), so a relay can reuse the operators' bytes. `None`: operators only.
+    pub fn visitor_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
+        match &self.kind {
+            EventKind::HandoffRequested { .. } => self.for_visitor().map(std::borrow::Cow::Owned),
+            k if k.visible_to_visitor() => Some(std::borrow::Cow::Borrowed(self)),
+            _ => None,
+        }
+    }
+
     /// The event as a visitor may see it, or `None` if it is for operators only. The operator
     /// briefing and the handoff evidence stay with the team.
     pub fn for_visitor(&self) -> Option<Event> {
@@ -569,11 +590,12 @@ impl Event {
             return None;
         }
         let kind = match &self.kind {
-            EventKind::HandoffRequested { handoff, operators_online, form, .. } => EventKind::HandoffRequested {
+            EventKind::HandoffRequested { handoff, operators_online, form, notice, .. } => EventKind::HandoffRequested {
                 handoff: Handoff { reason: handoff.reason, evidence: Vec::new() },
                 briefing: Briefing::default(),
                 operators_online: *operators_online,
                 form: form.clone(),
+                notice: notice.clone(),
             },
             other => other.clone(),
         };
@@ -646,6 +668,10 @@ pub enum ClientMsg {
     HandBack {
         client_id: String,
     },
+    /// The owning operator steps away: the thread waits for a human again (anyone may take it).
+    Leave {
+        client_id: String,
+    },
     Resolve {
         client_id: String,
     },
@@ -668,6 +694,7 @@ impl ClientMsg {
             | ClientMsg::AddTag { client_id, .. }
             | ClientMsg::RemoveTag { client_id, .. }
             | ClientMsg::HandBack { client_id }
+            | ClientMsg::Leave { client_id }
             | ClientMsg::Resolve { client_id }
             | ClientMsg::Reopen { client_id } => Some(client_id),
             ClientMsg::Hello { .. } | ClientMsg::Page { .. } | ClientMsg::Typing { .. } | ClientMsg::Ping => None,
@@ -885,6 +912,15 @@ pub struct ConversationSummary {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_seq: u64,
+    /// The operator who owns the thread (also in `ownership`, here for filters).
+    #[serde(default)]
+    pub owner: Option<OperatorRef>,
+    /// Details the visitor filled in (custom actions, the email form).
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The briefing of the current handoff, for the list's preview card.
+    #[serde(default)]
+    pub briefing: Option<Briefing>,
 }
 
 /// An operator's presence, derived from live inbox sockets.
@@ -979,10 +1015,15 @@ mod tests {
                 briefing: Briefing { summary: "secret".into(), ..Default::default() },
                 operators_online: true,
                 form: None,
+                notice: "Connecting you with the team".into(),
             },
         };
         let seen = serde_json::to_string(&handoff.for_visitor().unwrap()).unwrap();
         assert!(!seen.contains("secret") && !seen.contains("refund"));
+        assert_eq!(handoff.visitor_view().unwrap().into_owned(), handoff.for_visitor().unwrap());
+        assert!(note.visitor_view().is_none());
+        let msg = Event { seq: 5, at: 0, client_id: None, kind: EventKind::VisitorMessage { text: "hi".into() } };
+        assert!(matches!(msg.visitor_view(), Some(std::borrow::Cow::Borrowed(_))));
     }
 
     #[test]

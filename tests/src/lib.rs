@@ -78,8 +78,29 @@ impl Wrangler {
         w
     }
 
+    /// Starts on a fresh state directory with extra worker variables (`--var KEY:VALUE`).
+    pub async fn start_with_vars(vars: &[(&str, &str)]) -> Wrangler {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut w = Self::launch(tmp.path(), vars).await;
+        w._tmp = Some(tmp);
+        w
+    }
+
+    /// Starts on a fresh state directory made inside `parent` (e.g. a tmpfs, so Durable Object
+    /// storage does not wait on the disk), removed on drop.
+    pub async fn start_in(parent: &Path, vars: &[(&str, &str)]) -> Wrangler {
+        let tmp = tempfile::tempdir_in(parent).expect("tempdir");
+        let mut w = Self::launch(tmp.path(), vars).await;
+        w._tmp = Some(tmp);
+        w
+    }
+
     /// Starts on an existing state directory (to test restarts).
     pub async fn start_on(state: &Path) -> Wrangler {
+        Self::launch(state, &[]).await
+    }
+
+    async fn launch(state: &Path, vars: &[(&str, &str)]) -> Wrangler {
         let root = root();
         assert!(
             root.join("worker/build/worker/shim.mjs").is_file() && root.join("dist/sites/demo/index.idx").is_file(),
@@ -101,6 +122,7 @@ impl Wrangler {
             .arg("--env-file")
             .arg(env.path())
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+            .args(vars.iter().flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")]))
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
@@ -145,6 +167,11 @@ impl Wrangler {
 
     pub fn ws_base(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The process group of `wrangler dev` and its workerd (for benches that read CPU time).
+    pub fn process_group(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
     }
 
     pub fn log(&self) -> String {
@@ -208,6 +235,37 @@ pub async fn create_conversation(w: &Wrangler, site: &str) -> (String, String) {
     (c.conversation_id.to_string(), c.visitor_token)
 }
 
+/// A conversation's log as the visitor sees it (`GET …/events?after=N` with the token).
+pub async fn visitor_events(w: &Wrangler, site: &str, id: &str, token: &str, after: u64) -> Vec<Value> {
+    let r = http()
+        .get(format!("{}/api/v1/sites/{site}/conversations/{id}/events?after={after}", w.base()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(r.status(), 200, "events: {}", r.text().await.unwrap_or_default());
+    let page: Value = r.json().await.expect("json");
+    page["events"].as_array().expect("events").clone()
+}
+
+/// A conversation's whole log as operators see it (`GET …/export` with the session cookie).
+pub async fn operator_events(w: &Wrangler, site: &str, id: &str, cookie: &str) -> Vec<Value> {
+    let r = http()
+        .get(format!("{}/api/v1/sites/{site}/conversations/{id}/export", w.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200, "export: {}", r.text().await.unwrap_or_default());
+    let v: Value = r.json().await.expect("json");
+    v["events"].as_array().expect("events").clone()
+}
+
+/// The `type` of each event's kind, in order.
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["kind"]["type"].as_str().unwrap_or("?").to_string()).collect()
+}
+
 /// Signs an operator in; returns the `Cookie` header value.
 pub async fn login(w: &Wrangler, site: &str, email: &str, password: &str) -> String {
     let r = http()
@@ -221,7 +279,8 @@ pub async fn login(w: &Wrangler, site: &str, email: &str, password: &str) -> Str
     cookie.split(';').next().unwrap().to_string()
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A raw client WebSocket (for benches that drive frames themselves).
+pub type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket speaking JSON frames.
 pub struct Ws {
@@ -234,7 +293,8 @@ impl Ws {
         if let Some(c) = cookie {
             req.headers_mut().insert("cookie", c.parse().unwrap());
         }
-        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await {
+        // No Nagle: small frames go out at once (latency benches measure the server, not TCP).
+        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async_with_config(req, None, true)).await {
             Ok(Ok((stream, _))) => Ok(Ws { stream }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timeout".into()),
@@ -248,6 +308,18 @@ impl Ws {
         ws.send(&serde_json::json!({"type": "hello", "token": token, "after": after})).await;
         ws.expect(|m| m["type"] == "welcome").await;
         ws
+    }
+
+    /// A visitor's socket on a conversation, before hello.
+    pub async fn visitor_socket(w: &Wrangler, site: &str, id: &str) -> Ws {
+        Ws::connect(&format!("{}/api/v1/sites/{site}/conversations/{id}/ws", w.ws_base()), None).await.expect("visitor socket")
+    }
+
+    /// An operator's inbox socket (the live conversation list) and its first frame, the snapshot.
+    pub async fn inbox(w: &Wrangler, site: &str, cookie: &str) -> (Ws, Value) {
+        let mut ws = Ws::connect(&format!("{}/api/v1/sites/{site}/inbox/ws", w.ws_base()), Some(cookie)).await.expect("inbox socket");
+        let snapshot = ws.expect(|m| m["type"] == "snapshot").await;
+        (ws, snapshot)
     }
 
     /// An operator's socket on a conversation, after hello (welcome consumed).
@@ -304,10 +376,32 @@ impl Ws {
         }
     }
 
+    /// Reads frames until one matches; returns every frame read, the match last.
+    pub async fn frames_until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            match self.next().await {
+                Some(v) => {
+                    let done = pred(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
+                None => panic!("socket closed before the expected frame; saw {seen:#?}"),
+            }
+        }
+    }
+
     /// Reads frames until an event of this type; returns the event.
     pub async fn expect_event(&mut self, kind: &str) -> Value {
         let v = self.expect(|m| m["type"] == "event" && m["event"]["kind"]["type"] == kind).await;
         v["event"].clone()
+    }
+
+    /// The underlying stream, to split into sender and receiver halves.
+    pub fn into_stream(self) -> Stream {
+        self.stream
     }
 
     pub async fn close(mut self) {

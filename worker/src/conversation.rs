@@ -3,23 +3,38 @@
 //!
 //! Every frame goes through `shared::conversation::decide`; this file only stores the events it
 //! returns, in order, *before* anyone hears of them, then relays them: visitors get the visitor
-//! view, operators everything. The `Inbox` object is told afterwards, off the critical path.
+//! view, operators everything. The site's `Inbox` object is told afterwards, off the critical
+//! path (detached from the frame's handler, at most one update per 100 ms, always the newest
+//! state), and is asked who is online right before a frame that may hand off.
+//!
+//! Storage: `events(seq, at, client_key, body)` is the log; `meta` holds the token hash and a
+//! snapshot of the folded state, rewritten every `SNAPSHOT_EVERY` events (not on every event:
+//! after a wake the state is the snapshot plus the events after it, folded again).
 
 use crate::assets;
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
+use baton_shared::config::SiteConfig;
 use baton_shared::conversation::{self, Actor, ConversationState, Ctx};
 use baton_shared::protocol::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::*;
 
-/// Open sockets one conversation accepts (a visitor's tabs plus a few operators).
-pub const MAX_SOCKETS: usize = 16;
+/// Open sockets one conversation accepts: a visitor's tabs, the operators on it, and those
+/// watching. Beyond that, `too_many_connections`.
+pub const MAX_SOCKETS: usize = 64;
 /// Header the worker sets after authenticating an operator; visitors never reach the object
 /// with it (the worker builds the object's requests itself).
 pub const ACTOR_HEADER: &str = "x-baton-actor";
+/// The folded state is written to `meta` once per this many events (and at creation).
+const SNAPSHOT_EVERY: u64 = 32;
+/// The inbox row is updated at most once per this many milliseconds: a change after a quiet
+/// spell goes out at once, the changes of a busy thread together (the newest state).
+const INBOX_MIN_INTERVAL_MS: i64 = 100;
 
 /// What the worker sends to `/create`.
 #[derive(Serialize, Deserialize)]
@@ -38,11 +53,39 @@ struct SocketInfo {
     ready: bool,
 }
 
+/// An event as stored, with its stored JSON (sent to operators as it is).
+struct Stored {
+    event: Event,
+    body: String,
+}
+
 /// The events one frame produced, and what to tell its sender.
 struct Applied {
-    events: Vec<Event>,
+    events: Vec<Stored>,
     ack: Option<(String, u64)>,
     notice: Option<ErrorBody>,
+    /// "The bot is typing" was shown to visitors and no answer followed: take it back.
+    retract_typing: bool,
+}
+
+/// The inbox row update: at most one in flight (or waiting) per conversation (`busy`); a change
+/// made while one is in flight (`dirty`) is sent after it, with the newest state.
+#[derive(Default)]
+struct InboxSync {
+    busy: Cell<bool>,
+    dirty: Cell<bool>,
+    /// When the last update started (ms).
+    last_sent: Cell<i64>,
+}
+
+/// A stored event as a socket frame (`ServerMsg::Event`), from its JSON.
+fn event_frame(event_json: &str) -> String {
+    format!(r#"{{"type":"event","event":{event_json}}}"#)
+}
+
+/// The snapshot in `meta`: the folded state up to `state.last_seq`.
+fn snapshot_key() -> &'static str {
+    "state"
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -57,15 +100,29 @@ pub fn now_ms() -> i64 {
 pub struct Conversation {
     state: State,
     env: Env,
-    /// The folded state, cached between events; rebuilt from storage after hibernation.
-    cache: RefCell<Option<ConversationState>>,
+    /// The folded state, kept between events; rebuilt from storage after a wake. Shared with
+    /// the detached inbox update, which sends the newest state.
+    cache: Rc<RefCell<Option<ConversationState>>>,
+    /// `last_seq` of the snapshot in storage (0: unknown since the wake; rewritten soon).
+    snapshot_seq: Cell<u64>,
     /// The tables exist (checked once per wake; an id nobody created never gets tables).
     schema: Cell<bool>,
+    /// Whether operators were online when the `Inbox` last said so; `None` since a wake.
+    operators_online: Rc<Cell<Option<bool>>>,
+    inbox: Rc<InboxSync>,
 }
 
 impl DurableObject for Conversation {
     fn new(state: State, env: Env) -> Self {
-        Conversation { state, env, cache: RefCell::new(None), schema: Cell::new(false) }
+        Conversation {
+            state,
+            env,
+            cache: Rc::new(RefCell::new(None)),
+            snapshot_seq: Cell::new(0),
+            schema: Cell::new(false),
+            operators_online: Rc::new(Cell::new(None)),
+            inbox: Rc::new(InboxSync::default()),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -116,6 +173,8 @@ impl Conversation {
 
     fn ensure_schema(&self) -> Result<(), Failure> {
         let sql = self.sql();
+        // `client_id` holds the sender-scoped key (`Actor::client_key`); the event body keeps the
+        // client's own id.
         sql.exec(
             "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, client_id TEXT, body TEXT NOT NULL)",
             None,
@@ -153,29 +212,61 @@ impl Conversation {
         Ok(())
     }
 
-    /// The conversation's state, or `unknown_conversation` if it was never created (or erased).
+    /// The conversation's state, or `unknown_conversation` if it was never created (or erased):
+    /// the snapshot plus every event after it, folded.
     fn load(&self) -> Result<ConversationState, Failure> {
         if let Some(s) = self.cache.borrow().as_ref() {
             return Ok(s.clone());
         }
-        let Some(raw) = self.meta("state")? else {
+        let Some(raw) = self.meta(snapshot_key())? else {
             return Err(api(ErrorCode::UnknownConversation, "no such conversation: start a new one"));
         };
-        let s: ConversationState = serde_json::from_str(&raw)?;
+        let mut s: ConversationState = serde_json::from_str(&raw)?;
+        self.snapshot_seq.set(s.last_seq);
+        for e in self.events_after(s.last_seq)? {
+            s.apply(&e);
+        }
         *self.cache.borrow_mut() = Some(s.clone());
         Ok(s)
     }
 
-    fn save(&self, s: &ConversationState) -> Result<(), Failure> {
-        self.set_meta("state", &serde_json::to_string(s)?)?;
+    /// Keeps the new state; writes the snapshot when enough events have piled up since the
+    /// last. The snapshot only saves folding after a wake: if writing it fails, the log still
+    /// has everything and the next wake folds from the older snapshot.
+    fn save(&self, s: &ConversationState) {
         *self.cache.borrow_mut() = Some(s.clone());
-        Ok(())
+        if s.last_seq >= self.snapshot_seq.get() + SNAPSHOT_EVERY {
+            let written = serde_json::to_string(s).map_err(Failure::from).and_then(|json| self.set_meta(snapshot_key(), &json));
+            match written {
+                Ok(()) => self.snapshot_seq.set(s.last_seq),
+                Err(e) => console_error!("snapshot not written (the log has everything): {e:?}"),
+            }
+        }
     }
 
-    fn insert(&self, ev: &Event) -> Result<(), Failure> {
+    /// Appends a frame's events in one statement, so they are stored all together or not at
+    /// all (a resent client id fails the whole statement on the unique index). One event: plain
+    /// bindings; several: one JSON array, because a statement takes at most 100 bindings.
+    fn insert(&self, events: &[Stored], client_key: Option<&str>) -> Result<(), Failure> {
+        let key = client_key.map(str::to_string);
+        if let [one] = events {
+            let e = &one.event;
+            self.sql().exec(
+                "INSERT INTO events (seq, at, client_id, body) VALUES (?, ?, ?, ?)",
+                vec![(e.seq as i64).into(), e.at.into(), key.into(), one.body.as_str().into()],
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .enumerate()
+            .map(|(i, s)| serde_json::json!([s.event.seq, s.event.at, if i == 0 { key.clone() } else { None }, s.body]))
+            .collect();
         self.sql().exec(
-            "INSERT INTO events (seq, at, client_id, body) VALUES (?, ?, ?, ?)",
-            vec![(ev.seq as i64).into(), ev.at.into(), ev.client_id.clone().into(), serde_json::to_string(ev)?.into()],
+            "INSERT INTO events (seq, at, client_id, body) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]') \
+             FROM json_each(?)",
+            vec![serde_json::to_string(&rows)?.into()],
         )?;
         Ok(())
     }
@@ -185,22 +276,18 @@ impl Conversation {
         struct Row {
             body: String,
         }
-        let rows: Vec<Row> =
-            self.sql().exec("SELECT body FROM events WHERE seq > ? ORDER BY seq", vec![(after as i64).into()])?.to_array()?;
+        let after = after.min(i64::MAX as u64) as i64;
+        let rows: Vec<Row> = self.sql().exec("SELECT body FROM events WHERE seq > ? ORDER BY seq", vec![after.into()])?.to_array()?;
         rows.into_iter().map(|r| serde_json::from_str(&r.body).map_err(Failure::from)).collect()
     }
 
-    fn seq_of_client_id(&self, client_id: &str) -> Result<Option<u64>, Failure> {
+    fn seq_of_client_key(&self, key: &str) -> Result<Option<u64>, Failure> {
         #[derive(Deserialize)]
         struct Row {
             seq: f64,
         }
-        let rows: Vec<Row> = self.sql().exec("SELECT seq FROM events WHERE client_id = ?", vec![client_id.into()])?.to_array()?;
+        let rows: Vec<Row> = self.sql().exec("SELECT seq FROM events WHERE client_id = ?", vec![key.into()])?.to_array()?;
         Ok(rows.first().map(|r| r.seq as u64))
-    }
-
-    fn operators_online(&self) -> bool {
-        self.meta("operators_online").ok().flatten().is_some_and(|v| v == "true")
     }
 
     fn token_matches(&self, token: &str) -> Result<bool, Failure> {
@@ -225,22 +312,25 @@ impl Conversation {
     async fn create(&self, req: &mut Request) -> Handled {
         let c: CreateRequest = crate::http::body(req).await?;
         self.ensure_schema()?;
-        if self.meta("state")?.is_some() {
+        if self.meta(snapshot_key())?.is_some() {
             return Err(api(ErrorCode::Conflict, "conversation exists"));
         }
         let now = now_ms();
         let mut st = ConversationState::new(c.id.clone(), c.site.clone(), now);
         let ev = Event { seq: 1, at: now, client_id: None, kind: EventKind::Started { site: c.site.clone(), page: c.page.clone() } };
-        self.insert(&ev)?;
-        st.apply(&ev);
+        let started = Stored { body: serde_json::to_string(&ev)?, event: ev };
+        self.insert(std::slice::from_ref(&started), None)?;
+        st.apply(&started.event);
         self.set_meta("token_hash", &c.token_hash)?;
-        self.save(&st)?;
-        self.notify_inbox(&st).await;
+        self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
+        self.snapshot_seq.set(st.last_seq);
+        *self.cache.borrow_mut() = Some(st);
+        self.sync_inbox();
         json(201, &serde_json::json!({ "ok": true }))
     }
 
     fn accept_socket(&self, req: &Request) -> Handled {
-        let st = self.load()?;
+        self.load()?;
         if self.state.get_websockets().len() >= MAX_SOCKETS {
             return Err(api(
                 ErrorCode::TooManyConnections,
@@ -257,9 +347,7 @@ impl Conversation {
             Role::Operator => "operator",
         };
         self.state.accept_websocket_with_tags(&pair.server, &[tag]);
-        let info = SocketInfo { actor, ready: false };
-        pair.server.serialize_attachment(serde_json::to_string(&info)?)?;
-        let _ = st;
+        pair.server.serialize_attachment(serde_json::to_string(&SocketInfo { actor, ready: false })?)?;
         Ok(Response::from_websocket(pair.client)?)
     }
 
@@ -279,12 +367,17 @@ impl Conversation {
             return Err(api(ErrorCode::UnknownCommand, "hello and typing are socket frames"));
         }
         let applied = self.apply(&actor, &msg).await?;
-        self.broadcast(&applied.events);
+        self.broadcast(&applied.events)?;
+        if applied.retract_typing {
+            self.bot_typing(false);
+        }
         if let Some(n) = applied.notice {
             return Err(Failure::Api(n));
         }
-        let events = applied.events.iter().filter_map(|e| view(&actor, e)).collect();
-        self.after_change(&applied.events).await;
+        let events = applied.events.iter().filter_map(|e| view(&actor, &e.event)).collect();
+        if !applied.events.is_empty() {
+            self.sync_inbox();
+        }
         json(200, &CommandResult { events })
     }
 
@@ -297,43 +390,88 @@ impl Conversation {
         json(200, &serde_json::json!({ "conversation": st.summary(), "events": self.events_after(0)? }))
     }
 
-    /// Stores what a frame decides. The synchronous part (load → decide → insert → save) has no
-    /// `await` inside, so no other frame can interleave and the writes commit together.
+    /// Stores what a frame decides. First, with awaits: the site config, the engine if the bot
+    /// may answer, and — if the frame may hand off — who is online right now. Then the
+    /// synchronous part (load → decide → insert → save) with no `await` inside, so no other
+    /// frame can interleave and the writes commit together.
+    ///
+    /// A resent client id is caught by the unique index when its first event is inserted (no
+    /// lookup on the hot path): nothing is stored and the resend is acknowledged with the seq
+    /// it was stored as the first time.
     async fn apply(&self, actor: &Actor, msg: &ClientMsg) -> Result<Applied, Failure> {
-        let site = self.load()?.site;
-        let config = assets::site_config(&self.env, &site).await?;
-        let engine = match (actor, msg) {
-            (Actor::Visitor, ClientMsg::Message { .. }) => assets::engine(&self.env, &site).await.ok(),
-            _ => None,
+        let before = self.load()?;
+        let config = assets::site_config(&self.env, &before.site).await?;
+        let plan = conversation::plan(&before, actor, msg, &config);
+        let typing = plan.bot_question.is_some() && self.stored_seq(actor, msg)?.is_none();
+        if typing {
+            self.bot_typing(true);
+        }
+        let engine = match plan.bot_question {
+            Some(_) => assets::engine(&self.env, &before.site).await.ok(),
+            None => None,
         };
+        let operators_online =
+            if plan.may_hand_off { self.presence_now(&before.site).await } else { self.operators_online.get().unwrap_or(false) };
+
         // ---- no await below this line ----
         let mut st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
-        if let Some(cid) = &client_id {
-            if let Some(seq) = self.seq_of_client_id(cid)? {
-                return Ok(Applied { events: vec![], ack: Some((cid.clone(), seq)), notice: None });
-            }
+        let resent = |seq: u64| Applied { events: vec![], ack: client_id.clone().map(|c| (c, seq)), notice: None, retract_typing: typing };
+        let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online };
+        let out = match conversation::decide(&st, actor, msg, &ctx) {
+            Ok(out) => out,
+            // Refused now, but perhaps accepted the first time (a resent take-over after the
+            // state moved on): then it is a resend.
+            Err(e) => return self.stored_seq(actor, msg)?.map(resent).ok_or(Failure::Api(e)),
+        };
+        if out.events.is_empty() {
+            let seq = self.stored_seq(actor, msg)?.unwrap_or(st.last_seq);
+            return Ok(Applied { events: vec![], ack: client_id.map(|c| (c, seq)), notice: out.notice, retract_typing: typing });
         }
-        let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online: self.operators_online() };
-        let out = conversation::decide(&st, actor, msg, &ctx)?;
         let mut events = Vec::with_capacity(out.events.len());
+        let mut next = st.clone();
         for (i, kind) in out.events.into_iter().enumerate() {
-            let ev = Event { seq: st.last_seq + 1, at: ctx.now, client_id: if i == 0 { client_id.clone() } else { None }, kind };
-            self.insert(&ev)?;
-            st.apply(&ev);
-            events.push(ev);
+            let event = Event { seq: next.last_seq + 1, at: ctx.now, client_id: if i == 0 { client_id.clone() } else { None }, kind };
+            let body = serde_json::to_string(&event)?;
+            next.apply(&event);
+            events.push(Stored { event, body });
         }
-        if !events.is_empty() {
-            self.save(&st)?;
+        let client_key = client_id.as_deref().map(|c| actor.client_key(c));
+        if let Err(e) = self.insert(&events, client_key.as_deref()) {
+            // Failed on the unique client id: a resend, and nothing was written.
+            return self.stored_seq(actor, msg)?.map(resent).ok_or(e);
         }
-        let ack = client_id.map(|c| (c, events.first().map(|e| e.seq).unwrap_or(st.last_seq)));
-        Ok(Applied { events, ack, notice: out.notice })
+        st = next;
+        self.save(&st);
+        let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
+        let ack = client_id.map(|c| (c, events[0].event.seq));
+        Ok(Applied { events, ack, notice: out.notice, retract_typing: typing && !answered })
     }
 
-    /// Sends stored events to every ready socket, each in its own view.
-    fn broadcast(&self, events: &[Event]) {
+    /// The seq this frame's client id was stored as, if it was (a resend).
+    fn stored_seq(&self, actor: &Actor, msg: &ClientMsg) -> Result<Option<u64>, Failure> {
+        match msg.client_id() {
+            Some(c) => self.seq_of_client_key(&actor.client_key(c)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends stored events to every ready socket, each in its own view. Operators get the
+    /// stored bytes as they are; the visitor view is serialised only where it differs.
+    fn broadcast(&self, events: &[Stored]) -> Result<(), Failure> {
         if events.is_empty() {
-            return;
+            return Ok(());
+        }
+        let mut for_operators = Vec::with_capacity(events.len());
+        let mut for_visitors = Vec::with_capacity(events.len());
+        for e in events {
+            let frame = event_frame(&e.body);
+            match e.event.visitor_view() {
+                Some(Cow::Borrowed(_)) => for_visitors.push(frame.clone()),
+                Some(Cow::Owned(v)) => for_visitors.push(event_frame(&serde_json::to_string(&v)?)),
+                None => {}
+            }
+            for_operators.push(frame);
         }
         for ws in self.state.get_websockets() {
             let Some(info) = socket_info(&ws) else {
@@ -342,44 +480,87 @@ impl Conversation {
             if !info.ready {
                 continue;
             }
-            for e in events {
-                if let Some(v) = view(&info.actor, e) {
-                    send(&ws, &ServerMsg::Event { event: v });
-                }
+            let frames = match info.actor {
+                Actor::Visitor => &for_visitors,
+                Actor::Operator { .. } => &for_operators,
+            };
+            for f in frames {
+                let _ = ws.send_with_str(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// "The bot is typing…" to visitors, while it composes. Only ever called when `plan` says
+    /// the bot will answer, so never while a human is waited for or owns the thread.
+    fn bot_typing(&self, on: bool) {
+        let frame = ServerMsg::Typing { who: Typist::Bot, on };
+        for ws in self.state.get_websockets_with_tag("visitor") {
+            if socket_info(&ws).is_some_and(|i| i.ready) {
+                send(&ws, &frame);
             }
         }
     }
 
-    /// After the log changed: update the inbox row (and learn whether operators are online).
-    async fn after_change(&self, events: &[Event]) {
-        if events.is_empty() {
-            return;
-        }
-        if let Ok(st) = self.load() {
-            self.notify_inbox(&st).await;
-        }
-    }
-
-    async fn notify_inbox(&self, st: &ConversationState) {
-        let result: Result<(), Failure> = async {
-            let body = serde_json::to_string(&st.summary())?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-            let req = Request::new_with_init("https://inbox/upsert", &init)?;
-            let stub = self.env.durable_object("INBOX")?.get_by_name(st.site.as_str())?;
-            let mut resp = stub.fetch_with_request(req).await?;
+    /// Asks the site's `Inbox` whether an operator is online now (right before a handoff, so
+    /// the visitor is told the truth). If the inbox cannot be reached: the last answer, or no.
+    async fn presence_now(&self, site: &SiteId) -> bool {
+        let result: Result<bool, Failure> = async {
+            let stub = self.env.durable_object("INBOX")?.get_by_name(site.as_str())?;
+            let mut resp = stub.fetch_with_str("https://inbox/presence").await?;
             #[derive(Deserialize)]
             struct Reply {
                 operators_online: bool,
             }
-            let r: Reply = resp.json().await?;
-            self.set_meta("operators_online", if r.operators_online { "true" } else { "false" })?;
-            Ok(())
+            Ok(resp.json::<Reply>().await?.operators_online)
         }
         .await;
-        if let Err(e) = result {
-            console_error!("inbox update failed: {e:?}");
+        match result {
+            Ok(online) => {
+                self.operators_online.set(Some(online));
+                online
+            }
+            Err(e) => {
+                console_error!("inbox presence failed: {e:?}");
+                self.operators_online.get().unwrap_or(false)
+            }
         }
+    }
+
+    /// Brings the site's inbox row up to date, off the critical path: the update runs detached,
+    /// so this frame's handler returns at once and the socket's next frame is not held behind
+    /// a round trip to the `Inbox` (workerd delivers a socket's messages one handler at a time).
+    /// At most one update is in flight, and at most one starts per `INBOX_MIN_INTERVAL_MS`;
+    /// changes made meanwhile go out together, with the newest state.
+    fn sync_inbox(&self) {
+        let sync = self.inbox.clone();
+        if sync.busy.get() {
+            sync.dirty.set(true);
+            return;
+        }
+        sync.busy.set(true);
+        let (cache, env, online) = (self.cache.clone(), self.env.clone(), self.operators_online.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                // A busy thread: let the changes of the rest of the interval gather, then send
+                // the newest state once.
+                let wait = sync.last_sent.get() + INBOX_MIN_INTERVAL_MS - now_ms();
+                if wait > 0 {
+                    Delay::from(std::time::Duration::from_millis(wait as u64)).await;
+                }
+                sync.dirty.set(false);
+                let Some(st) = cache.borrow().clone() else { break };
+                sync.last_sent.set(now_ms());
+                match post_row(&env, &st).await {
+                    Ok(o) => online.set(Some(o)),
+                    Err(e) => console_error!("inbox update failed: {e:?}"),
+                }
+                if !sync.dirty.get() {
+                    break;
+                }
+            }
+            sync.busy.set(false);
+        });
     }
 
     async fn on_frame(&self, ws: &WebSocket, message: WebSocketIncomingMessage) -> Result<(), Failure> {
@@ -415,6 +596,13 @@ impl Conversation {
                         return Ok(());
                     }
                 }
+                let site = self.load()?.site;
+                let operators_online = match self.operators_online.get() {
+                    Some(o) => o,
+                    None => self.presence_now(&site).await,
+                };
+                // ---- no await below: welcome, replay and going live happen together, so no
+                // event falls between the replay and the live stream.
                 let st = self.load()?;
                 info.ready = true;
                 ws.serialize_attachment(serde_json::to_string(&info)?)?;
@@ -425,12 +613,12 @@ impl Conversation {
                         role: info.actor.role(),
                         ownership: st.ownership.clone(),
                         last_seq: st.last_seq,
-                        operators_online: self.operators_online(),
+                        operators_online,
                     },
                 );
                 for e in self.events_after(*after)? {
                     if let Some(v) = view(&info.actor, &e) {
-                        send(ws, &ServerMsg::Event { event: v });
+                        let _ = ws.send_with_str(event_frame(&serde_json::to_string(&v)?));
                     }
                 }
                 Ok(())
@@ -441,7 +629,9 @@ impl Conversation {
                 Ok(())
             }
             ClientMsg::Typing { on } => {
-                self.relay_typing(&info.actor, *on);
+                let site = self.load()?.site;
+                let config = assets::site_config(&self.env, &site).await?;
+                self.relay_typing(&info.actor, *on, &config);
                 Ok(())
             }
             _ => {
@@ -454,32 +644,53 @@ impl Conversation {
                     }
                     Err(f) => return Err(f),
                 };
-                self.broadcast(&applied.events);
+                self.broadcast(&applied.events)?;
+                if applied.retract_typing {
+                    self.bot_typing(false);
+                }
                 if let Some((client_id, seq)) = applied.ack {
                     send(ws, &ServerMsg::Ack { client_id, seq });
                 }
                 if let Some(n) = applied.notice {
                     send(ws, &ServerMsg::Error { error: n, client_id: None });
                 }
-                self.after_change(&applied.events).await;
+                if !applied.events.is_empty() {
+                    self.sync_inbox();
+                }
                 Ok(())
             }
         }
     }
 
     /// Typing indicators are not stored: visitor typing goes to operators, operator typing to
-    /// the visitor.
-    fn relay_typing(&self, from: &Actor, on: bool) {
+    /// the visitor (under the operator's display name).
+    fn relay_typing(&self, from: &Actor, on: bool, config: &SiteConfig) {
         let (tag, who) = match from {
             Actor::Visitor => ("operator", Typist::Visitor),
-            Actor::Operator { operator } => ("visitor", Typist::Operator { name: operator.name.clone() }),
+            Actor::Operator { operator } => ("visitor", Typist::Operator { name: config.operator_display(operator).name }),
         };
+        let frame = ServerMsg::Typing { who, on };
         for ws in self.state.get_websockets_with_tag(tag) {
             if socket_info(&ws).is_some_and(|i| i.ready) {
-                send(&ws, &ServerMsg::Typing { who: who.clone(), on });
+                send(&ws, &frame);
             }
         }
     }
+}
+
+/// Sends a conversation's row to its site's `Inbox`; returns whether operators are online.
+async fn post_row(env: &Env, st: &ConversationState) -> Result<bool, Failure> {
+    let body = serde_json::to_string(&st.summary())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://inbox/upsert", &init)?;
+    let stub = env.durable_object("INBOX")?.get_by_name(st.site.as_str())?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    #[derive(Deserialize)]
+    struct Reply {
+        operators_online: bool,
+    }
+    Ok(resp.json::<Reply>().await?.operators_online)
 }
 
 fn socket_info(ws: &WebSocket) -> Option<SocketInfo> {

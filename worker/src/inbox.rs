@@ -1,6 +1,8 @@
 //! The `Inbox` Durable Object: one per site. It keeps one summary row per conversation (sent by
 //! the `Conversation` objects after every change) and the operators' inbox sockets, which
-//! receive each row change as it happens. Presence is read off the live sockets.
+//! receive each row change as it happens. Presence is read off the live sockets (an operator is
+//! online while one of their inbox tabs is connected and not set away); conversations ask for
+//! it (`/presence`) right before a handoff.
 
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
 use baton_shared::protocol::*;
@@ -89,6 +91,8 @@ impl Inbox {
                 json(200, &serde_json::json!({ "ok": true }))
             }
             (Method::Get, "/rows") => json(200, &self.rows(usize::MAX)?),
+            // Asked by a conversation right before a frame that may hand off.
+            (Method::Get, "/presence") => json(200, &serde_json::json!({ "operators_online": self.operators_online() })),
             _ => Err(api(ErrorCode::NotFound, "no such inbox route")),
         }
     }
