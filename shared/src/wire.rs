@@ -510,6 +510,7 @@ pub fn encode_client_msg(m: &ClientMsg) -> String {
         ClientMsg::HandBack { .. } => "hand_back",
         ClientMsg::Resolve { .. } => "resolve",
         ClientMsg::Reopen { .. } => "reopen",
+        ClientMsg::Leave { .. } => "leave",
         ClientMsg::Ping => "ping",
     };
     let mut o = Obj::typed(ty);
@@ -775,6 +776,7 @@ fn event(v: &Json) -> Option<Event> {
                     Json::Null => None,
                     f => Some(form(f)?),
                 },
+                notice: k.get("notice").string().unwrap_or_default(),
             }
         }
         "form_requested" => EventKind::FormRequested { form: form(k.get("form"))? },
@@ -881,12 +883,14 @@ mod tests {
                 briefing: Briefing { summary: "secret".into(), ..Default::default() },
                 operators_online: false,
                 form: Some(form_fixture()),
+                notice: "Nobody is online right now.".into(),
             },
             EventKind::HandoffRequested {
                 handoff: Handoff { reason: HandoffReason::Button, evidence: vec![] },
                 briefing: Briefing::default(),
                 operators_online: true,
                 form: None,
+                notice: String::new(),
             },
             EventKind::FormRequested { form: form_fixture() },
             EventKind::FieldsCollected {
@@ -1001,6 +1005,7 @@ mod tests {
             ClientMsg::HandBack { client_id: "c9".into() },
             ClientMsg::Resolve { client_id: "c10".into() },
             ClientMsg::Reopen { client_id: "c11".into() },
+            ClientMsg::Leave { client_id: "c12".into() },
             ClientMsg::Ping,
         ];
         for m in frames {

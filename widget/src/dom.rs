@@ -92,8 +92,17 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
             add_text(&add(&m, "span", "who"), &operator.name);
             add_text(&add(&m, "div", "text"), &text);
         }
-        EventKind::HandoffRequested { operators_online, form, .. } => {
-            system(if operators_online { t.handoff_online } else { t.handoff_offline });
+        EventKind::HandoffRequested { operators_online, form, notice, .. } => {
+            // The engine's notice carries the site's own wording (e.g. when to expect a reply);
+            // it is English, so other languages keep the catalogue's words.
+            let english = std::ptr::eq(t, &crate::i18n::EN);
+            system(if english && !notice.is_empty() {
+                &notice
+            } else if operators_online {
+                t.handoff_online
+            } else {
+                t.handoff_offline
+            });
             if let Some(f) = form {
                 form_entry(&el, sess, seq, f);
             }
