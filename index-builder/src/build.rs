@@ -236,10 +236,8 @@ pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model) -> Resu
     let body_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.text)).collect();
     let head_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.breadcrumb)).collect();
     let tokens = body_terms.iter().map(Vec::len).sum::<usize>();
-    let docs: Vec<WeightedDoc> = body_terms
-        .iter()
-        .zip(&head_terms)
-        .map(|(b, h)| WeightedDoc { parts: vec![(b.as_slice(), 1), (h.as_slice(), HEADING_WEIGHT)] })
+    let docs: Vec<WeightedDoc> = (0..chunks.len())
+        .map(|i| WeightedDoc { parts: vec![(body_terms[i].as_slice(), 1), (head_terms[i].as_slice(), HEADING_WEIGHT)] })
         .collect();
     let bm25 = Bm25::build(&docs);
     let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();

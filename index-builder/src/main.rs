@@ -57,6 +57,13 @@ enum Cmd {
         model: Option<PathBuf>,
         /// A question to answer in human-readable form (omit to read JSON Lines from stdin).
         question: Option<String>,
+        /// Engine parameter overrides for experiments, e.g. `w_bm25=0.6,k1=1.0` (see
+        /// `baton_shared::engine::Params`).
+        #[arg(long, hide = true)]
+        params: Option<String>,
+        /// Add each answer's confidence evidence to the JSON Lines (for calibrating).
+        #[arg(long, hide = true)]
+        evidence: bool,
     },
     /// Manage the embedding model.
     #[command(subcommand)]
@@ -127,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ask { index, model, question } => ask(index, model, question),
+        Cmd::Ask { index, model, question, params, evidence } => ask(index, model, question, params, evidence),
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
@@ -147,10 +154,16 @@ struct Question {
     question: String,
 }
 
-fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Result<()> {
-    let engine = load_engine(&index, model)?;
+fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params: Option<String>, evidence: bool) -> Result<()> {
+    let mut engine = load_engine(&index, model)?;
+    if let Some(spec) = params {
+        let mut p = engine.params().clone();
+        p.apply(&spec).map_err(|e| anyhow::anyhow!("--params: {e}"))?;
+        engine = engine.with_params(p);
+    }
     if let Some(q) = question {
-        let a = engine.answer(&q);
+        let r = engine.respond(&q, 3);
+        let a = &r.answer;
         println!("{}\n", a.text);
         println!("confidence {:.2}{}", a.confidence, if a.handoff { " — would hand off to a human" } else { "" });
         for c in &a.citations {
@@ -158,7 +171,7 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Resu
         }
         if a.handoff {
             println!("\nclosest sections:");
-            for h in engine.search(&q, 3) {
+            for h in &r.hits {
                 let c = engine.chunk(h.chunk);
                 println!("  {:.2}  {} <{}>", h.score, c.breadcrumb, c.url);
             }
@@ -175,13 +188,12 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Resu
         let q: Question =
             serde_json::from_str(&line).with_context(|| format!("stdin line {}: expected {{\"id\", \"question\"}}", n + 1))?;
         let t = Instant::now();
-        let a = engine.answer(&q.question);
-        let hits = engine.search(&q.question, 10);
+        let r = engine.respond(&q.question, 10);
         let micros = t.elapsed().as_micros() as u64;
-        // Sources: the cited chunks first, then the rest of the ranking (deduplicated by path).
+        // Sources: the ranking, one entry per file (the bench scores files).
         let mut sources = Vec::new();
         let mut seen = Vec::new();
-        for h in &hits {
+        for h in &r.hits {
             let c = engine.chunk(h.chunk);
             if seen.contains(&c.path) {
                 continue;
@@ -189,10 +201,15 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Resu
             seen.push(c.path.clone());
             sources.push(serde_json::json!({"path": c.path, "url": c.url, "title": c.title, "heading": c.heading, "score": h.score}));
         }
-        let v = serde_json::json!({
+        let a = &r.answer;
+        let mut v = serde_json::json!({
             "id": q.id, "answer": a.text, "confidence": a.confidence, "handoff": a.handoff,
             "sources": sources, "micros": micros,
         });
+        if evidence {
+            let e = &r.evidence;
+            v["evidence"] = serde_json::json!({"coverage": e.coverage, "cosine": e.cosine, "known": e.known, "unit": e.unit, "unit_cosine": e.unit_cosine});
+        }
         writeln!(out, "{v}")?;
     }
     Ok(())

@@ -44,12 +44,34 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// Words whose Snowball stem would miss their family, or short forms docs use for a longer
+/// word: "embed" stems to "emb" but "embedding" to "embed"; "config" never meets
+/// "configuration". Sorted by word, for binary search.
+const STEM_OVERRIDES: &[(&str, &str)] = &[
+    ("auth", "authent"),
+    ("config", "configur"),
+    ("configs", "configur"),
+    ("db", "databas"),
+    ("doc", "document"),
+    ("docs", "document"),
+    ("embed", "embed"),
+    ("embeds", "embed"),
+    ("env", "environ"),
+    ("repo", "repositori"),
+    ("repos", "repositori"),
+];
+
+/// The BM25 term of one lowercase word.
+pub fn stem(word: &str) -> String {
+    if let Ok(i) = STEM_OVERRIDES.binary_search_by(|(w, _)| (*w).cmp(word)) {
+        return STEM_OVERRIDES[i].1.to_string();
+    }
+    STEMMER.with(|s| s.borrow().stem(word).into_owned())
+}
+
 /// The terms BM25 indexes and queries with.
 pub fn terms(text: &str) -> Vec<String> {
-    STEMMER.with(|s| {
-        let s = s.borrow();
-        words(text).into_iter().filter(|w| !is_stop_word(w)).map(|w| s.stem(&w).into_owned()).collect()
-    })
+    words(text).into_iter().filter(|w| !is_stop_word(w)).map(|w| stem(&w)).collect()
 }
 
 #[cfg(test)]
@@ -61,6 +83,14 @@ mod tests {
         let mut s = STOP_WORDS.to_vec();
         s.sort();
         assert_eq!(s, STOP_WORDS);
+    }
+
+    #[test]
+    fn overrides_are_sorted_and_join_word_families() {
+        assert!(STEM_OVERRIDES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(terms("embed"), terms("embedding"));
+        assert_eq!(terms("embeds"), terms("embedded"));
+        assert_eq!(terms("config"), terms("configuration"));
     }
 
     #[test]
