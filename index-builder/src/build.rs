@@ -5,13 +5,17 @@ use anyhow::{bail, Context, Result};
 use baton_shared::config::SiteConfig;
 use baton_shared::engine::bm25::{Bm25, WeightedDoc};
 use baton_shared::engine::embed::{Model, Vector};
-use baton_shared::engine::text;
+use baton_shared::engine::{compose, text};
 use baton_shared::index::{Chunk, Index, IndexBody};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Sections longer than this (characters) are split on block boundaries.
 const MAX_CHUNK_CHARS: usize = 1500;
+/// The most a split part repeats of the part before it.
+const OVERLAP_CHARS: usize = 300;
+/// Sections shorter than this (characters) join the next section when it is their subsection.
+const TINY_SECTION_CHARS: usize = 120;
 /// Weight of title/heading words relative to body words in BM25.
 const HEADING_WEIGHT: u16 = 3;
 /// Fixed HNSW seed: the same docs give the same bytes.
@@ -123,19 +127,30 @@ fn warn(bar: &indicatif::ProgressBar, quiet: bool, msg: &str) {
     }
 }
 
-/// Turns pages into retrieval chunks: one per section, long ones split with one block of
-/// overlap, heading-only sections folded into the next.
+/// Turns pages into retrieval chunks: one per section, long ones split with a small overlap,
+/// heading-only sections and tiny introductions folded into the next (sub)section.
 pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
     let base = config.base_url.trim_end_matches('/');
     let mut chunks = Vec::new();
     for page in pages {
         let page_url = if page.slug.is_empty() { format!("{base}/") } else { format!("{base}/{}{}", page.slug, config.slugs.suffix) };
         let mut carry: Option<String> = None;
-        for s in &page.sections {
+        let mut carried_text: Option<String> = None;
+        for (i, s) in page.sections.iter().enumerate() {
             let body = s.text.trim();
             if body.is_empty() {
                 // A heading with no text of its own: its title prefixes the next section.
                 carry = Some(s.trail.last().cloned().unwrap_or_default());
+                continue;
+            }
+            // A tiny section introducing its first subsection ("## Install\nPick one:") is
+            // not worth a chunk of its own: its text leads the subsection's chunk.
+            let next_is_child = page.sections.get(i + 1).is_some_and(|n| n.trail.len() > s.trail.len() && n.trail.starts_with(&s.trail));
+            if body.len() < TINY_SECTION_CHARS && next_is_child && !s.trail.is_empty() {
+                carried_text = Some(match carried_text.take() {
+                    Some(t) => format!("{t}\n\n{body}"),
+                    None => body.to_string(),
+                });
                 continue;
             }
             let heading = s.trail.last().cloned().unwrap_or_default();
@@ -144,6 +159,9 @@ pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
             let breadcrumb = crumbs.join(" › ");
             let url = if s.anchor.is_empty() { page_url.clone() } else { format!("{page_url}#{}", s.anchor) };
             let mut text = body.to_string();
+            if let Some(t) = carried_text.take() {
+                text = format!("{t}\n\n{text}");
+            }
             if let Some(c) = carry.take() {
                 if !c.is_empty() && !s.trail.contains(&c) {
                     text = format!("{c}\n\n{text}");
@@ -171,32 +189,58 @@ pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
     chunks
 }
 
-/// Splits text on blank-line block boundaries into parts ≤ `MAX_CHUNK_CHARS`, each repeating
-/// the previous part's last block for context.
+/// Splits text into parts of at most `MAX_CHUNK_CHARS` (a single code block may exceed it):
+/// on blank-line block boundaries, and inside an over-long paragraph on sentence boundaries.
+/// Each part after the first starts with the previous part's tail (its last block or last
+/// sentence, up to `OVERLAP_CHARS`), so a sentence that leans on the one before stays readable.
 fn split_long(text: &str) -> Vec<String> {
     if text.len() <= MAX_CHUNK_CHARS {
         return vec![text.to_string()];
     }
-    let blocks = blocks(text);
+    let mut pieces: Vec<(String, bool)> = Vec::new(); // (text, starts a block)
+    for b in blocks(text) {
+        if b.len() > MAX_CHUNK_CHARS && !b.starts_with("```") {
+            for (i, s) in compose::sentences(b).into_iter().enumerate() {
+                pieces.push((s, i == 0));
+            }
+        } else {
+            pieces.push((b.to_string(), true));
+        }
+    }
+    let join = |ps: &[(String, bool)]| {
+        let mut out = String::new();
+        for (i, (p, block)) in ps.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if *block { "\n\n" } else { " " });
+            }
+            out.push_str(p);
+        }
+        out
+    };
     let mut parts = Vec::new();
-    let mut cur: Vec<&str> = Vec::new();
+    let mut cur: Vec<(String, bool)> = Vec::new();
     let mut len = 0;
-    for b in blocks {
-        if len + b.len() > MAX_CHUNK_CHARS && !cur.is_empty() {
-            parts.push(cur.join("\n\n"));
-            let last = *cur.last().expect("non-empty");
+    for piece in pieces {
+        if len + piece.0.len() > MAX_CHUNK_CHARS && !cur.is_empty() {
+            parts.push(join(&cur));
+            let (last, _) = cur.pop().expect("non-empty");
             cur.clear();
             len = 0;
-            if last.len() < MAX_CHUNK_CHARS / 3 {
-                cur.push(last);
-                len = last.len();
+            let tail = if last.len() <= OVERLAP_CHARS {
+                Some(last)
+            } else {
+                compose::sentences(&last).pop().filter(|s| s.len() <= OVERLAP_CHARS && !last.starts_with("```"))
+            };
+            if let Some(t) = tail {
+                len = t.len() + 2;
+                cur.push((t, true));
             }
         }
-        cur.push(b);
-        len += b.len() + 2;
+        len += piece.0.len() + 2;
+        cur.push(piece);
     }
     if !cur.is_empty() {
-        parts.push(cur.join("\n\n"));
+        parts.push(join(&cur));
     }
     parts
 }
@@ -301,13 +345,17 @@ mod tests {
 
     #[test]
     fn long_sections_split_on_blocks_with_overlap() {
-        let para = "word ".repeat(100);
-        let text = (0..8).map(|i| format!("{i} {para}")).collect::<Vec<_>>().join("\n\n");
+        let para = "Some words make a sentence. ".repeat(16);
+        let text = (0..8).map(|i| format!("Block {i}. {para}")).collect::<Vec<_>>().join("\n\n");
         let parts = split_long(&text);
         assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS + 600));
-        let last_of_first = parts[0].rsplit("\n\n").next().unwrap();
-        assert!(parts[1].starts_with(last_of_first), "overlap");
+        assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS), "{:?}", parts.iter().map(|p| p.len()).collect::<Vec<_>>());
+        let last_sentence_of_first = compose::sentences(parts[0].rsplit("\n\n").next().unwrap()).pop().unwrap();
+        assert!(parts[1].starts_with(&last_sentence_of_first), "overlap");
+        // One over-long paragraph splits on sentences.
+        let para = "This is one sentence of a long paragraph. ".repeat(80);
+        let parts = split_long(para.trim());
+        assert!(parts.len() > 1 && parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS && p.ends_with('.')), "{parts:?}");
     }
 
     #[test]

@@ -221,8 +221,22 @@ mod tests {
         let terms = crate::engine::text::terms("how do I start the demo");
         let weights = vec![1.0; terms.len()];
         let q = super::super::Query { total: weights.len() as f32, terms, weights, known: 1.0, vector: vec![] };
-        let a = Scored::new(text, "", &q, &|_| 0.0).extract(0.0);
-        assert!(a.starts_with("To start the demo"), "{a}");
+        let scored = Scored::new(text, "", &q, &|_| 0.0);
+        assert_eq!(scored.best(0.0).map(|p| p.unit), Some(1));
+        let a = scored.extract(0.0);
+        assert!(a.contains("To start the demo"), "{a}");
         assert!(a.len() <= ANSWER_CHARS);
+    }
+
+    #[test]
+    fn long_answers_keep_the_best_unit_and_stay_short() {
+        let filler = "This sentence is about something else entirely and goes on for a while. ".repeat(8);
+        let text = format!("{filler}To start the demo, run the demo command. {filler}");
+        let terms = crate::engine::text::terms("how do I start the demo");
+        let weights = vec![1.0; terms.len()];
+        let q = super::super::Query { total: weights.len() as f32, terms, weights, known: 1.0, vector: vec![] };
+        let a = Scored::new(&text, "", &q, &|_| 0.0).extract(0.0);
+        assert!(a.contains("To start the demo"), "{a}");
+        assert!(a.chars().count() <= ANSWER_CHARS, "{} chars", a.chars().count());
     }
 }
