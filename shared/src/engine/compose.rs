@@ -101,6 +101,17 @@ pub fn sentences(p: &str) -> Vec<String> {
     out
 }
 
+/// Whether `next` is what `unit` announces: "…as follows:" then a list, or "In the example
+/// below, …" then code.
+fn introduces(unit: &Unit, next: &Unit) -> bool {
+    let t = unit.text.trim_end();
+    if t.ends_with(':') {
+        return true;
+    }
+    let lower = t.to_lowercase();
+    next.is_code && ["example", "below", "following", "like this", "like so"].iter().any(|w| lower.contains(w))
+}
+
 /// A section's units, each scored against a question: lexical coverage of the question's
 /// weighted terms and semantic similarity.
 pub struct Scored {
@@ -166,7 +177,7 @@ impl Scored {
             let right = (hi + 1 < units.len()).then_some(hi + 1);
             let pick = match (left, right) {
                 (Some(l), Some(r)) => {
-                    if scores[r] >= scores[l] * 1.2 || units[best].text.ends_with(':') {
+                    if scores[r] >= scores[l] * 1.2 || introduces(&units[best], &units[r]) {
                         r
                     } else {
                         l
@@ -178,7 +189,7 @@ impl Scored {
             };
             let add = units[pick].text.chars().count();
             // A list or code block introduced by the best sentence is part of the answer.
-            let continues = units[best].text.ends_with(':') && pick > best;
+            let continues = pick == hi && pick > best && introduces(&units[best], &units[pick]);
             if len + add > ANSWER_CHARS && !(continues && chosen.len() == 1) {
                 break;
             }
