@@ -6,7 +6,7 @@ use baton_shared::config::SiteConfig;
 use baton_shared::engine::bm25::{Bm25, WeightedDoc};
 use baton_shared::engine::embed::{Model, Vector};
 use baton_shared::engine::{compose, text};
-use baton_shared::index::{Chunk, Index, IndexBody};
+use baton_shared::index::{self, Chunk, Index, IndexBody};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -289,9 +289,8 @@ pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model) -> Resu
     // One thread: instant-distance inserts in parallel otherwise, and the graph (so the file)
     // would differ from run to run.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().context("cannot start the HNSW builder")?;
-    let points = vectors.clone();
-    let hnsw = pool.install(|| instant_distance::Builder::default().seed(HNSW_SEED).build(points, values));
-    Ok((IndexBody { config, chunks, bm25, vectors, hnsw }, tokens))
+    let hnsw = pool.install(|| instant_distance::Builder::default().seed(HNSW_SEED).build(vectors, values));
+    Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw) }, tokens))
 }
 
 pub fn run(opts: &BuildOptions) -> Result<Summary> {

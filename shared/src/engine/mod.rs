@@ -176,7 +176,7 @@ impl Engine {
         if index.header.model_id != model.id {
             return Err(LoadError::ModelMismatch { index: index.header.model_id.clone(), loaded: model.id.clone() });
         }
-        if index.body.vectors.iter().any(|v| v.dims() != model.dims as usize) {
+        if index.vectors.iter().any(|v| v.dims() != model.dims as usize) {
             return Err(LoadError::Corrupt("vector dimensions differ from the model's".into()));
         }
         Ok(Engine { index, model, params: Params::default() })
@@ -247,7 +247,7 @@ impl Engine {
         if q.vector.iter().any(|&x| x != 0.0) && p.semantic_candidates > 0 {
             let qvec = Vector::quantize(&q.vector);
             let mut search = instant_distance::Search::default();
-            for item in body.hnsw.search(&qvec, &mut search).take(p.semantic_candidates) {
+            for item in self.index.hnsw.search(&qvec, &mut search).take(p.semantic_candidates) {
                 if !candidates.iter().any(|c| c.0 == *item.value) {
                     candidates.push((*item.value, 0.0, 0.0));
                 }
@@ -256,7 +256,7 @@ impl Engine {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let cosines: Vec<f32> = candidates.iter().map(|c| body.vectors[c.0 as usize].cosine_f32(&q.vector)).collect();
+        let cosines: Vec<f32> = candidates.iter().map(|c| self.index.vectors[c.0 as usize].cosine_f32(&q.vector)).collect();
         let b = min_max(candidates.iter().map(|c| c.1));
         let c = min_max(cosines.iter().copied());
         let total = q.total.max(1e-6);
