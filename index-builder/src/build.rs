@@ -7,6 +7,7 @@ use baton_shared::engine::bm25::{Bm25, WeightedDoc};
 use baton_shared::engine::embed::{Model, Vector};
 use baton_shared::engine::{compose, text};
 use baton_shared::index::{self, Chunk, Index, IndexBody};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +21,11 @@ const TINY_SECTION_CHARS: usize = 120;
 const HEADING_WEIGHT: u16 = 3;
 /// Fixed HNSW seed: the same docs give the same bytes.
 const HNSW_SEED: u64 = 0xBA70_0001;
+/// HNSW beam widths. Search: the engine takes 20–40 semantic candidates, so a beam of 64 keeps
+/// recall@10 close to the default's (100) at two thirds of its distance computations; construction:
+/// 64 builds a 10k-chunk graph in seconds (see docs/benchmarks.md for recall vs exact).
+const HNSW_EF_SEARCH: usize = 64;
+const HNSW_EF_CONSTRUCTION: usize = 64;
 
 pub struct BuildOptions {
     pub docs: PathBuf,
@@ -275,21 +281,53 @@ fn blocks(text: &str) -> Vec<&str> {
     out
 }
 
-/// Builds the index in memory.
-pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model) -> Result<(IndexBody, usize)> {
-    let body_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.text)).collect();
-    let head_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.breadcrumb)).collect();
+/// Builds the index in memory. The HNSW is built on one thread unless `parallel`: with
+/// several, instant-distance inserts concurrently and the graph (so the file) varies from run
+/// to run — fine for a benchmark, not for a site's index.
+pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, parallel: bool) -> Result<(IndexBody, usize)> {
+    // Analysis and embeddings in parallel (order-preserving, so still deterministic).
+    let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.text)).collect();
+    // The page title weighs like a heading only in the page's introduction: a question that
+    // names the page ("how do I embed the widget?") wants its opening, not whichever subsection
+    // is shortest. Subsections keep the title at body weight and their own trail at heading weight.
+    let title_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.title)).collect();
+    let head_terms: Vec<Vec<String>> = chunks
+        .par_iter()
+        .map(|c| {
+            let trail = c.breadcrumb.strip_prefix(c.title.as_str()).unwrap_or(&c.breadcrumb);
+            if c.heading.is_empty() {
+                text::terms(&c.breadcrumb)
+            } else {
+                text::terms(trail)
+            }
+        })
+        .collect();
     let tokens = body_terms.iter().map(Vec::len).sum::<usize>();
     let docs: Vec<WeightedDoc> = (0..chunks.len())
-        .map(|i| WeightedDoc { parts: vec![(body_terms[i].as_slice(), 1), (head_terms[i].as_slice(), HEADING_WEIGHT)] })
+        .map(|i| {
+            let title_weight = if chunks[i].heading.is_empty() { 0 } else { 1 };
+            WeightedDoc {
+                parts: vec![
+                    (body_terms[i].as_slice(), 1),
+                    (head_terms[i].as_slice(), HEADING_WEIGHT),
+                    (title_terms[i].as_slice(), title_weight),
+                ],
+            }
+        })
         .collect();
     let bm25 = Bm25::build(&docs);
-    let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
+    let vectors: Vec<Vector> =
+        chunks.par_iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
     let values: Vec<u32> = (0..chunks.len() as u32).collect();
-    // One thread: instant-distance inserts in parallel otherwise, and the graph (so the file)
-    // would differ from run to run.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().context("cannot start the HNSW builder")?;
-    let hnsw = pool.install(|| instant_distance::Builder::default().seed(HNSW_SEED).build(vectors, values));
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(if parallel { 0 } else { 1 }).build().context("cannot start the HNSW builder")?;
+    let hnsw = pool.install(|| {
+        instant_distance::Builder::default()
+            .seed(HNSW_SEED)
+            .ef_search(HNSW_EF_SEARCH)
+            .ef_construction(HNSW_EF_CONSTRUCTION)
+            .build(vectors, values)
+    });
     Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw) }, tokens))
 }
 
@@ -322,7 +360,7 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     let chunks = chunk_pages(&pages, &config);
     let n_chunks = chunks.len();
     let config_json = serde_json::to_vec_pretty(&config)?;
-    let (body, tokens) = build_body(chunks, config, &model)?;
+    let (body, tokens) = build_body(chunks, config, &model, false)?;
     let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
     if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;

@@ -5,6 +5,7 @@
 //! - `model import` the upstream embedding model → Baton's compact model file
 //! - `operator add` a password hash for an operator account
 
+mod bench;
 mod build;
 mod docs;
 mod model;
@@ -71,6 +72,27 @@ enum Cmd {
     /// Manage operator accounts.
     #[command(subcommand)]
     Operator(OperatorCmd),
+    /// Benchmarks (see docs/benchmarks.md; `./baton bench` runs them all).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Query latency and HNSW recall@10 on synthetic corpora of the given sizes.
+    Synthetic {
+        /// Corpus sizes in chunks.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        chunks: Vec<usize>,
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+        /// Write the figures as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write the first corpus as site `bench` (index.idx + site.json) into this folder.
+        #[arg(long)]
+        site_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +159,9 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Ask { index, model, question, params, evidence } => ask(index, model, question, params, evidence),
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
+        Cmd::Bench(BenchCmd::Synthetic { chunks, queries, json, site_dir }) => {
+            bench::synthetic(&bench::SyntheticOptions { sizes: &chunks, queries, json: json.as_deref(), site_dir: site_dir.as_deref() })
+        }
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
     }
 }
@@ -164,18 +189,21 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params:
     if let Some(q) = question {
         let r = engine.respond(&q, 3);
         let a = &r.answer;
-        println!("{}\n", a.text);
-        println!("confidence {:.2}{}", a.confidence, if a.handoff { " — would hand off to a human" } else { "" });
+        let mut out = String::new();
+        out.push_str(&format!("{}\n\n", a.text));
+        out.push_str(&format!("confidence {:.2}{}\n", a.confidence, if a.handoff { " — would hand off to a human" } else { "" }));
         for c in &a.citations {
-            println!("  from: {} <{}>", c.breadcrumb(), c.url);
+            out.push_str(&format!("  from: {} <{}>\n", c.breadcrumb(), c.url));
         }
         if a.handoff {
-            println!("\nclosest sections:");
+            out.push_str("\nclosest sections:\n");
             for h in &r.hits {
                 let c = engine.chunk(h.chunk);
-                println!("  {:.2}  {} <{}>", h.score, c.breadcrumb, c.url);
+                out.push_str(&format!("  {:.2}  {} <{}>\n", h.score, c.breadcrumb, c.url));
             }
         }
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().write_all(out.as_bytes());
         return Ok(());
     }
     let stdin = std::io::stdin();

@@ -234,6 +234,10 @@ pub struct Ctx<'a> {
     pub engine: Option<&'a Engine>,
     /// Whether any operator of the site is connected to the inbox right now.
     pub operators_online: bool,
+    /// The answer to a visitor's question when the shell computed it beforehand (e.g.
+    /// rephrased by an LLM, which needs I/O `decide` must not do); `None`: `decide` asks the
+    /// engine itself.
+    pub prepared_answer: Option<crate::protocol::Answer>,
 }
 
 /// The result of a frame: events to append in order, and possibly a notice for the sender.
@@ -391,16 +395,19 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
         events.push(ev);
         return Outcome::events(events);
     }
-    let Some(engine) = ctx.engine else {
-        return Outcome {
-            events,
-            notice: Some(ErrorBody::new(
-                ErrorCode::IndexUnavailable,
-                "answers from the docs are unavailable right now; you can still talk to a person",
-            )),
-        };
+    let answer = match (&ctx.prepared_answer, ctx.engine) {
+        (Some(prepared), _) => prepared.clone(),
+        (None, Some(engine)) => engine.answer(text),
+        (None, None) => {
+            return Outcome {
+                events,
+                notice: Some(ErrorBody::new(
+                    ErrorCode::IndexUnavailable,
+                    "answers from the docs are unavailable right now; you can still talk to a person",
+                )),
+            }
+        }
     };
-    let answer = engine.answer(text);
     let low = answer.handoff;
     push(&mut s, &mut events, EventKind::BotAnswer { question_seq, answer: answer.clone() }, ctx.now);
     if low {
@@ -584,9 +591,19 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_answer_is_the_bot_answer() {
+        let config = SiteConfig::default();
+        let prepared = Answer { text: "Rephrased.".into(), citations: vec![], confidence: 0.9, handoff: false };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: Some(prepared.clone()) };
+        let out = decide(&state(), &Actor::Visitor, &ClientMsg::Message { client_id: "a".into(), text: "how?".into() }, &ctx).unwrap();
+        assert!(out.events.iter().any(|e| matches!(e, EventKind::BotAnswer { answer, .. } if *answer == prepared)), "{out:?}");
+        assert_eq!(out.notice, None);
+    }
+
+    #[test]
     fn explicit_request_hands_off_and_bot_goes_silent() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: None };
         let mut s = state();
         let out =
             decide(&s, &Actor::Visitor, &ClientMsg::Message { client_id: "a".into(), text: "can I talk to someone".into() }, &ctx).unwrap();
@@ -605,7 +622,7 @@ mod tests {
     #[test]
     fn take_over_race_has_one_winner() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: None };
         let mut s = state();
         let out = decide(&s, &Actor::Operator { operator: ann() }, &ClientMsg::TakeOver { client_id: "t".into() }, &ctx).unwrap();
         apply_all(&mut s, &out.events);
@@ -618,7 +635,7 @@ mod tests {
     #[test]
     fn resolved_conversations_refuse_replies_and_reopen_on_visitor_message() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: None };
         let mut s = state();
         let out = decide(&s, &Actor::Operator { operator: ann() }, &ClientMsg::Resolve { client_id: "r".into() }, &ctx).unwrap();
         apply_all(&mut s, &out.events);
@@ -634,7 +651,7 @@ mod tests {
     #[test]
     fn nobody_online_asks_for_an_email() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: false };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: false, prepared_answer: None };
         let s = state();
         let out = decide(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &ctx).unwrap();
         match &out.events[0] {
@@ -649,7 +666,7 @@ mod tests {
     #[test]
     fn visitors_cannot_act_as_operators() {
         let config = SiteConfig::default();
-        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: None };
         let err = decide(&state(), &Actor::Visitor, &ClientMsg::Resolve { client_id: "x".into() }, &ctx).unwrap_err();
         assert_eq!(err.code, ErrorCode::Forbidden);
     }

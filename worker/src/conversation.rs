@@ -306,6 +306,14 @@ impl Conversation {
             (Actor::Visitor, ClientMsg::Message { .. }) => assets::engine(&self.env, &site).await.ok(),
             _ => None,
         };
+        // An LLM-rephrased answer needs a network call, so it is prepared here, before the
+        // synchronous section; `decide` uses it instead of asking the engine.
+        let prepared_answer = match (&engine, msg) {
+            (Some(engine), ClientMsg::Message { text, .. }) if crate::llm::configured(&self.env) => {
+                Some(crate::llm::answer(&self.env, engine, text).await)
+            }
+            _ => None,
+        };
         // ---- no await below this line ----
         let mut st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
@@ -314,7 +322,8 @@ impl Conversation {
                 return Ok(Applied { events: vec![], ack: Some((cid.clone(), seq)), notice: None });
             }
         }
-        let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online: self.operators_online() };
+        let ctx =
+            Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online: self.operators_online(), prepared_answer };
         let out = conversation::decide(&st, actor, msg, &ctx)?;
         let mut events = Vec::with_capacity(out.events.len());
         for (i, kind) in out.events.into_iter().enumerate() {

@@ -131,19 +131,18 @@ pub struct Pick {
 }
 
 impl Scored {
-    /// Scores each unit of a section. Question terms that the section's breadcrumb already has
-    /// (the page title, say) don't tell its sentences apart, so they are left out of the
-    /// units' lexical match.
+    /// Scores each unit of a section. A question term the section's breadcrumb has (the page
+    /// title, the heading) counts as matched in every unit: the heading speaks for all of its
+    /// sentences, and a sentence that happens to repeat the title is no better an answer.
     pub fn new(section: &str, context: &str, q: &super::Query, similarity: &dyn Fn(&str) -> f32) -> Scored {
         let units = units(section);
         let context = super::text::terms(context);
-        let wanted: Vec<(&String, f32)> = q.terms.iter().zip(q.weights.iter().copied()).filter(|(t, _)| !context.contains(t)).collect();
-        let total = wanted.iter().map(|(_, w)| w).sum::<f32>().max(1e-6);
+        let total = q.total.max(1e-6);
         let lexical = units
             .iter()
             .map(|u| {
                 let ut = super::text::terms(&u.text);
-                wanted.iter().filter(|(t, _)| ut.contains(t)).map(|(_, w)| w).sum::<f32>() / total
+                q.terms.iter().zip(&q.weights).filter(|(t, _)| context.contains(t) || ut.contains(t)).map(|(_, w)| w).sum::<f32>() / total
             })
             .collect();
         let cosine = units.iter().map(|u| similarity(&u.text)).collect();
@@ -177,7 +176,10 @@ impl Scored {
             let right = (hi + 1 < units.len()).then_some(hi + 1);
             let pick = match (left, right) {
                 (Some(l), Some(r)) => {
-                    if scores[r] >= scores[l] * 1.2 || introduces(&units[best], &units[r]) {
+                    // The sentence that announces the best unit comes first of all.
+                    if introduces(&units[l], &units[best]) && l + 1 == best {
+                        l
+                    } else if scores[r] >= scores[l] * 1.2 || introduces(&units[best], &units[r]) {
                         r
                     } else {
                         l

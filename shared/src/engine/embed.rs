@@ -57,6 +57,11 @@ impl Model {
         Ok(Model { id, dims: dims as u32, vocab_blob, offsets, sorted, unk_id, scales, data, table: Default::default() })
     }
 
+    /// The vocabulary, in id order.
+    pub fn vocab(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.vocab_len() as u32).map(|id| self.token(id))
+    }
+
     pub fn vocab_len(&self) -> usize {
         self.offsets.len() - 1
     }

@@ -17,6 +17,7 @@
 pub mod bm25;
 pub mod compose;
 pub mod embed;
+pub mod rephrase;
 pub mod text;
 
 use crate::index::{Chunk, Index, LoadError};
@@ -69,15 +70,15 @@ impl Default for Params {
             w_cosine: 0.4,
             w_coverage: 0.0,
             unknown_weight: 0.5,
-            answer_sections: 5,
-            w_unit_cosine: 1.5,
-            w_rerank: 1.5,
-            c_coverage: 5.07,
-            c_cosine: 6.972,
-            c_known: 5.23,
-            c_unit: -0.303,
-            c_unit_cosine: 4.573,
-            c_bias: -11.687,
+            answer_sections: 4,
+            w_unit_cosine: 1.0,
+            w_rerank: 1.0,
+            c_coverage: 3.391,
+            c_cosine: 7.34,
+            c_known: 7.016,
+            c_unit: 0.77,
+            c_unit_cosine: 2.964,
+            c_bias: -12.482,
         }
     }
 }
@@ -281,6 +282,11 @@ impl Engine {
     /// Answers a question from the docs, or says it does not know.
     pub fn answer(&self, question: &str) -> Answer {
         self.respond(question, 0).answer
+    }
+
+    /// The sections an answer was drawn from (its citations first), for rephrasing.
+    pub fn passages(&self, response: &Response, n: usize) -> Vec<&Chunk> {
+        response.hits.iter().take(n).map(|h| self.chunk(h.chunk)).collect()
     }
 
     /// Ranks the sections and answers: the answer plus the best `k` sections.

@@ -9,12 +9,99 @@ thread_local! {
     static STEMMER: RefCell<Stemmer> = RefCell::new(Stemmer::create(Algorithm::English));
 }
 
-/// Words too common to say anything about which section answers a question.
+/// Words too common to say anything about which section answers a question — including the
+/// filler of chat questions ("hi, I just want to change…"), which a small docs site may never
+/// use and which would otherwise count as information the docs lack.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for",
-    "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or",
-    "our", "she", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was",
-    "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+    "a",
+    "able",
+    "about",
+    "actually",
+    "am",
+    "an",
+    "and",
+    "any",
+    "anyone",
+    "anything",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "but",
+    "by",
+    "can",
+    "change",
+    "could",
+    "did",
+    "do",
+    "does",
+    "for",
+    "from",
+    "had",
+    "has",
+    "have",
+    "he",
+    "hello",
+    "her",
+    "hey",
+    "hi",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "me",
+    "my",
+    "need",
+    "of",
+    "on",
+    "or",
+    "our",
+    "please",
+    "possible",
+    "really",
+    "she",
+    "should",
+    "so",
+    "someone",
+    "something",
+    "than",
+    "thank",
+    "thanks",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "want",
+    "was",
+    "way",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
 ];
 
 pub fn is_stop_word(w: &str) -> bool {
@@ -44,13 +131,18 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
-/// Words whose Snowball stem would miss their family, or short forms docs use for a longer
-/// word: "embed" stems to "emb" but "embedding" to "embed"; "config" never meets
-/// "configuration". Sorted by word, for binary search.
+/// Words whose Snowball stem would miss their family, short forms docs use for a longer word,
+/// and British spellings: "embed" stems to "emb" but "embedding" to "embed"; "config" never
+/// meets "configuration"; "colour" never meets "color". Sorted by word, for binary search.
 const STEM_OVERRIDES: &[(&str, &str)] = &[
     ("auth", "authent"),
+    ("behaviour", "behavior"),
+    ("colour", "color"),
+    ("colours", "color"),
     ("config", "configur"),
     ("configs", "configur"),
+    ("customise", "custom"),
+    ("customised", "custom"),
     ("db", "databas"),
     ("doc", "document"),
     ("docs", "document"),
@@ -91,6 +183,7 @@ mod tests {
         assert_eq!(terms("embed"), terms("embedding"));
         assert_eq!(terms("embeds"), terms("embedded"));
         assert_eq!(terms("config"), terms("configuration"));
+        assert_eq!(terms("colour"), terms("colors"));
     }
 
     #[test]
