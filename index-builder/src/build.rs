@@ -360,7 +360,17 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     let chunks = chunk_pages(&pages, &config);
     let n_chunks = chunks.len();
     let config_json = serde_json::to_vec_pretty(&config)?;
+    // Big corpora take seconds in the embedding and graph steps: say what is happening.
+    let spinner = if opts.quiet || n_chunks < 1000 {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s.set_message(format!("indexing {n_chunks} chunks: BM25, embeddings, HNSW graph"));
+        s
+    };
     let (body, tokens) = build_body(chunks, config, &model, false)?;
+    spinner.finish_and_clear();
     let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
     if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
