@@ -406,6 +406,22 @@ mod tests {
     }
 
     #[test]
+    fn chunks_carry_breadcrumbs_and_urls_and_fold_tiny_intros() {
+        let src = "# Guide\n\nWelcome to the guide, which explains everything in detail for new readers of it.\n\n## Install\n\nPick one:\n\n### Linux\n\nRun the package manager.\n\n## Empty\n\n### Child\n\nChild text.\n";
+        let page = docs::parse_page("guide/index.md", src, &Default::default()).unwrap().unwrap();
+        let mut config = SiteConfig { base_url: "https://example.com/docs/".into(), ..SiteConfig::default() };
+        config.slugs.suffix = "/".into();
+        let chunks = chunk_pages(&[page], &config);
+        let crumbs: Vec<&str> = chunks.iter().map(|c| c.breadcrumb.as_str()).collect();
+        assert_eq!(crumbs, ["Guide", "Guide › Install › Linux", "Guide › Empty › Child"]);
+        assert_eq!(chunks[0].url, "https://example.com/docs/guide/");
+        assert_eq!(chunks[1].url, "https://example.com/docs/guide/#linux");
+        assert_eq!(chunks[1].text, "Pick one:\n\nRun the package manager.", "the tiny intro leads its subsection");
+        assert_eq!(chunks[1].heading, "Linux");
+        assert!(chunks.iter().all(|c| c.path == "guide/index.md" && c.title == "Guide"));
+    }
+
+    #[test]
     fn code_fences_are_not_split() {
         let text = "a\n\n```\nx\n\ny\n```\n\nb";
         assert_eq!(blocks(text), vec!["a", "```\nx\n\ny\n```", "b"]);

@@ -654,5 +654,12 @@ mod tests {
         assert_eq!(slug_for("quickstart.md", &c), "quickstart");
         assert_eq!(slug_for("README.md", &c), "");
         assert_eq!(anchor("Embedding the widget (v2)!"), "embedding-the-widget-v2");
+        // Configurable: keep the extension (static .html sites), keep index pages as such.
+        let html = SlugConfig { strip_index: false, keep_extension: true, suffix: String::new() };
+        assert_eq!(slug_for("guide/index.html", &html), "guide/index.html");
+        assert_eq!(slug_for("guide/setup.md", &html), "guide/setup.md");
+        // Custom heading ids win over derived anchors.
+        let (_, s) = markdown_sections("# T\n\n## Install it {#setup}\n\nText.\n");
+        assert_eq!(s[1].anchor, "setup");
     }
 }

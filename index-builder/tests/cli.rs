@@ -89,14 +89,8 @@ fn build_summarises_and_ask_answers_with_citations() {
     assert!(text.contains("Installing › Upgrading") && text.contains("/docs/guide/install#upgrading"), "{text}");
 
     // JSON Lines, exactly the bench's ANSWERS format.
-    let mut child = bin()
-        .args(["ask", "--index"])
-        .arg(&idx)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        bin().args(["ask", "--index"]).arg(&idx).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
     child
         .stdin
@@ -126,7 +120,8 @@ fn build_summarises_and_ask_answers_with_citations() {
     assert_eq!(lines[1]["sources"][0]["path"], "faq.html");
 
     // A bad line names its line number.
-    let mut child = bin().args(["ask", "--index"]).arg(&idx).stdin(Stdio::piped()).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child =
+        bin().args(["ask", "--index"]).arg(&idx).stdin(Stdio::piped()).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"{\"id\": 1, \"question\": \"ok\"}\nnot json\n").unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(!o.status.success());
