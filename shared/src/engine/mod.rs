@@ -48,6 +48,11 @@ pub struct Params {
     pub answer_sections: usize,
     /// Weight of semantic similarity in a unit's own match.
     pub w_unit_cosine: f32,
+    /// Weight of semantic similarity when picking the answer's units within the section.
+    pub w_answer_cosine: f32,
+    /// A runner-up section's best unit joins the answer when its match is at least this share of
+    /// the best unit's (0 = never).
+    pub second_ratio: f32,
     /// How much the best unit's match moves its section up the ranking.
     pub w_rerank: f32,
     /// Confidence: logistic coefficients of the evidence and the intercept.
@@ -72,6 +77,8 @@ impl Default for Params {
             unknown_weight: 0.5,
             answer_sections: 4,
             w_unit_cosine: 1.0,
+            w_answer_cosine: 0.5,
+            second_ratio: 0.7,
             w_rerank: 1.0,
             c_coverage: 3.391,
             c_cosine: 7.34,
@@ -101,7 +108,9 @@ impl Params {
                 "unknown_weight" => self.unknown_weight = f,
                 "answer_sections" => self.answer_sections = n.max(1),
                 "w_unit_cosine" => self.w_unit_cosine = f,
+                "w_answer_cosine" => self.w_answer_cosine = f,
                 "w_rerank" => self.w_rerank = f,
+                "second_ratio" => self.second_ratio = f,
                 "c_coverage" => self.c_coverage = f,
                 "c_cosine" => self.c_cosine = f,
                 "c_known" => self.c_known = f,
@@ -310,7 +319,10 @@ impl Engine {
         }
         hits[..n].sort_by(|x, y| y.score.total_cmp(&x.score).then(x.chunk.cmp(&y.chunk)));
         let best = hits[0].clone();
-        let (_, units, pick) = scored.into_iter().find(|s| s.0 == best.chunk).expect("the best hit was scored");
+        let runner_up = hits.get(1).filter(|_| n > 1).map(|h| h.chunk);
+        let position = scored.iter().position(|s| s.0 == best.chunk).expect("the best hit was scored");
+        let (_, units, pick) = scored.swap_remove(position);
+        let second = runner_up.and_then(|c| scored.into_iter().find(|s| s.0 == c));
         let evidence =
             Evidence { coverage: best.coverage, cosine: best.cosine, known: q.known, unit: pick.lexical, unit_cosine: pick.cosine };
         let confidence = self.confidence(&evidence);
@@ -319,7 +331,22 @@ impl Engine {
             return Response { answer: dont_know(confidence), hits, evidence };
         }
         let chunk = self.chunk(best.chunk);
-        let answer = Answer { text: units.extract(p.w_unit_cosine), citations: vec![citation(chunk)], confidence, handoff: false };
+        let mut text = units.extract(p.w_answer_cosine);
+        let mut citations = vec![citation(chunk)];
+        // A runner-up section whose best unit matches nearly as well adds that unit (and its
+        // citation) when it fits: two sections that both look right beat a coin toss.
+        if let Some((chunk2, units2, pick2)) = second {
+            let extra = &units2.units[pick2.unit].text;
+            if p.second_ratio > 0.0
+                && pick2.score >= p.second_ratio * pick.score
+                && text.chars().count() + extra.chars().count() + 2 <= compose::ANSWER_CHARS
+                && !text.contains(extra.as_str())
+            {
+                text = format!("{text}\n\n{extra}");
+                citations.push(citation(self.chunk(chunk2)));
+            }
+        }
+        let answer = Answer { text, citations, confidence, handoff: false };
         Response { answer, hits, evidence }
     }
 
