@@ -85,7 +85,7 @@ impl Default for Params {
             c_known: 7.016,
             c_unit: 0.77,
             c_unit_cosine: 2.964,
-            c_bias: -12.482,
+            c_bias: -12.45,
         }
     }
 }
