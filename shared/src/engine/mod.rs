@@ -2,17 +2,17 @@
 //! answer with citations and a calibrated confidence. Plain Rust: the same code runs natively
 //! in `index-builder ask` and as wasm in the worker.
 //!
-//! 1. The question becomes BM25 terms (each weighted by its idf; a term the docs never use
-//!    weighs the most, because it is information the docs cannot match) and an embedding.
-//! 2. BM25 and the HNSW each propose candidates; each signal is min–max normalised over the
-//!    union, then mixed with the share of the question's weight the section covers.
+//! 1. The question becomes unique BM25 terms, each weighted by its idf (a term the docs never
+//!    use weighs half the ceiling idf: information the docs cannot match), and an embedding.
+//! 2. BM25 and the HNSW each propose candidates; both signals are min–max normalised over the
+//!    union and mixed. The BM25 pass also sums each section's coverage of the question.
 //! 3. The best sections' sentences, list items and code blocks are scored against the question;
-//!    the best of them (and its neighbours, up to ~400 characters) is the answer, and the
-//!    section it comes from is cited first.
-//! 4. The confidence is a logistic function of how much of the question the best section
-//!    covers, how close it is in meaning, and how much of the question the docs know at all —
-//!    fitted on the answer-quality bench (docs/benchmarks.md) so the default threshold sends
-//!    out-of-scope questions to a human.
+//!    each section's best unit moves it up or down, the top section's best unit and its
+//!    neighbours (up to ~400 characters) are the answer, and that section is cited first.
+//! 4. The confidence is a logistic function of how much of the question the best section and
+//!    its best unit cover, how close they are in meaning, and how much of the question the docs
+//!    know at all — fitted on the answer-quality bench (docs/benchmarks.md) so the default
+//!    threshold sends out-of-scope questions to a human.
 
 pub mod bm25;
 pub mod compose;
