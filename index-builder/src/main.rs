@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod docs;
+mod llm;
 mod model;
 mod operator;
 
@@ -65,6 +66,16 @@ enum Cmd {
         /// Add each answer's confidence evidence to the JSON Lines (for calibrating).
         #[arg(long, hide = true)]
         evidence: bool,
+        /// Rephrase answers with this OpenAI-compatible endpoint (e.g. https://api.openai.com/v1),
+        /// as the worker does when BATON_LLM_BASE_URL is set. Off by default.
+        #[arg(long)]
+        llm_base_url: Option<String>,
+        /// The endpoint's API key (default: the BATON_LLM_API_KEY environment variable).
+        #[arg(long)]
+        llm_api_key: Option<String>,
+        /// The model to ask.
+        #[arg(long, default_value = "gpt-4o-mini")]
+        llm_model: String,
     },
     /// Manage the embedding model.
     #[command(subcommand)]
@@ -156,7 +167,19 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ask { index, model, question, params, evidence } => ask(index, model, question, params, evidence),
+        Cmd::Ask { index, model, question, params, evidence, llm_base_url, llm_api_key, llm_model } => {
+            let llm = match llm_base_url {
+                Some(url) => {
+                    let key = llm_api_key
+                        .or_else(|| std::env::var("BATON_LLM_API_KEY").ok())
+                        .filter(|k| !k.is_empty())
+                        .context("--llm-base-url needs an API key: pass --llm-api-key or set BATON_LLM_API_KEY")?;
+                    Some(llm::Llm::new(&url, key, llm_model))
+                }
+                None => None,
+            };
+            ask(index, model, question, params, evidence, llm.as_ref())
+        }
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
         Cmd::Bench(BenchCmd::Synthetic { chunks, queries, json, site_dir }) => {
@@ -179,7 +202,14 @@ struct Question {
     question: String,
 }
 
-fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params: Option<String>, evidence: bool) -> Result<()> {
+fn ask(
+    index: PathBuf,
+    model: Option<PathBuf>,
+    question: Option<String>,
+    params: Option<String>,
+    evidence: bool,
+    llm: Option<&llm::Llm>,
+) -> Result<()> {
     let mut engine = load_engine(&index, model)?;
     if let Some(spec) = params {
         let mut p = engine.params().clone();
@@ -188,7 +218,10 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params:
     }
     if let Some(q) = question {
         let r = engine.respond(&q, 3);
-        let a = &r.answer;
+        let a = &match llm {
+            Some(llm) => llm.rephrase(&engine, &q, &r),
+            None => r.answer.clone(),
+        };
         let mut out = String::new();
         out.push_str(&format!("{}\n\n", a.text));
         out.push_str(&format!("confidence {:.2}{}\n", a.confidence, if a.handoff { " — would hand off to a human" } else { "" }));
@@ -218,6 +251,10 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params:
         let t = Instant::now();
         let r = engine.respond(&q.question, 10);
         let micros = t.elapsed().as_micros() as u64;
+        let answer = match llm {
+            Some(llm) => llm.rephrase(&engine, &q.question, &r),
+            None => r.answer.clone(),
+        };
         // Sources: the ranking, one entry per file (the bench scores files).
         let mut sources = Vec::new();
         let mut seen = Vec::new();
@@ -229,7 +266,7 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>, params:
             seen.push(c.path.clone());
             sources.push(serde_json::json!({"path": c.path, "url": c.url, "title": c.title, "heading": c.heading, "score": h.score}));
         }
-        let a = &r.answer;
+        let a = &answer;
         let mut v = serde_json::json!({
             "id": q.id, "answer": a.text, "confidence": a.confidence, "handoff": a.handoff,
             "sources": sources, "micros": micros,

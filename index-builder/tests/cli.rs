@@ -192,3 +192,110 @@ fn corrupt_foreign_old_and_missing_indexes_are_clear_errors() {
     let o = run(bin().args(["ask", "--index"]).arg(out.path().join("missing.idx")).arg("port?"));
     assert!(!o.status.success() && stderr(&o).contains("cannot read index"), "{}", stderr(&o));
 }
+
+/// A fake OpenAI-compatible endpoint on loopback: answers every request with `reply` (or a 500
+/// when `reply` is None) and hands back what it received.
+fn fake_llm(reply: Option<&'static str>, requests: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..requests {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let (mut head, mut len, mut chunked) = (String::new(), 0usize, false);
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+                head.push_str(&line);
+            }
+            let mut body = Vec::new();
+            if chunked {
+                loop {
+                    let mut size = String::new();
+                    reader.read_line(&mut size).unwrap();
+                    let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                    let mut part = vec![0; n + 2]; // the chunk and its CRLF
+                    reader.read_exact(&mut part).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    body.extend_from_slice(&part[..n]);
+                }
+            } else {
+                body.resize(len, 0);
+                reader.read_exact(&mut body).unwrap();
+            }
+            seen.push(format!("{head}\n{}", String::from_utf8_lossy(&body)));
+            let (status, json) = match reply {
+                Some(text) => ("200 OK", serde_json::json!({"choices": [{"message": {"role": "assistant", "content": text}}]}).to_string()),
+                None => ("500 Internal Server Error", "{}".to_string()),
+            };
+            let mut stream = reader.into_inner();
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            )
+            .unwrap();
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn ask_can_rephrase_through_an_llm_endpoint_and_falls_back() {
+    let d = docs();
+    let out = tempfile::tempdir().unwrap();
+    let idx = out.path().join("index.idx");
+    assert!(build(d.path(), &idx).status.success());
+
+    let (port, server) = fake_llm(Some("Run `tool upgrade`, then restart the service."), 1);
+    let o = run(bin()
+        .args(["ask", "--index"])
+        .arg(&idx)
+        .args(["--llm-base-url", &format!("http://127.0.0.1:{port}/v1"), "--llm-api-key", "k-123", "--llm-model", "m-1"])
+        .arg("How do I upgrade?"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("Run `tool upgrade`, then restart the service."), "{text}");
+    assert!(text.contains("Installing › Upgrading"), "the citation stays: {text}");
+    let seen = server.join().unwrap();
+    assert!(seen[0].starts_with("POST /v1/chat/completions"), "{}", seen[0]);
+    assert!(seen[0].to_ascii_lowercase().contains("authorization: bearer k-123"), "{}", seen[0]);
+    let body: serde_json::Value = serde_json::from_str(&seen[0][seen[0].find("\n{").unwrap()..]).unwrap();
+    assert_eq!(body["model"], "m-1");
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains("tool upgrade") && user.contains("How do I upgrade?"), "the passage and the question are sent: {user}");
+
+    // The endpoint fails: the extractive answer, and a warning.
+    let (port, server) = fake_llm(None, 1);
+    let o = run(bin()
+        .args(["ask", "--index"])
+        .arg(&idx)
+        .args(["--llm-base-url", &format!("http://127.0.0.1:{port}/v1"), "--llm-api-key", "k"])
+        .arg("How do I upgrade?"));
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("To upgrade, run `tool upgrade`"));
+    assert!(stderr(&o).contains("LLM rephrasing failed"), "{}", stderr(&o));
+    server.join().unwrap();
+
+    // No key: a clear error before anything is asked.
+    let o = run(bin()
+        .args(["ask", "--index"])
+        .arg(&idx)
+        .args(["--llm-base-url", "http://127.0.0.1:9/v1"])
+        .env_remove("BATON_LLM_API_KEY")
+        .arg("x"));
+    assert!(!o.status.success() && stderr(&o).contains("--llm-api-key"), "{}", stderr(&o));
+}
