@@ -136,13 +136,13 @@ impl Scored {
     /// sentences, and a sentence that happens to repeat the title is no better an answer.
     pub fn new(section: &str, context: &str, q: &super::Query, similarity: &dyn Fn(&str) -> f32) -> Scored {
         let units = units(section);
-        let context = super::text::terms(context);
+        let in_context = super::text::contains_terms(context, &q.terms);
         let total = q.total.max(1e-6);
         let lexical = units
             .iter()
             .map(|u| {
-                let ut = super::text::terms(&u.text);
-                q.terms.iter().zip(&q.weights).filter(|(t, _)| context.contains(t) || ut.contains(t)).map(|(_, w)| w).sum::<f32>() / total
+                let in_unit = super::text::contains_terms(&u.text, &q.terms);
+                (0..q.terms.len()).filter(|&i| in_context[i] || in_unit[i]).map(|i| q.weights[i]).sum::<f32>() / total
             })
             .collect();
         let cosine = units.iter().map(|u| similarity(&u.text)).collect();

@@ -169,6 +169,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// BERT's basic tokenizer: clean, split CJK ideographs, lowercase, strip accents, split on
 /// whitespace and punctuation (each punctuation mark its own word).
 fn pre_tokenize(text: &str) -> Vec<String> {
+    // ASCII text has nothing to decompose: skipping NFD is the same result, several times faster.
+    if text.is_ascii() {
+        pre_tokenize_chars(text.chars())
+    } else {
+        pre_tokenize_chars(text.nfd())
+    }
+}
+
+fn pre_tokenize_chars(chars: impl Iterator<Item = char>) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let flush = |cur: &mut String, words: &mut Vec<String>| {
@@ -176,7 +185,7 @@ fn pre_tokenize(text: &str) -> Vec<String> {
             words.push(std::mem::take(cur));
         }
     };
-    for c in text.nfd() {
+    for c in chars {
         if c == '\0' || c == '\u{fffd}' || (c.is_control() && !c.is_whitespace()) {
             continue;
         }

@@ -161,6 +161,35 @@ pub fn stem(word: &str) -> String {
     STEMMER.with(|s| s.borrow().stem(word).into_owned())
 }
 
+/// Which of `wanted` (BM25 terms) occur in `text`. Same answer as looking them up in
+/// `terms(text)`, but only words that can stem to a wanted term are stemmed: a Snowball stem
+/// keeps its word's first two letters, so other words are skipped (overrides are checked
+/// apart). The answer step calls this for every sentence of the best sections.
+pub fn contains_terms(text: &str, wanted: &[String]) -> Vec<bool> {
+    let mut found = vec![false; wanted.len()];
+    let head = |s: &str| s.char_indices().nth(2).map(|(i, _)| i).unwrap_or(s.len());
+    for w in words(text) {
+        if found.iter().all(|&f| f) {
+            break;
+        }
+        if is_stop_word(&w) {
+            continue;
+        }
+        let w_head = &w[..head(&w)];
+        let overridden = STEM_OVERRIDES.binary_search_by(|(o, _)| (*o).cmp(w.as_str())).is_ok();
+        if !overridden && !wanted.iter().any(|t| t.starts_with(w_head) || w.starts_with(&t[..head(t)])) {
+            continue;
+        }
+        let t = stem(&w);
+        for (i, want) in wanted.iter().enumerate() {
+            if *want == t {
+                found[i] = true;
+            }
+        }
+    }
+    found
+}
+
 /// The terms BM25 indexes and queries with.
 pub fn terms(text: &str) -> Vec<String> {
     words(text).into_iter().filter(|w| !is_stop_word(w)).map(|w| stem(&w)).collect()
@@ -184,6 +213,26 @@ mod tests {
         assert_eq!(terms("embeds"), terms("embedded"));
         assert_eq!(terms("config"), terms("configuration"));
         assert_eq!(terms("colour"), terms("colors"));
+    }
+
+    #[test]
+    fn contains_terms_agrees_with_terms() {
+        let texts = [
+            "Deploying the widgets happily: embeds, configs and colours in the DB.",
+            "Operators' passwords are stored as PBKDF2 hashes; data-site goes in wrangler.toml.",
+            "Naïve café owners can't stop crying",
+        ];
+        let wanted: Vec<String> =
+            ["deploy", "widget", "happili", "embed", "configur", "color", "databas", "password", "datasit", "wrangler", "cri", "naiv", "x"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(terms("naïve café crying"))
+                .collect();
+        for text in texts {
+            let all = terms(text);
+            let expected: Vec<bool> = wanted.iter().map(|t| all.contains(t)).collect();
+            assert_eq!(contains_terms(text, &wanted), expected, "{text}: {all:?}");
+        }
     }
 
     #[test]
