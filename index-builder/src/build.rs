@@ -21,10 +21,12 @@ const TINY_SECTION_CHARS: usize = 120;
 const HEADING_WEIGHT: u16 = 3;
 /// Fixed HNSW seed: the same docs give the same bytes.
 const HNSW_SEED: u64 = 0xBA70_0001;
-/// HNSW beam widths. Search: the engine takes 20–40 semantic candidates, so a beam of 64 keeps
-/// recall@10 close to the default's (100) at two thirds of its distance computations; construction:
-/// 64 builds a 10k-chunk graph in seconds (see docs/benchmarks.md for recall vs exact).
-const HNSW_EF_SEARCH: usize = 64;
+/// HNSW beam widths. Search: the engine takes 40 semantic candidates, and a beam of 40 keeps the
+/// query well under 3 ms in wasm at 10k chunks (64: 3–4 ms; each step is a scalar int8 dot
+/// product there) at some recall@10 against exact search (0.67 vs 0.75 on the synthetic 10k
+/// corpus; BM25 candidates make up for misses). Construction: 64 builds a 10k-chunk graph in
+/// seconds. Figures in docs/benchmarks.md.
+const HNSW_EF_SEARCH: usize = 40;
 const HNSW_EF_CONSTRUCTION: usize = 64;
 
 pub struct BuildOptions {
