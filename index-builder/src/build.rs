@@ -5,17 +5,29 @@ use anyhow::{bail, Context, Result};
 use baton_shared::config::SiteConfig;
 use baton_shared::engine::bm25::{Bm25, WeightedDoc};
 use baton_shared::engine::embed::{Model, Vector};
-use baton_shared::engine::text;
-use baton_shared::index::{Chunk, Index, IndexBody};
+use baton_shared::engine::{compose, text};
+use baton_shared::index::{self, Chunk, Index, IndexBody};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Sections longer than this (characters) are split on block boundaries.
 const MAX_CHUNK_CHARS: usize = 1500;
+/// The most a split part repeats of the part before it.
+const OVERLAP_CHARS: usize = 300;
+/// Sections shorter than this (characters) join the next section when it is their subsection.
+const TINY_SECTION_CHARS: usize = 120;
 /// Weight of title/heading words relative to body words in BM25.
 const HEADING_WEIGHT: u16 = 3;
 /// Fixed HNSW seed: the same docs give the same bytes.
 const HNSW_SEED: u64 = 0xBA70_0001;
+/// HNSW beam widths. Search: the engine takes 40 semantic candidates, and a beam of 40 keeps the
+/// query well under 3 ms in wasm at 10k chunks (64: 3–4 ms; each step is a scalar int8 dot
+/// product there) at some recall@10 against exact search (0.67 vs 0.75 on the synthetic 10k
+/// corpus; BM25 candidates make up for misses). Construction: 64 builds a 10k-chunk graph in
+/// seconds. Figures in docs/benchmarks.md.
+const HNSW_EF_SEARCH: usize = 40;
+const HNSW_EF_CONSTRUCTION: usize = 64;
 
 pub struct BuildOptions {
     pub docs: PathBuf,
@@ -125,19 +137,30 @@ fn warn(bar: &indicatif::ProgressBar, quiet: bool, msg: &str) {
     }
 }
 
-/// Turns pages into retrieval chunks: one per section, long ones split with one block of
-/// overlap, heading-only sections folded into the next.
+/// Turns pages into retrieval chunks: one per section, long ones split with a small overlap,
+/// heading-only sections and tiny introductions folded into the next (sub)section.
 pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
     let base = config.base_url.trim_end_matches('/');
     let mut chunks = Vec::new();
     for page in pages {
         let page_url = if page.slug.is_empty() { format!("{base}/") } else { format!("{base}/{}{}", page.slug, config.slugs.suffix) };
         let mut carry: Option<String> = None;
-        for s in &page.sections {
+        let mut carried_text: Option<String> = None;
+        for (i, s) in page.sections.iter().enumerate() {
             let body = s.text.trim();
             if body.is_empty() {
                 // A heading with no text of its own: its title prefixes the next section.
                 carry = Some(s.trail.last().cloned().unwrap_or_default());
+                continue;
+            }
+            // A tiny section introducing its first subsection ("## Install\nPick one:") is
+            // not worth a chunk of its own: its text leads the subsection's chunk.
+            let next_is_child = page.sections.get(i + 1).is_some_and(|n| n.trail.len() > s.trail.len() && n.trail.starts_with(&s.trail));
+            if body.len() < TINY_SECTION_CHARS && next_is_child && !s.trail.is_empty() {
+                carried_text = Some(match carried_text.take() {
+                    Some(t) => format!("{t}\n\n{body}"),
+                    None => body.to_string(),
+                });
                 continue;
             }
             let heading = s.trail.last().cloned().unwrap_or_default();
@@ -146,6 +169,9 @@ pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
             let breadcrumb = crumbs.join(" › ");
             let url = if s.anchor.is_empty() { page_url.clone() } else { format!("{page_url}#{}", s.anchor) };
             let mut text = body.to_string();
+            if let Some(t) = carried_text.take() {
+                text = format!("{t}\n\n{text}");
+            }
             if let Some(c) = carry.take() {
                 if !c.is_empty() && !s.trail.contains(&c) {
                     text = format!("{c}\n\n{text}");
@@ -173,32 +199,58 @@ pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
     chunks
 }
 
-/// Splits text on blank-line block boundaries into parts ≤ `MAX_CHUNK_CHARS`, each repeating
-/// the previous part's last block for context.
+/// Splits text into parts of at most `MAX_CHUNK_CHARS` (a single code block may exceed it):
+/// on blank-line block boundaries, and inside an over-long paragraph on sentence boundaries.
+/// Each part after the first starts with the previous part's tail (its last block or last
+/// sentence, up to `OVERLAP_CHARS`), so a sentence that leans on the one before stays readable.
 fn split_long(text: &str) -> Vec<String> {
     if text.len() <= MAX_CHUNK_CHARS {
         return vec![text.to_string()];
     }
-    let blocks = blocks(text);
+    let mut pieces: Vec<(String, bool)> = Vec::new(); // (text, starts a block)
+    for b in blocks(text) {
+        if b.len() > MAX_CHUNK_CHARS && !b.starts_with("```") {
+            for (i, s) in compose::sentences(b).into_iter().enumerate() {
+                pieces.push((s, i == 0));
+            }
+        } else {
+            pieces.push((b.to_string(), true));
+        }
+    }
+    let join = |ps: &[(String, bool)]| {
+        let mut out = String::new();
+        for (i, (p, block)) in ps.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if *block { "\n\n" } else { " " });
+            }
+            out.push_str(p);
+        }
+        out
+    };
     let mut parts = Vec::new();
-    let mut cur: Vec<&str> = Vec::new();
+    let mut cur: Vec<(String, bool)> = Vec::new();
     let mut len = 0;
-    for b in blocks {
-        if len + b.len() > MAX_CHUNK_CHARS && !cur.is_empty() {
-            parts.push(cur.join("\n\n"));
-            let last = *cur.last().expect("non-empty");
+    for piece in pieces {
+        if len + piece.0.len() > MAX_CHUNK_CHARS && !cur.is_empty() {
+            parts.push(join(&cur));
+            let (last, _) = cur.pop().expect("non-empty");
             cur.clear();
             len = 0;
-            if last.len() < MAX_CHUNK_CHARS / 3 {
-                cur.push(last);
-                len = last.len();
+            let tail = if last.len() <= OVERLAP_CHARS {
+                Some(last)
+            } else {
+                compose::sentences(&last).pop().filter(|s| s.len() <= OVERLAP_CHARS && !last.starts_with("```"))
+            };
+            if let Some(t) = tail {
+                len = t.len() + 2;
+                cur.push((t, true));
             }
         }
-        cur.push(b);
-        len += b.len() + 2;
+        len += piece.0.len() + 2;
+        cur.push(piece);
     }
     if !cur.is_empty() {
-        parts.push(cur.join("\n\n"));
+        parts.push(join(&cur));
     }
     parts
 }
@@ -233,25 +285,54 @@ fn blocks(text: &str) -> Vec<&str> {
     out
 }
 
-/// Builds the index in memory.
-pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model) -> Result<(IndexBody, usize)> {
-    let body_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.text)).collect();
-    let head_terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.breadcrumb)).collect();
+/// Builds the index in memory. The HNSW is built on one thread unless `parallel`: with
+/// several, instant-distance inserts concurrently and the graph (so the file) varies from run
+/// to run — fine for a benchmark, not for a site's index.
+pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, parallel: bool) -> Result<(IndexBody, usize)> {
+    // Analysis and embeddings in parallel (order-preserving, so still deterministic).
+    let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.text)).collect();
+    // The page title weighs like a heading only in the page's introduction: a question that
+    // names the page ("how do I embed the widget?") wants its opening, not whichever subsection
+    // is shortest. Subsections keep the title at body weight and their own trail at heading weight.
+    let title_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.title)).collect();
+    let head_terms: Vec<Vec<String>> = chunks
+        .par_iter()
+        .map(|c| {
+            let trail = c.breadcrumb.strip_prefix(c.title.as_str()).unwrap_or(&c.breadcrumb);
+            if c.heading.is_empty() {
+                text::terms(&c.breadcrumb)
+            } else {
+                text::terms(trail)
+            }
+        })
+        .collect();
     let tokens = body_terms.iter().map(Vec::len).sum::<usize>();
-    let docs: Vec<WeightedDoc> = body_terms
-        .iter()
-        .zip(&head_terms)
-        .map(|(b, h)| WeightedDoc { parts: vec![(b.as_slice(), 1), (h.as_slice(), HEADING_WEIGHT)] })
+    let docs: Vec<WeightedDoc> = (0..chunks.len())
+        .map(|i| {
+            let title_weight = if chunks[i].heading.is_empty() { 0 } else { 1 };
+            WeightedDoc {
+                parts: vec![
+                    (body_terms[i].as_slice(), 1),
+                    (head_terms[i].as_slice(), HEADING_WEIGHT),
+                    (title_terms[i].as_slice(), title_weight),
+                ],
+            }
+        })
         .collect();
     let bm25 = Bm25::build(&docs);
-    let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
+    let vectors: Vec<Vector> =
+        chunks.par_iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
     let values: Vec<u32> = (0..chunks.len() as u32).collect();
-    // One thread: instant-distance inserts in parallel otherwise, and the graph (so the file)
-    // would differ from run to run.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().context("cannot start the HNSW builder")?;
-    let points = vectors.clone();
-    let hnsw = pool.install(|| instant_distance::Builder::default().seed(HNSW_SEED).build(points, values));
-    Ok((IndexBody { config, chunks, bm25, vectors, hnsw }, tokens))
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(if parallel { 0 } else { 1 }).build().context("cannot start the HNSW builder")?;
+    let hnsw = pool.install(|| {
+        instant_distance::Builder::default()
+            .seed(HNSW_SEED)
+            .ef_search(HNSW_EF_SEARCH)
+            .ef_construction(HNSW_EF_CONSTRUCTION)
+            .build(vectors, values)
+    });
+    Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw) }, tokens))
 }
 
 pub fn run(opts: &BuildOptions) -> Result<Summary> {
@@ -283,7 +364,17 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     let chunks = chunk_pages(&pages, &config);
     let n_chunks = chunks.len();
     let config_json = serde_json::to_vec_pretty(&config)?;
-    let (body, tokens) = build_body(chunks, config, &model)?;
+    // Big corpora take seconds in the embedding and graph steps: say what is happening.
+    let spinner = if opts.quiet || n_chunks < 1000 {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s.set_message(format!("indexing {n_chunks} chunks: BM25, embeddings, HNSW graph"));
+        s
+    };
+    let (body, tokens) = build_body(chunks, config, &model, false)?;
+    spinner.finish_and_clear();
     let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
     if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
@@ -305,13 +396,33 @@ mod tests {
 
     #[test]
     fn long_sections_split_on_blocks_with_overlap() {
-        let para = "word ".repeat(100);
-        let text = (0..8).map(|i| format!("{i} {para}")).collect::<Vec<_>>().join("\n\n");
+        let para = "Some words make a sentence. ".repeat(16);
+        let text = (0..8).map(|i| format!("Block {i}. {para}")).collect::<Vec<_>>().join("\n\n");
         let parts = split_long(&text);
         assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS + 600));
-        let last_of_first = parts[0].rsplit("\n\n").next().unwrap();
-        assert!(parts[1].starts_with(last_of_first), "overlap");
+        assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS), "{:?}", parts.iter().map(|p| p.len()).collect::<Vec<_>>());
+        let last_sentence_of_first = compose::sentences(parts[0].rsplit("\n\n").next().unwrap()).pop().unwrap();
+        assert!(parts[1].starts_with(&last_sentence_of_first), "overlap");
+        // One over-long paragraph splits on sentences.
+        let para = "This is one sentence of a long paragraph. ".repeat(80);
+        let parts = split_long(para.trim());
+        assert!(parts.len() > 1 && parts.iter().all(|p| p.len() <= MAX_CHUNK_CHARS && p.ends_with('.')), "{parts:?}");
+    }
+
+    #[test]
+    fn chunks_carry_breadcrumbs_and_urls_and_fold_tiny_intros() {
+        let src = "# Guide\n\nWelcome to the guide, which explains everything in detail for new readers of it.\n\n## Install\n\nPick one:\n\n### Linux\n\nRun the package manager.\n\n## Empty\n\n### Child\n\nChild text.\n";
+        let page = docs::parse_page("guide/index.md", src, &Default::default()).unwrap().unwrap();
+        let mut config = SiteConfig { base_url: "https://example.com/docs/".into(), ..SiteConfig::default() };
+        config.slugs.suffix = "/".into();
+        let chunks = chunk_pages(&[page], &config);
+        let crumbs: Vec<&str> = chunks.iter().map(|c| c.breadcrumb.as_str()).collect();
+        assert_eq!(crumbs, ["Guide", "Guide › Install › Linux", "Guide › Empty › Child"]);
+        assert_eq!(chunks[0].url, "https://example.com/docs/guide/");
+        assert_eq!(chunks[1].url, "https://example.com/docs/guide/#linux");
+        assert_eq!(chunks[1].text, "Pick one:\n\nRun the package manager.", "the tiny intro leads its subsection");
+        assert_eq!(chunks[1].heading, "Linux");
+        assert!(chunks.iter().all(|c| c.path == "guide/index.md" && c.title == "Guide"));
     }
 
     #[test]

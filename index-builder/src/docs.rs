@@ -182,6 +182,39 @@ pub fn strip_mdx(src: &str) -> String {
     out
 }
 
+/// Removes Markdoc / Liquid tags (`{% hint kind="tip" %}`, `{% /hint %}`) outside code
+/// fences; the text between them stays.
+pub fn strip_template_tags(src: &str) -> String {
+    if !src.contains("{%") {
+        return src.to_string();
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut in_fence = false;
+    for line in src.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+        }
+        if in_fence || !line.contains("{%") {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("{%") {
+            out.push_str(&rest[..i]);
+            match rest[i..].find("%}") {
+                Some(j) => rest = &rest[i + j + 2..],
+                None => {
+                    rest = "";
+                    out.push('\n');
+                }
+            }
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
 fn brace_balance(s: &str) -> i32 {
     s.chars()
         .map(|c| match c {
@@ -307,9 +340,9 @@ pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Resul
     let (html_title, md) = if is_html {
         html_to_markdown(body)
     } else if rel_path.ends_with(".mdx") {
-        (None, strip_mdx(body))
+        (None, strip_template_tags(&strip_mdx(body)))
     } else {
-        (None, body.to_string())
+        (None, strip_template_tags(body))
     };
     let (h1, mut sections) = markdown_sections(&md);
     sections.retain(|s| !s.text.trim().is_empty() || !s.trail.is_empty());
@@ -352,6 +385,8 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
     let mut cell = String::new();
     let mut in_head = false;
     let mut in_cell = false;
+    // Image alt text ("Screenshot of the admin UI") describes a picture the answer can't show.
+    let mut in_image = 0i32;
 
     fn push_block(sections: &mut [Section], block: &mut String) {
         let b = block.trim_end();
@@ -491,6 +526,9 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
                 row.push(std::mem::take(&mut cell));
                 let _ = in_head;
             }
+            Event::Start(Tag::Image { .. }) => in_image += 1,
+            Event::End(TagEnd::Image) => in_image -= 1,
+            Event::Text(_) if in_image > 0 => {}
             Event::Text(t) => {
                 let target = if let Some(h) = heading.as_mut() {
                     &mut h.2
@@ -603,11 +641,25 @@ mod tests {
     }
 
     #[test]
+    fn markdoc_tags_and_image_alt_text_are_dropped() {
+        let src = "{% hint kind=\"tip\" %}\nKeep this.\n{% /hint %}\n\n![Screenshot of the UI](a.png)\n\n```\n{% raw %}\n```\n";
+        let (_, s) = markdown_sections(&strip_template_tags(src));
+        assert_eq!(s[0].text, "Keep this.\n\n```\n{% raw %}\n```");
+    }
+
+    #[test]
     fn slugs_and_anchors() {
         let c = SlugConfig::default();
         assert_eq!(slug_for("guide/index.md", &c), "guide");
         assert_eq!(slug_for("quickstart.md", &c), "quickstart");
         assert_eq!(slug_for("README.md", &c), "");
         assert_eq!(anchor("Embedding the widget (v2)!"), "embedding-the-widget-v2");
+        // Configurable: keep the extension (static .html sites), keep index pages as such.
+        let html = SlugConfig { strip_index: false, keep_extension: true, suffix: String::new() };
+        assert_eq!(slug_for("guide/index.html", &html), "guide/index.html");
+        assert_eq!(slug_for("guide/setup.md", &html), "guide/setup.md");
+        // Custom heading ids win over derived anchors.
+        let (_, s) = markdown_sections("# T\n\n## Install it {#setup}\n\nText.\n");
+        assert_eq!(s[1].anchor, "setup");
     }
 }

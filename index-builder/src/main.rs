@@ -6,8 +6,10 @@
 //! - `operator add` a password hash for an operator account
 //! - `triage`  messages → which handoff trigger fires (JSON Lines), to measure the triggers
 
+mod bench;
 mod build;
 mod docs;
+mod llm;
 mod model;
 mod operator;
 mod triage;
@@ -59,6 +61,23 @@ enum Cmd {
         model: Option<PathBuf>,
         /// A question to answer in human-readable form (omit to read JSON Lines from stdin).
         question: Option<String>,
+        /// Engine parameter overrides for experiments, e.g. `w_bm25=0.6,k1=1.0` (see
+        /// `baton_shared::engine::Params`).
+        #[arg(long, hide = true)]
+        params: Option<String>,
+        /// Add each answer's confidence evidence to the JSON Lines (for calibrating).
+        #[arg(long, hide = true)]
+        evidence: bool,
+        /// Rephrase answers with this OpenAI-compatible endpoint (e.g. https://api.openai.com/v1),
+        /// as the worker does when BATON_LLM_BASE_URL is set. Off by default.
+        #[arg(long)]
+        llm_base_url: Option<String>,
+        /// The endpoint's API key (default: the BATON_LLM_API_KEY environment variable).
+        #[arg(long)]
+        llm_api_key: Option<String>,
+        /// The model to ask.
+        #[arg(long, default_value = "gpt-4o-mini")]
+        llm_model: String,
     },
     /// Manage the embedding model.
     #[command(subcommand)]
@@ -72,6 +91,27 @@ enum Cmd {
         /// Site config (baton.toml) whose triggers to use (default: the built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Benchmarks (see docs/benchmarks.md; `./baton bench` runs them all).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Query latency and HNSW recall@10 on synthetic corpora of the given sizes.
+    Synthetic {
+        /// Corpus sizes in chunks.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        chunks: Vec<usize>,
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+        /// Write the figures as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write the first corpus as site `bench` (index.idx + site.json) into this folder.
+        #[arg(long)]
+        site_dir: Option<PathBuf>,
     },
 }
 
@@ -136,9 +176,24 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ask { index, model, question } => ask(index, model, question),
+        Cmd::Ask { index, model, question, params, evidence, llm_base_url, llm_api_key, llm_model } => {
+            let llm = match llm_base_url {
+                Some(url) => {
+                    let key = llm_api_key
+                        .or_else(|| std::env::var("BATON_LLM_API_KEY").ok())
+                        .filter(|k| !k.is_empty())
+                        .context("--llm-base-url needs an API key: pass --llm-api-key or set BATON_LLM_API_KEY")?;
+                    Some(llm::Llm::new(&url, key, llm_model))
+                }
+                None => None,
+            };
+            ask(index, model, question, params, evidence, llm.as_ref())
+        }
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
+        Cmd::Bench(BenchCmd::Synthetic { chunks, queries, json, site_dir }) => {
+            bench::synthetic(&bench::SyntheticOptions { sizes: &chunks, queries, json: json.as_deref(), site_dir: site_dir.as_deref() })
+        }
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
         Cmd::Triage { config } => triage::run(config.as_deref()),
     }
@@ -157,22 +212,41 @@ struct Question {
     question: String,
 }
 
-fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Result<()> {
-    let engine = load_engine(&index, model)?;
+fn ask(
+    index: PathBuf,
+    model: Option<PathBuf>,
+    question: Option<String>,
+    params: Option<String>,
+    evidence: bool,
+    llm: Option<&llm::Llm>,
+) -> Result<()> {
+    let mut engine = load_engine(&index, model)?;
+    if let Some(spec) = params {
+        let mut p = engine.params().clone();
+        p.apply(&spec).map_err(|e| anyhow::anyhow!("--params: {e}"))?;
+        engine = engine.with_params(p);
+    }
     if let Some(q) = question {
-        let a = engine.answer(&q);
-        println!("{}\n", a.text);
-        println!("confidence {:.2}{}", a.confidence, if a.handoff { " — would hand off to a human" } else { "" });
+        let r = engine.respond(&q, 3);
+        let a = &match llm {
+            Some(llm) => llm.rephrase(&engine, &q, &r),
+            None => r.answer.clone(),
+        };
+        let mut out = String::new();
+        out.push_str(&format!("{}\n\n", a.text));
+        out.push_str(&format!("confidence {:.2}{}\n", a.confidence, if a.handoff { " — would hand off to a human" } else { "" }));
         for c in &a.citations {
-            println!("  from: {} <{}>", c.breadcrumb(), c.url);
+            out.push_str(&format!("  from: {} <{}>\n", c.breadcrumb(), c.url));
         }
         if a.handoff {
-            println!("\nclosest sections:");
-            for h in engine.search(&q, 3) {
+            out.push_str("\nclosest sections:\n");
+            for h in &r.hits {
                 let c = engine.chunk(h.chunk);
-                println!("  {:.2}  {} <{}>", h.score, c.breadcrumb, c.url);
+                out.push_str(&format!("  {:.2}  {} <{}>\n", h.score, c.breadcrumb, c.url));
             }
         }
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().write_all(out.as_bytes());
         return Ok(());
     }
     let stdin = std::io::stdin();
@@ -185,13 +259,16 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Resu
         let q: Question =
             serde_json::from_str(&line).with_context(|| format!("stdin line {}: expected {{\"id\", \"question\"}}", n + 1))?;
         let t = Instant::now();
-        let a = engine.answer(&q.question);
-        let hits = engine.search(&q.question, 10);
+        let r = engine.respond(&q.question, 10);
         let micros = t.elapsed().as_micros() as u64;
-        // Sources: the cited chunks first, then the rest of the ranking (deduplicated by path).
+        let answer = match llm {
+            Some(llm) => llm.rephrase(&engine, &q.question, &r),
+            None => r.answer.clone(),
+        };
+        // Sources: the ranking, one entry per file (the bench scores files).
         let mut sources = Vec::new();
         let mut seen = Vec::new();
-        for h in &hits {
+        for h in &r.hits {
             let c = engine.chunk(h.chunk);
             if seen.contains(&c.path) {
                 continue;
@@ -199,10 +276,15 @@ fn ask(index: PathBuf, model: Option<PathBuf>, question: Option<String>) -> Resu
             seen.push(c.path.clone());
             sources.push(serde_json::json!({"path": c.path, "url": c.url, "title": c.title, "heading": c.heading, "score": h.score}));
         }
-        let v = serde_json::json!({
+        let a = &answer;
+        let mut v = serde_json::json!({
             "id": q.id, "answer": a.text, "confidence": a.confidence, "handoff": a.handoff,
             "sources": sources, "micros": micros,
         });
+        if evidence {
+            let e = &r.evidence;
+            v["evidence"] = serde_json::json!({"coverage": e.coverage, "cosine": e.cosine, "known": e.known, "unit": e.unit, "unit_cosine": e.unit_cosine});
+        }
         writeln!(out, "{v}")?;
     }
     Ok(())

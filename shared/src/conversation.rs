@@ -322,9 +322,10 @@ pub struct Ctx<'a> {
     /// Whether any operator of the site is connected to the inbox (and not away). The object
     /// asks the `Inbox` right before a frame that may hand off (see `plan`).
     pub operators_online: bool,
-    /// Unit tests answer without an index.
-    #[cfg(test)]
-    pub test_answer: Option<Answer>,
+    /// The answer to a visitor's question when the shell computed it beforehand (e.g.
+    /// rephrased by an LLM, which needs I/O `decide` must not do; or a fixed answer in unit
+    /// tests); `None`: `decide` asks the engine itself.
+    pub prepared_answer: Option<Answer>,
 }
 
 /// The result of a frame: events to append in order, and possibly a notice for the sender.
@@ -584,8 +585,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
 
 /// The bot's answer to a question (the one place that asks the engine).
 fn bot_answer(text: &str, ctx: &Ctx<'_>) -> Option<Answer> {
-    #[cfg(test)]
-    if let Some(a) = &ctx.test_answer {
+    if let Some(a) = &ctx.prepared_answer {
         return Some(a.clone());
     }
     ctx.engine.map(|e| e.answer(text))
@@ -792,7 +792,7 @@ mod tests {
     }
 
     fn ctx(config: &SiteConfig, online: bool) -> Ctx<'_> {
-        Ctx { now: 5, config, engine: None, operators_online: online, test_answer: None }
+        Ctx { now: 5, config, engine: None, operators_online: online, prepared_answer: None }
     }
 
     fn answering(config: &SiteConfig, confidence: f32) -> Ctx<'_> {
@@ -804,7 +804,7 @@ mod tests {
             confidence,
             handoff: low,
         };
-        Ctx { test_answer: Some(answer), ..ctx(config, true) }
+        Ctx { prepared_answer: Some(answer), ..ctx(config, true) }
     }
 
     #[test]
@@ -859,6 +859,16 @@ mod tests {
 
     fn kinds(events: &[EventKind]) -> Vec<&'static str> {
         events.iter().map(EventKind::type_name).collect()
+    }
+
+    #[test]
+    fn a_prepared_answer_is_the_bot_answer() {
+        let config = SiteConfig::default();
+        let prepared = Answer { text: "Rephrased.".into(), citations: vec![], confidence: 0.9, handoff: false };
+        let ctx = Ctx { now: 5, config: &config, engine: None, operators_online: true, prepared_answer: Some(prepared.clone()) };
+        let out = decide(&state(), &Actor::Visitor, &ClientMsg::Message { client_id: "a".into(), text: "how?".into() }, &ctx).unwrap();
+        assert!(out.events.iter().any(|e| matches!(e, EventKind::BotAnswer { answer, .. } if *answer == prepared)), "{out:?}");
+        assert_eq!(out.notice, None);
     }
 
     #[test]

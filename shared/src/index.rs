@@ -14,7 +14,7 @@ use std::fmt;
 pub const INDEX_MAGIC: &[u8; 8] = b"BATONIDX";
 pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts.
-pub const INDEX_FORMAT_VERSION: u32 = 2;
+pub const INDEX_FORMAT_VERSION: u32 = 3;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,10 +50,92 @@ pub struct IndexBody {
     pub config: SiteConfig,
     pub chunks: Vec<Chunk>,
     pub bm25: Bm25,
-    /// One embedding per chunk (exact cosine for every fused candidate).
-    pub vectors: Vec<Vector>,
-    /// The same embeddings in an HNSW graph, for semantic candidates; the value is the chunk.
-    pub hnsw: instant_distance::HnswMap<Vector, u32>,
+    /// The chunk embeddings in an instant-distance HNSW graph (value = chunk), as postcard
+    /// bytes of its own: the loader checks the graph's shape (neighbour ids in range, …) before
+    /// handing it to instant-distance, whose search would panic on out-of-range ids.
+    #[serde(with = "serde_bytes")]
+    pub hnsw: Vec<u8>,
+}
+
+/// The HNSW graph with the same serde shape as `instant_distance::HnswMap<Vector, u32>`, whose
+/// fields are private: decoding into it first lets the loader check what the library trusts.
+#[derive(Deserialize)]
+struct HnswMapShape {
+    hnsw: HnswShape,
+    values: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct HnswShape {
+    #[allow(dead_code)]
+    ef_search: usize,
+    points: Vec<Vector>,
+    zero: Vec<Neighbours<64>>,
+    layers: Vec<Vec<Neighbours<32>>>,
+}
+
+/// One node's neighbour ids (`u32::MAX` = none), serialised as a fixed-size tuple.
+struct Neighbours<const N: usize>([u32; N]);
+
+impl<'de, const N: usize> Deserialize<'de> for Neighbours<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const N: usize>;
+        impl<'de, const N: usize> serde::de::Visitor<'de> for V<N> {
+            type Value = Neighbours<N>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "{N} neighbour ids")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut ids = [u32::MAX; N];
+                for (i, slot) in ids.iter_mut().enumerate() {
+                    *slot = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(Neighbours(ids))
+            }
+        }
+        d.deserialize_tuple(N, V::<N>)
+    }
+}
+
+const NO_NEIGHBOUR: u32 = u32::MAX;
+
+/// Builds the stored form of the HNSW over `vectors` (one per chunk, in chunk order).
+pub fn hnsw_bytes(hnsw: &instant_distance::HnswMap<Vector, u32>) -> Vec<u8> {
+    postcard::to_allocvec(hnsw).expect("postcard serialisation of in-memory data cannot fail")
+}
+
+/// Checks a stored HNSW against the chunk count; returns the embedding of every chunk (in
+/// chunk order) and the graph, ready to search without panicking.
+fn load_hnsw(bytes: &[u8], chunks: usize) -> Result<(Vec<Vector>, instant_distance::HnswMap<Vector, u32>), LoadError> {
+    let bad = |why: &str| LoadError::Corrupt(format!("HNSW graph: {why}"));
+    let shape: HnswMapShape = postcard::from_bytes(bytes).map_err(|e| bad(&e.to_string()))?;
+    let HnswMapShape { hnsw: HnswShape { points, zero, layers, .. }, values } = shape;
+    let n = points.len();
+    if n != chunks || zero.len() != n || values.len() != n {
+        return Err(bad("its size differs from the number of chunks"));
+    }
+    let in_range = |ids: &[u32], len: usize| ids.iter().all(|&id| id == NO_NEIGHBOUR || (id as usize) < len);
+    if !zero.iter().all(|node| in_range(&node.0, n)) {
+        return Err(bad("a neighbour id is out of range"));
+    }
+    // Upper layers shrink going up; a search enters the top one at point 0 and descends.
+    let mut below = n;
+    for layer in &layers {
+        if layer.is_empty() || layer.len() > below || !layer.iter().all(|node| in_range(&node.0, layer.len())) {
+            return Err(bad("an upper layer is malformed"));
+        }
+        below = layer.len();
+    }
+    let mut vectors: Vec<Option<Vector>> = vec![None; n];
+    for (point, &chunk) in points.into_iter().zip(&values) {
+        match vectors.get_mut(chunk as usize) {
+            Some(slot @ None) => *slot = Some(point),
+            _ => return Err(bad("its values are not one per chunk")),
+        }
+    }
+    let vectors = vectors.into_iter().map(|v| v.expect("a permutation fills every slot")).collect();
+    let graph = postcard::from_bytes(bytes).map_err(|e| bad(&e.to_string()))?;
+    Ok((vectors, graph))
 }
 
 /// Why an index or model file cannot be used, and what to do about it.
@@ -102,6 +184,10 @@ pub fn write_container<T: Serialize>(
     body: &T,
 ) -> Vec<u8> {
     let body = postcard::to_allocvec(body).expect("postcard serialisation of in-memory data cannot fail");
+    write_raw(magic, format_version, model_id, docs_commit, body)
+}
+
+fn write_raw(magic: &[u8; 8], format_version: u32, model_id: &str, docs_commit: Option<String>, body: Vec<u8>) -> Vec<u8> {
     let header = Header {
         format_version,
         model_id: model_id.to_string(),
@@ -165,6 +251,10 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, LoadError> {
 pub struct Index {
     pub header: Header,
     pub body: IndexBody,
+    /// Every chunk's embedding, by chunk (taken from the graph's points).
+    pub vectors: Vec<Vector>,
+    /// The decoded, checked HNSW graph.
+    pub hnsw: instant_distance::HnswMap<Vector, u32>,
 }
 
 impl Index {
@@ -172,15 +262,18 @@ impl Index {
         write_container(INDEX_MAGIC, INDEX_FORMAT_VERSION, model_id, docs_commit, body)
     }
 
+    /// Decodes and checks an index. Never panics, whatever the bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Index, LoadError> {
         let (header, body) = read_header(bytes, INDEX_MAGIC, INDEX_FORMAT_VERSION, "index")?;
         let body: IndexBody = decode(body)?;
         body.bm25.check().map_err(LoadError::Corrupt)?;
+        body.config.validate().map_err(|e| LoadError::Corrupt(format!("site config: {}", e.message)))?;
         let n = body.chunks.len();
-        if body.bm25.docs() != n || body.vectors.len() != n || body.hnsw.values.iter().any(|&v| v as usize >= n) {
+        if body.bm25.docs() != n {
             return Err(LoadError::Corrupt("chunk tables disagree".into()));
         }
-        Ok(Index { header, body })
+        let (vectors, hnsw) = load_hnsw(&body.hnsw, n)?;
+        Ok(Index { header, body, vectors, hnsw })
     }
 }
 
@@ -209,6 +302,9 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<Model, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::bm25::WeightedDoc;
+    use crate::engine::{embed, text, Engine};
+    use std::sync::Arc;
 
     #[test]
     fn container_refuses_damage() {
@@ -222,5 +318,131 @@ mod tests {
         assert_eq!(read_header(&bad, MODEL_MAGIC, 1, "model").unwrap_err(), LoadError::Checksum);
         assert!(read_header(b"", MODEL_MAGIC, 1, "model").is_err());
         assert!(read_header(b"BATONMDL", MODEL_MAGIC, 1, "model").is_err());
+    }
+
+    /// A small real index over the toy model's words.
+    fn small_body() -> IndexBody {
+        let model = embed::tests::toy_model();
+        let texts = ["deploy the widget", "publish widgets", "cat unrelated", "deploy cat", "widget cat publish"];
+        let chunks: Vec<Chunk> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Chunk {
+                path: format!("{i}.md"),
+                url: format!("/docs/{i}"),
+                title: format!("Page {i}"),
+                heading: String::new(),
+                breadcrumb: format!("Page {i}"),
+                text: t.to_string(),
+            })
+            .collect();
+        let terms: Vec<Vec<String>> = chunks.iter().map(|c| text::terms(&c.text)).collect();
+        let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
+        let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&c.text))).collect();
+        let graph = instant_distance::Builder::default().seed(1).build(vectors, (0..chunks.len() as u32).collect());
+        IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph) }
+    }
+
+    #[test]
+    fn a_built_index_loads_and_answers() {
+        let bytes = Index::to_bytes(&small_body(), "toy", None);
+        let index = Index::from_bytes(&bytes).unwrap();
+        assert_eq!(index.vectors.len(), 5);
+        let engine = Engine::new(index, Arc::new(embed::tests::toy_model())).unwrap();
+        let hits = engine.search("deploy", 3);
+        assert!(hits.iter().any(|h| h.chunk == 0), "{hits:?}");
+    }
+
+    /// Serialisable twin of `HnswMapShape`, to write graphs instant-distance never would.
+    #[derive(Serialize)]
+    struct FakeGraph {
+        ef_search: usize,
+        points: Vec<Vector>,
+        zero: Vec<FakeNode<64>>,
+        layers: Vec<Vec<FakeNode<32>>>,
+        values: Vec<u32>,
+    }
+
+    struct FakeNode<const N: usize>([u32; N]);
+
+    impl<const N: usize> Serialize for FakeNode<N> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            let mut t = s.serialize_tuple(N)?;
+            for id in &self.0 {
+                t.serialize_element(id)?;
+            }
+            t.end()
+        }
+    }
+
+    fn graph_bytes(g: &FakeGraph) -> Vec<u8> {
+        // HnswMap = { hnsw: { ef_search, points, zero, layers }, values }: postcard has no
+        // framing for nested structs, so the flat twin encodes the same bytes.
+        postcard::to_allocvec(g).unwrap()
+    }
+
+    fn fake(n: usize) -> FakeGraph {
+        let v = Vector::quantize(&[1.0, 0.0, 0.0, 0.0]);
+        let mut node = [NO_NEIGHBOUR; 64];
+        node[0] = 0;
+        FakeGraph {
+            ef_search: 10,
+            points: vec![v; n],
+            zero: (0..n).map(|_| FakeNode(node)).collect(),
+            layers: vec![],
+            values: (0..n as u32).collect(),
+        }
+    }
+
+    #[test]
+    fn graphs_with_bad_ids_are_refused_not_searched() {
+        assert!(load_hnsw(&graph_bytes(&fake(3)), 3).is_ok());
+        let mut g = fake(3);
+        g.zero[1].0[1] = 7; // a neighbour that does not exist
+        assert!(matches!(load_hnsw(&graph_bytes(&g), 3), Err(LoadError::Corrupt(_))));
+        let mut g = fake(3);
+        g.values = vec![0, 0, 1]; // two points claim chunk 0
+        assert!(load_hnsw(&graph_bytes(&g), 3).is_err());
+        let mut g = fake(3);
+        let mut up = [NO_NEIGHBOUR; 32];
+        up[0] = 2; // upper layer of one node pointing past itself
+        g.layers = vec![vec![FakeNode(up)]];
+        assert!(load_hnsw(&graph_bytes(&g), 3).is_err());
+        g.layers = vec![vec![]]; // an empty upper layer: the search would enter at a missing node
+        assert!(load_hnsw(&graph_bytes(&g), 3).is_err());
+        assert!(load_hnsw(&graph_bytes(&fake(2)), 3).is_err(), "size mismatch");
+        assert!(load_hnsw(b"\x01\x02", 3).is_err());
+    }
+
+    #[test]
+    fn damaged_index_bytes_never_panic() {
+        // Flip bytes inside the body and re-seal the checksum, so the decoder and the checks
+        // (not the checksum) meet the damage; loading and searching must never panic.
+        let body = postcard::to_allocvec(&small_body()).unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let model = Arc::new(embed::tests::toy_model());
+        for _ in 0..400 {
+            let mut b = body.clone();
+            for _ in 0..1 + next() % 3 {
+                let i = (next() % b.len() as u64) as usize;
+                b[i] = next() as u8;
+            }
+            if next() % 8 == 0 {
+                b.truncate((next() % b.len() as u64) as usize);
+            }
+            let bytes = write_raw(INDEX_MAGIC, INDEX_FORMAT_VERSION, "toy", None, b);
+            if let Ok(index) = Index::from_bytes(&bytes) {
+                if let Ok(engine) = Engine::new(index, model.clone()) {
+                    let _ = engine.answer("deploy the widgets");
+                }
+            }
+        }
     }
 }

@@ -59,6 +59,21 @@ pub fn operators_json() -> String {
     Value::Array(v).to_string()
 }
 
+/// How to start `wrangler dev` beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Another wrangler config (`--config`), e.g. one serving a benchmark's assets.
+    pub config: Option<PathBuf>,
+    /// Extra variables for the worker's environment, as `.dev.vars` lines `KEY=VALUE`.
+    pub vars: Vec<(String, String)>,
+}
+
+impl Options {
+    pub fn with_vars(vars: &[(&str, &str)]) -> Options {
+        Options { vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+    }
+}
+
 /// A running `wrangler dev`.
 pub struct Wrangler {
     pub port: u16,
@@ -81,7 +96,7 @@ impl Wrangler {
     /// Starts on a fresh state directory with extra worker variables (`--var KEY:VALUE`).
     pub async fn start_with_vars(vars: &[(&str, &str)]) -> Wrangler {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut w = Self::launch(tmp.path(), vars).await;
+        let mut w = Self::start_with(tmp.path(), &Options::with_vars(vars)).await;
         w._tmp = Some(tmp);
         w
     }
@@ -90,17 +105,27 @@ impl Wrangler {
     /// storage does not wait on the disk), removed on drop.
     pub async fn start_in(parent: &Path, vars: &[(&str, &str)]) -> Wrangler {
         let tmp = tempfile::tempdir_in(parent).expect("tempdir");
-        let mut w = Self::launch(tmp.path(), vars).await;
+        let mut w = Self::start_with(tmp.path(), &Options::with_vars(vars)).await;
         w._tmp = Some(tmp);
         w
     }
 
     /// Starts on an existing state directory (to test restarts).
     pub async fn start_on(state: &Path) -> Wrangler {
-        Self::launch(state, &[]).await
+        Self::start_with(state, &Options::default()).await
     }
 
-    async fn launch(state: &Path, vars: &[(&str, &str)]) -> Wrangler {
+    /// Starts on a fresh state directory with extra options.
+    pub async fn start_with_options(options: &Options) -> Wrangler {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut w = Self::start_with(tmp.path(), options).await;
+        w._tmp = Some(tmp);
+        w
+    }
+
+    /// Starts on `state` with another wrangler config and/or extra environment variables
+    /// (e.g. `BATON_LLM_BASE_URL` for the rephrasing test).
+    pub async fn start_with(state: &Path, options: &Options) -> Wrangler {
         let root = root();
         assert!(
             root.join("worker/build/worker/shim.mjs").is_file() && root.join("dist/sites/demo/index.idx").is_file(),
@@ -110,6 +135,9 @@ impl Wrangler {
         use std::io::Write;
         writeln!(env, "BATON_SESSION_KEY=test-session-key-0123456789abcdef0123456789").unwrap();
         writeln!(env, "BATON_OPERATORS='{}'", operators_json()).unwrap();
+        for (k, v) in &options.vars {
+            writeln!(env, "{k}={v}").unwrap();
+        }
         let port = free_port();
         let inspector = free_port();
         let bin = root.join("node_modules/.bin");
@@ -121,8 +149,8 @@ impl Wrangler {
             .arg(state)
             .arg("--env-file")
             .arg(env.path())
+            .args(options.config.iter().flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]))
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
-            .args(vars.iter().flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")]))
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")

@@ -412,12 +412,20 @@ impl Conversation {
         };
         let operators_online =
             if plan.may_hand_off { self.presence_now(&before.site).await } else { self.operators_online.get().unwrap_or(false) };
+        // An LLM-rephrased answer needs a network call, so it is prepared here, before the
+        // synchronous section; `decide` uses it instead of asking the engine.
+        let prepared_answer = match (&engine, msg) {
+            (Some(engine), ClientMsg::Message { text, .. }) if crate::llm::configured(&self.env) => {
+                Some(crate::llm::answer(&self.env, engine, text).await)
+            }
+            _ => None,
+        };
 
         // ---- no await below this line ----
         let mut st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
         let resent = |seq: u64| Applied { events: vec![], ack: client_id.clone().map(|c| (c, seq)), notice: None, retract_typing: typing };
-        let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online };
+        let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online, prepared_answer };
         let out = match conversation::decide(&st, actor, msg, &ctx) {
             Ok(out) => out,
             // Refused now, but perhaps accepted the first time (a resent take-over after the

@@ -13,6 +13,7 @@ mod auth;
 mod conversation;
 mod http;
 mod inbox;
+mod llm;
 
 use assets::Cache;
 use baton_shared::config::SiteConfig;
@@ -85,7 +86,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
                 return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
             }
             let engine = assets::engine(env, site).await?;
-            Ok(http::with_cors(json(200, &engine.answer(&q.question))?, origin.as_deref()))
+            Ok(http::with_cors(json(200, &llm::answer(env, &engine, &q.question).await)?, origin.as_deref()))
         }
         (Method::Post, ["conversations"]) => {
             let origin = visitor_origin(req, &config)?;

@@ -4,14 +4,24 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-const K1: f32 = 1.2;
-const B: f32 = 0.75;
+/// Okapi's term-frequency saturation and length normalisation (tuned on the bench).
+pub const K1: f32 = 1.2;
+pub const B: f32 = 0.75;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Posting {
     pub doc: u32,
     /// Weighted term frequency.
     pub tf: u16,
+}
+
+/// One document a query matched.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Match {
+    pub doc: u32,
+    pub score: f32,
+    /// Sum of the weights of the query terms the document contains.
+    pub covered: f32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -74,28 +84,56 @@ impl Bm25 {
 
     /// Scores every document containing a query term; returns (doc, score) best first.
     pub fn search(&self, query: &[String], k: usize) -> Vec<(u32, f32)> {
-        let mut scores: BTreeMap<u32, f32> = BTreeMap::new();
-        let mut seen = Vec::new();
-        for term in query {
-            if seen.contains(term) {
-                continue;
+        let mut unique: Vec<String> = Vec::new();
+        for t in query {
+            if !unique.contains(t) {
+                unique.push(t.clone());
             }
-            seen.push(term.clone());
+        }
+        let weights = vec![0.0; unique.len()];
+        self.search_weighted(&unique, &weights, k, K1, B).into_iter().map(|m| (m.doc, m.score)).collect()
+    }
+
+    /// Scores every document containing a query term, best first, and sums per document the
+    /// `weights` of the query terms it contains (how much of the question it covers). Query
+    /// terms are expected unique. A dense accumulator: one pass over the postings, no maps.
+    pub fn search_weighted(&self, query: &[String], weights: &[f32], k: usize, k1: f32, b: f32) -> Vec<Match> {
+        let n = self.docs();
+        let mut score = vec![0f32; n];
+        let mut covered = vec![0f32; n];
+        let mut touched: Vec<u32> = Vec::new();
+        for (qi, term) in query.iter().enumerate() {
             let Some(i) = self.term_index(term) else {
                 continue;
             };
-            let idf = idf(self.docs(), self.postings[i].len());
+            let idf = idf(n, self.postings[i].len());
+            let w = weights.get(qi).copied().unwrap_or(0.0);
             for p in &self.postings[i] {
-                let len = *self.doc_len.get(p.doc as usize).unwrap_or(&0) as f32;
+                let d = p.doc as usize;
+                let len = *self.doc_len.get(d).unwrap_or(&0) as f32;
                 let tf = p.tf as f32;
-                let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / self.avg_len));
-                *scores.entry(p.doc).or_default() += s;
+                if score[d] == 0.0 && covered[d] == 0.0 {
+                    touched.push(p.doc);
+                }
+                score[d] += idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * len / self.avg_len)) + f32::MIN_POSITIVE;
+                covered[d] += w;
             }
         }
-        let mut out: Vec<(u32, f32)> = scores.into_iter().collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out: Vec<Match> =
+            touched.into_iter().map(|d| Match { doc: d, score: score[d as usize], covered: covered[d as usize] }).collect();
+        let by_score = |a: &Match, b: &Match| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc));
+        if out.len() > k && k > 0 {
+            out.select_nth_unstable_by(k - 1, by_score);
+            out.truncate(k);
+        }
+        out.sort_by(by_score);
         out.truncate(k);
         out
+    }
+
+    /// Whether a term occurs in the corpus at all.
+    pub fn knows(&self, term: &str) -> bool {
+        self.term_index(term).is_some()
     }
 
     /// Checks internal consistency after loading untrusted bytes.

@@ -101,64 +101,115 @@ pub fn sentences(p: &str) -> Vec<String> {
     out
 }
 
-/// Picks the answer from a section: the unit that best matches the question, plus its best
-/// neighbours while they fit. `similarity` scores a unit against the question semantically;
-/// `idf` weighs the question's terms.
-pub fn extract(section: &str, terms: &[String], similarity: impl Fn(&str) -> f32, idf: &dyn Fn(&str) -> f32) -> String {
-    let units = units(section);
-    if units.is_empty() {
-        return String::new();
+/// Whether `next` is what `unit` announces: "…as follows:" then a list, or "In the example
+/// below, …" then code.
+fn introduces(unit: &Unit, next: &Unit) -> bool {
+    let t = unit.text.trim_end();
+    if t.ends_with(':') {
+        return true;
     }
-    let total: f32 = terms.iter().map(|t| idf(t)).sum::<f32>().max(1e-6);
-    let score = |u: &Unit| {
-        let ut = super::text::terms(&u.text);
-        let lexical: f32 = terms.iter().filter(|t| ut.contains(t)).map(|t| idf(t)).sum::<f32>() / total;
-        lexical + 0.5 * similarity(&u.text)
-    };
-    let scores: Vec<f32> = units.iter().map(score).collect();
-    let best = (0..units.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a))).expect("non-empty");
-    let mut chosen = vec![best];
-    let mut len = units[best].text.chars().count();
-    // Grow around the best unit, preferring the better-scoring neighbour, up to three units.
-    let (mut lo, mut hi) = (best, best);
-    while chosen.len() < 3 {
-        let left = lo.checked_sub(1);
-        let right = (hi + 1 < units.len()).then_some(hi + 1);
-        let pick = match (left, right) {
-            (Some(l), Some(r)) => {
-                if scores[r] >= scores[l] * 1.2 || units[best].text.ends_with(':') {
-                    r
-                } else {
-                    l
-                }
-            }
-            (Some(l), None) => l,
-            (None, Some(r)) => r,
-            (None, None) => break,
+    let lower = t.to_lowercase();
+    next.is_code && ["example", "below", "following", "like this", "like so"].iter().any(|w| lower.contains(w))
+}
+
+/// A section's units, each scored against a question: lexical coverage of the question's
+/// weighted terms and semantic similarity.
+pub struct Scored {
+    pub units: Vec<Unit>,
+    pub lexical: Vec<f32>,
+    pub cosine: Vec<f32>,
+}
+
+/// The unit of a section that best matches a question, and how well.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pick {
+    pub unit: usize,
+    /// `lexical + w_cosine × cosine`.
+    pub score: f32,
+    pub lexical: f32,
+    pub cosine: f32,
+}
+
+impl Scored {
+    /// Scores each unit of a section. A question term the section's breadcrumb has (the page
+    /// title, the heading) counts as matched in every unit: the heading speaks for all of its
+    /// sentences, and a sentence that happens to repeat the title is no better an answer.
+    pub fn new(section: &str, context: &str, q: &super::Query, similarity: &dyn Fn(&str) -> f32) -> Scored {
+        let units = units(section);
+        let in_context = super::text::contains_terms(context, &q.terms);
+        let total = q.total.max(1e-6);
+        let lexical = units
+            .iter()
+            .map(|u| {
+                let in_unit = super::text::contains_terms(&u.text, &q.terms);
+                (0..q.terms.len()).filter(|&i| in_context[i] || in_unit[i]).map(|i| q.weights[i]).sum::<f32>() / total
+            })
+            .collect();
+        let cosine = units.iter().map(|u| similarity(&u.text)).collect();
+        Scored { units, lexical, cosine }
+    }
+
+    fn scores(&self, w_cosine: f32) -> Vec<f32> {
+        self.lexical.iter().zip(&self.cosine).map(|(l, c)| l + w_cosine * c).collect()
+    }
+
+    /// The best-matching unit, if the section has any text.
+    pub fn best(&self, w_cosine: f32) -> Option<Pick> {
+        let scores = self.scores(w_cosine);
+        let unit = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))?;
+        Some(Pick { unit, score: scores[unit], lexical: self.lexical[unit], cosine: self.cosine[unit] })
+    }
+
+    /// The answer: the best unit plus its better-scoring neighbours while they fit in
+    /// `ANSWER_CHARS`, in their original order.
+    pub fn extract(&self, w_cosine: f32) -> String {
+        let Some(Pick { unit: best, .. }) = self.best(w_cosine) else {
+            return String::new();
         };
-        let add = units[pick].text.chars().count();
-        // A list or code block introduced by the best sentence is part of the answer.
-        let continues = units[best].text.ends_with(':') && pick > best;
-        if len + add > ANSWER_CHARS && !(continues && chosen.len() == 1) {
-            break;
+        let scores = self.scores(w_cosine);
+        let units = &self.units;
+        let mut chosen = vec![best];
+        let mut len = units[best].text.chars().count();
+        let (mut lo, mut hi) = (best, best);
+        while chosen.len() < 3 {
+            let left = lo.checked_sub(1);
+            let right = (hi + 1 < units.len()).then_some(hi + 1);
+            let pick = match (left, right) {
+                (Some(l), Some(r)) => {
+                    // The sentence that announces the best unit comes first of all.
+                    if introduces(&units[l], &units[best]) && l + 1 == best {
+                        l
+                    } else if scores[r] >= scores[l] * 1.2 || introduces(&units[best], &units[r]) {
+                        r
+                    } else {
+                        l
+                    }
+                }
+                (Some(l), None) => l,
+                (None, Some(r)) => r,
+                (None, None) => break,
+            };
+            let add = units[pick].text.chars().count();
+            // A list or code block introduced by the best sentence is part of the answer.
+            let continues = pick == hi && pick > best && introduces(&units[best], &units[pick]);
+            if len + add > ANSWER_CHARS && !(continues && chosen.len() == 1) {
+                break;
+            }
+            chosen.push(pick);
+            len += add;
+            lo = lo.min(pick);
+            hi = hi.max(pick);
         }
-        if scores[pick] <= 0.0 && !continues {
-            break;
+        chosen.sort_unstable();
+        let mut out = String::new();
+        for (n, &i) in chosen.iter().enumerate() {
+            if n > 0 {
+                out.push_str(if units[i].block_start || units[chosen[n - 1]].is_code { "\n\n" } else { " " });
+            }
+            out.push_str(&units[i].text);
         }
-        chosen.push(pick);
-        len += add;
-        lo = lo.min(pick);
-        hi = hi.max(pick);
+        out
     }
-    chosen.sort_unstable();
-    let mut out = String::new();
-    for (n, &i) in chosen.iter().enumerate() {
-        if n > 0 {
-            out.push_str(if units[i].block_start || units[chosen[n - 1]].is_code { "\n\n" } else { " " });
-        }
-        out.push_str(&units[i].text);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -181,8 +232,24 @@ mod tests {
     fn extracts_the_matching_sentence() {
         let text = "Baton is a support chat. To start the demo, run the demo command. Operators use the inbox page.";
         let terms = crate::engine::text::terms("how do I start the demo");
-        let a = extract(text, &terms, |_| 0.0, &|_| 1.0);
-        assert!(a.starts_with("To start the demo"), "{a}");
+        let weights = vec![1.0; terms.len()];
+        let q = super::super::Query { total: weights.len() as f32, terms, weights, known: 1.0, vector: vec![] };
+        let scored = Scored::new(text, "", &q, &|_| 0.0);
+        assert_eq!(scored.best(0.0).map(|p| p.unit), Some(1));
+        let a = scored.extract(0.0);
+        assert!(a.contains("To start the demo"), "{a}");
         assert!(a.len() <= ANSWER_CHARS);
+    }
+
+    #[test]
+    fn long_answers_keep_the_best_unit_and_stay_short() {
+        let filler = "This sentence is about something else entirely and goes on for a while. ".repeat(8);
+        let text = format!("{filler}To start the demo, run the demo command. {filler}");
+        let terms = crate::engine::text::terms("how do I start the demo");
+        let weights = vec![1.0; terms.len()];
+        let q = super::super::Query { total: weights.len() as f32, terms, weights, known: 1.0, vector: vec![] };
+        let a = Scored::new(&text, "", &q, &|_| 0.0).extract(0.0);
+        assert!(a.contains("To start the demo"), "{a}");
+        assert!(a.chars().count() <= ANSWER_CHARS, "{} chars", a.chars().count());
     }
 }
