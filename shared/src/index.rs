@@ -14,7 +14,8 @@ use std::fmt;
 pub const INDEX_MAGIC: &[u8; 8] = b"BATONIDX";
 pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts.
-pub const INDEX_FORMAT_VERSION: u32 = 2;
+/// 3: the site config (inside the body) gained `inbox_url` and `webhooks`.
+pub const INDEX_FORMAT_VERSION: u32 = 3;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
