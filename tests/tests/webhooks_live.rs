@@ -204,6 +204,11 @@ async fn a_missing_secret_is_reported_in_the_log_and_nothing_is_sent() {
     // Only operators of the site read the log.
     let r = http().get(format!("{}/api/v1/sites/acme/webhooks", w.base())).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    // The inbox's page for it.
+    let r = http().get(format!("{}/inbox/webhooks?site=acme", w.base())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("\"/webhooks\""), "the page reads the delivery log API");
 }
 
 #[tokio::test]

@@ -39,6 +39,8 @@ async fn route(req: &mut Request, env: &Env) -> Handled {
         // ---- pages and bundles ----
         (Method::Get, [""]) => assets::serve(env, req, "demo.html", "text/html; charset=utf-8", Cache::NoCache).await,
         (Method::Get, ["inbox"]) => assets::serve(env, req, "inbox.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        // The site's webhook delivery log, for operators (reads GET /api/v1/sites/:site/webhooks).
+        (Method::Get, ["inbox", "webhooks"]) => assets::serve(env, req, "webhooks.html", "text/html; charset=utf-8", Cache::NoCache).await,
         // The second demo site's page (examples/acme-docs): one deployment, two sites.
         (Method::Get, ["acme"]) => assets::serve(env, req, "acme.html", "text/html; charset=utf-8", Cache::NoCache).await,
         (Method::Get, ["widget.js"]) => assets::serve(env, req, "widget.js", "text/javascript; charset=utf-8", Cache::Short).await,
