@@ -5,6 +5,8 @@
 //! - `model import` the upstream embedding model → Baton's compact model file
 //! - `operator add` a password hash for an operator account
 //! - `triage`  messages → which handoff trigger fires (JSON Lines), to measure the triggers
+//! - `diff`    what a docs change does to the index: pages/sections added, removed, changed;
+//!             skipped files; text under no heading; broken links (`report.rs`)
 
 mod bench;
 mod build;
@@ -12,6 +14,7 @@ mod docs;
 mod llm;
 mod model;
 mod operator;
+mod report;
 mod triage;
 
 use anyhow::{Context, Result};
@@ -37,9 +40,13 @@ enum Cmd {
         /// Folder of .md / .mdx / .markdown / .html files.
         #[arg(long)]
         docs: PathBuf,
-        /// Index file to write.
+        /// Index file to write (`site.json` goes beside it).
+        #[arg(long, required_unless_present = "sites_dir", conflicts_with = "sites_dir")]
+        out: Option<PathBuf>,
+        /// Or: a folder of sites (the worker's `dist/sites`); writes SITES_DIR/<site>/index.idx,
+        /// with <site> from the config's `site` key.
         #[arg(long)]
-        out: PathBuf,
+        sites_dir: Option<PathBuf>,
         /// Public URL of the docs (overrides `base_url` in the config).
         #[arg(long)]
         base_url: Option<String>,
@@ -52,6 +59,28 @@ enum Cmd {
         /// No progress or warnings on stderr.
         #[arg(long)]
         quiet: bool,
+        /// After building, print the docs report (see `diff`) to stdout.
+        #[arg(long)]
+        report: bool,
+        /// With --report: compare with this earlier index file or docs folder.
+        #[arg(long, requires = "report")]
+        previous: Option<String>,
+    },
+    /// What the bot will know after a docs change: pages and sections added / removed / changed,
+    /// text under no heading, skipped files and broken links. OLD and NEW are docs folders or
+    /// index files (OLD may be "none"); a readable summary, or JSON with --json.
+    Diff {
+        old: String,
+        new: PathBuf,
+        /// NEW's site config (default: NEW/baton.toml when NEW is a folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 2 when a link between pages is broken (for CI).
+        #[arg(long)]
+        strict: bool,
     },
     /// Answer questions from an index: JSON Lines {"id","question"} on stdin, or one question.
     Ask {
@@ -159,8 +188,14 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Build { docs, out, base_url, config, model, quiet } => {
-            let s = build::run(&build::BuildOptions { docs, out: out.clone(), base_url, config, model, quiet })?;
+        Cmd::Build { docs, out, sites_dir, base_url, config, model, quiet, report, previous } => {
+            let out = match (out, sites_dir) {
+                (Some(out), _) => out,
+                (None, Some(dir)) => report::site_index_path(&docs, config.as_deref(), &dir)?,
+                (None, None) => anyhow::bail!("pass --out FILE or --sites-dir DIR"),
+            };
+            let s =
+                build::run(&build::BuildOptions { docs: docs.clone(), out: out.clone(), base_url, config: config.clone(), model, quiet })?;
             eprintln!(
                 "built {}: {} files, {} chunks, {} tokens, {} skipped, {:.2} s, {:.1} KB",
                 out.display(),
@@ -173,6 +208,23 @@ fn run(cli: Cli) -> Result<()> {
             );
             for (file, why) in &s.skipped {
                 eprintln!("  skipped {file}: {why}");
+            }
+            if report {
+                let r = report::diff(previous.as_deref().unwrap_or(report::NOTHING), &docs, config.as_deref())?;
+                print!("{}", report::render_text(&r));
+            }
+            Ok(())
+        }
+        Cmd::Diff { old, new, config, json, strict } => {
+            let r = report::diff(&old, &new, config.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", report::render_text(&r));
+            }
+            if strict && !r.broken_links.is_empty() {
+                eprintln!("error: {} broken link(s) between pages (see above)", r.broken_links.len());
+                std::process::exit(2);
             }
             Ok(())
         }

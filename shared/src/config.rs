@@ -5,7 +5,7 @@
 //! index as well as in TOML. Every key has a default, so a config may be as short as
 //! `site = "docs"`.
 
-use crate::protocol::{ErrorBody, FieldKind, FieldSpec, OperatorRef, SiteId};
+use crate::protocol::{ErrorBody, FieldKind, FieldSpec, OperatorRef, SiteId, WebhookEvent, WebhookFormat};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +45,13 @@ pub struct SiteConfig {
     /// Display names for operators, by sign-in email (`"ana@example.com" = "Ana from Support"`);
     /// the name the visitor sees in "<name> joined". Unlisted operators keep their account name.
     pub operator_names: BTreeMap<String, String>,
+    /// The inbox's public address, for links in notifications
+    /// (`"https://support.example.com/inbox"`). Empty: the worker's own `/inbox`, at the address
+    /// the visitor's widget reached it by.
+    pub inbox_url: String,
+    /// Outgoing webhooks (`[[webhooks]]`): whom to tell about handoffs, visitors writing while
+    /// they wait, and resolved conversations.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Default for SiteConfig {
@@ -64,6 +71,8 @@ impl Default for SiteConfig {
             retention_days: 90,
             slugs: SlugConfig::default(),
             operator_names: BTreeMap::new(),
+            inbox_url: String::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -194,6 +203,89 @@ impl Default for SlugConfig {
     }
 }
 
+/// The secret that signs `json` webhooks unless a webhook names another.
+pub const DEFAULT_WEBHOOK_SECRET: &str = "BATON_WEBHOOK_SECRET";
+/// Webhooks per site: each event is delivered to each of them, from the conversation's object.
+pub const MAX_WEBHOOKS: usize = 10;
+
+/// One outgoing webhook (`[[webhooks]]` in `baton.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Shown in the inbox's delivery log (default "webhook N").
+    pub name: String,
+    /// Where to POST. Either this...
+    pub url: String,
+    /// ...or the name of a Worker secret holding the URL (`wrangler secret put NAME`): for
+    /// URLs that are themselves credentials, like Slack's, which must not be committed.
+    pub url_secret: String,
+    pub format: WebhookFormat,
+    /// Which events (default: all three).
+    pub events: Vec<WebhookEvent>,
+    /// The name of the Worker secret whose value signs the body (`X-Baton-Signature`).
+    /// Required for `format = "json"`; Slack messages are signed too when it is set.
+    pub secret: String,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            name: String::new(),
+            url: String::new(),
+            url_secret: String::new(),
+            format: WebhookFormat::Json,
+            events: WebhookEvent::ALL.to_vec(),
+            secret: DEFAULT_WEBHOOK_SECRET.into(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// The name operators see: the configured one, or "webhook N" (1-based).
+    pub fn display_name(&self, index: usize) -> String {
+        if self.name.trim().is_empty() {
+            format!("webhook {}", index + 1)
+        } else {
+            self.name.trim().to_string()
+        }
+    }
+
+    /// Where it goes, without credentials: scheme and host of a literal URL (Slack puts its
+    /// token in the path), or the name of the secret holding the URL.
+    pub fn target(&self) -> String {
+        if !self.url_secret.is_empty() {
+            return format!("secret {}", self.url_secret);
+        }
+        match self.url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                if authority.len() < rest.len() {
+                    format!("{scheme}://{host}/…")
+                } else {
+                    format!("{scheme}://{host}")
+                }
+            }
+            None => String::new(),
+        }
+    }
+}
+
+/// Secret names as Wrangler accepts them and shells can export: `A-Z`, `0-9`, `_`.
+pub fn is_secret_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// An absolute http(s) URL without spaces (what `fetch` will be given).
+fn is_http_url(s: &str) -> bool {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/'))
+        && s.len() <= 2048
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 impl SiteConfig {
     /// Checks what serde cannot: ranges, formats, duplicates, patterns. The error names the key
     /// (`actions[0].fields[1].pattern`) and says what to write instead.
@@ -219,6 +311,7 @@ impl SiteConfig {
         self.validate_handoff()?;
         self.validate_tags()?;
         self.validate_actions()?;
+        self.validate_webhooks()?;
         let mut names = BTreeSet::new();
         for (i, c) in self.canned_replies.iter().enumerate() {
             if c.name.trim().is_empty() || c.text.trim().is_empty() {
@@ -333,6 +426,70 @@ impl SiteConfig {
                     }
                     check_pattern(p).map_err(|why| ErrorBody::field(&fkey("pattern"), why))?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ErrorBody> {
+        if !self.inbox_url.is_empty() && !is_http_url(&self.inbox_url) {
+            return Err(ErrorBody::field(
+                "inbox_url",
+                format!("{:?} is not a URL: write the inbox's address, e.g. https://support.example.com/inbox", self.inbox_url),
+            ));
+        }
+        if self.webhooks.len() > MAX_WEBHOOKS {
+            return Err(ErrorBody::field("webhooks", format!("at most {MAX_WEBHOOKS} webhooks per site")));
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let key = |k: &str| format!("webhooks[{i}].{k}");
+            match (w.url.is_empty(), w.url_secret.is_empty()) {
+                (true, true) => {
+                    return Err(ErrorBody::field(
+                        &key("url"),
+                        "a webhook needs url = \"https://…\" or url_secret = \"SECRET_NAME\" (a Worker secret holding the URL)",
+                    ))
+                }
+                (false, false) => {
+                    return Err(ErrorBody::field(&key("url_secret"), "give either url or url_secret, not both"));
+                }
+                (false, true) if !is_http_url(&w.url) => {
+                    return Err(ErrorBody::field(&key("url"), format!("{:?} is not an http(s) URL", w.url)));
+                }
+                (true, false) if !is_secret_name(&w.url_secret) => {
+                    return Err(ErrorBody::field(
+                        &key("url_secret"),
+                        format!("{:?} is not a secret name: use A-Z, 0-9 and _, e.g. SLACK_WEBHOOK_URL", w.url_secret),
+                    ));
+                }
+                _ => {}
+            }
+            if w.name.trim().chars().count() > 60 {
+                return Err(ErrorBody::field(&key("name"), "a webhook name is at most 60 characters"));
+            }
+            if w.events.is_empty() {
+                return Err(ErrorBody::field(
+                    &key("events"),
+                    "this webhook never fires: list events from \"handoff\", \"visitor_message\", \"resolved\" (or leave events out for all)",
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for (j, e) in w.events.iter().enumerate() {
+                if !seen.insert(*e) {
+                    return Err(ErrorBody::field(&key(&format!("events[{j}]")), format!("{:?} is listed twice", e.as_str())));
+                }
+            }
+            if !w.secret.is_empty() && !is_secret_name(&w.secret) {
+                return Err(ErrorBody::field(
+                    &key("secret"),
+                    format!("{:?} is not a secret name: use A-Z, 0-9 and _, e.g. BATON_WEBHOOK_SECRET", w.secret),
+                ));
+            }
+            if w.secret.is_empty() && w.format == WebhookFormat::Json {
+                return Err(ErrorBody::field(
+                    &key("secret"),
+                    "json webhooks are signed: name the Worker secret holding the signing key (default BATON_WEBHOOK_SECRET)",
+                ));
             }
         }
         Ok(())
@@ -511,6 +668,51 @@ mod tests {
         let mut c = SiteConfig::default();
         c.operator_names.insert("ann".into(), "Ann".into());
         assert_eq!(error_key(c), "operator_names.ann");
+    }
+
+    #[test]
+    fn webhook_mistakes_name_their_key() {
+        let hook = |f: fn(&mut WebhookConfig)| {
+            let mut w = WebhookConfig { url: "https://example.com/hook".into(), ..Default::default() };
+            f(&mut w);
+            SiteConfig { webhooks: vec![w], ..Default::default() }
+        };
+        assert!(hook(|_| {}).validate().is_ok());
+        assert!(hook(|w| {
+            w.url.clear();
+            w.url_secret = "SLACK_URL".into();
+            w.format = WebhookFormat::Slack;
+            w.secret.clear();
+        })
+        .validate()
+        .is_ok());
+        assert_eq!(error_key(hook(|w| w.url.clear())), "webhooks[0].url");
+        assert_eq!(error_key(hook(|w| w.url = "hooks.example.com/x".into())), "webhooks[0].url");
+        assert_eq!(error_key(hook(|w| w.url_secret = "X".into())), "webhooks[0].url_secret");
+        assert_eq!(
+            error_key(hook(|w| {
+                w.url.clear();
+                w.url_secret = "slack-url".into();
+            })),
+            "webhooks[0].url_secret"
+        );
+        assert_eq!(error_key(hook(|w| w.events.clear())), "webhooks[0].events");
+        assert_eq!(error_key(hook(|w| w.events = vec![WebhookEvent::Handoff, WebhookEvent::Handoff])), "webhooks[0].events[1]");
+        assert_eq!(error_key(hook(|w| w.secret.clear())), "webhooks[0].secret");
+        assert_eq!(error_key(hook(|w| w.secret = "my secret".into())), "webhooks[0].secret");
+        let c = SiteConfig { inbox_url: "support.example.com".into(), ..Default::default() };
+        assert_eq!(error_key(c), "inbox_url");
+    }
+
+    #[test]
+    fn webhook_targets_hide_credentials() {
+        let w = WebhookConfig { url: "https://hooks.slack.com/services/T0/B0/XYZ".into(), ..Default::default() };
+        assert_eq!(w.target(), "https://hooks.slack.com/…");
+        let w = WebhookConfig { url: "https://user:pw@example.com".into(), ..Default::default() };
+        assert_eq!(w.target(), "https://example.com");
+        let w = WebhookConfig { url_secret: "SLACK_URL".into(), ..Default::default() };
+        assert_eq!(w.target(), "secret SLACK_URL");
+        assert_eq!(w.display_name(1), "webhook 2");
     }
 
     #[test]

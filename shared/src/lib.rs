@@ -6,7 +6,7 @@
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
 //!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
-//!   `Conversation` Durable Object applies).
+//!   `Conversation` Durable Object applies), [`webhook`] (who is notified of what, signed how).
 //!
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
@@ -24,3 +24,5 @@ pub mod engine;
 pub mod handoff;
 #[cfg(feature = "engine")]
 pub mod index;
+#[cfg(feature = "engine")]
+pub mod webhook;

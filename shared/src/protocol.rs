@@ -966,6 +966,99 @@ pub enum InboxServerMsg {
     Pong,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Outgoing webhooks (the rules are in `webhook`, behind the engine feature)
+// ---------------------------------------------------------------------------------------------
+
+/// What a webhook tells the team about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEvent {
+    /// A conversation was handed to a human (any trigger).
+    Handoff,
+    /// The visitor wrote again while the conversation waits for a human.
+    VisitorMessage,
+    /// An operator resolved the conversation.
+    Resolved,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 3] = [WebhookEvent::Handoff, WebhookEvent::VisitorMessage, WebhookEvent::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::Handoff => "handoff",
+            WebhookEvent::VisitorMessage => "visitor_message",
+            WebhookEvent::Resolved => "resolved",
+        }
+    }
+}
+
+/// The body a webhook gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Baton's own JSON payload, signed (`X-Baton-Signature`).
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message: `{"text": ...}` with a link to the inbox (also read
+    /// by Mattermost, Rocket.Chat and Discord's `/slack` endpoints).
+    Slack,
+}
+
+/// How one delivery attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Failed; another attempt is scheduled (`next_attempt_at`).
+    Retrying,
+    /// Failed for good: out of attempts, or nothing to retry (a missing secret).
+    Failed,
+}
+
+/// One delivery attempt, as operators see it in the site's delivery log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Stable across retries (also sent as `X-Baton-Delivery`): receivers dedupe on it.
+    pub delivery_id: String,
+    /// The webhook's name from `baton.toml` (or "webhook N").
+    pub webhook: String,
+    pub event: WebhookEvent,
+    pub conversation_id: ConversationId,
+    /// 1 for the first try.
+    pub attempt: u32,
+    pub at: i64,
+    pub outcome: DeliveryOutcome,
+    /// The receiver's HTTP status, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed, in words that say what to fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<i64>,
+}
+
+/// A configured webhook, as the inbox shows it (never the secret URL itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    pub name: String,
+    pub format: WebhookFormat,
+    pub events: Vec<WebhookEvent>,
+    /// "https://hooks.slack.com/…" (scheme and host only) or "secret ACME_SLACK_URL".
+    pub target: String,
+}
+
+/// `GET /api/v1/sites/:site/webhooks`: the site's webhooks and its latest delivery attempts,
+/// newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookLog {
+    pub webhooks: Vec<WebhookInfo>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

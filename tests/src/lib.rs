@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
 pub mod host;
+pub mod receiver;
 
 /// Every wait in the tests is bounded by this: a failure, never a way to synchronise.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -29,6 +30,8 @@ pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("demo", "bob@example.com", "Bob", "bob-password-1"),
     // The widget tests' site (tests/sites/widget-test).
     ("widget-test", "cy@example.com", "Cy", "cy-password-1"),
+    // The demo's second site (examples/acme-docs): isolation between sites, webhooks.
+    ("acme", "dee@example.com", "Dee", "dee-password-1"),
 ];
 
 pub fn root() -> PathBuf {
@@ -121,6 +124,12 @@ impl Wrangler {
         let mut w = Self::start_with(tmp.path(), options).await;
         w._tmp = Some(tmp);
         w
+    }
+
+    /// Starts on an existing state directory with extra worker variables (a restart of a
+    /// worker started with `start_with_vars`).
+    pub async fn start_on_with_vars(state: &Path, vars: &[(&str, &str)]) -> Wrangler {
+        Self::start_with(state, &Options::with_vars(vars)).await
     }
 
     /// Starts on `state` with another wrangler config and/or extra environment variables

@@ -7,12 +7,16 @@
 //! path (detached from the frame's handler, at most one update per 100 ms, always the newest
 //! state), and is asked who is online right before a frame that may hand off.
 //!
-//! Storage: `events(seq, at, client_key, body)` is the log; `meta` holds the token hash and a
-//! snapshot of the folded state, rewritten every `SNAPSHOT_EVERY` events (not on every event:
-//! after a wake the state is the snapshot plus the events after it, folded again).
+//! Storage: `events(seq, at, client_key, body)` is the log; `meta` holds the token hash, the
+//! worker's public origin (for links in notifications) and a snapshot of the folded state,
+//! rewritten every `SNAPSHOT_EVERY` events (not on every event: after a wake the state is the
+//! snapshot plus the events after it, folded again); `jobs` is the object's scheduler on its
+//! one alarm (`jobs.rs`): today the webhook outbox, written in the same step as the events.
 
 use crate::assets;
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
+use crate::jobs::{self, Job, Next};
+use crate::webhooks;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::{self, Actor, ConversationState, Ctx};
 use baton_shared::protocol::*;
@@ -30,6 +34,9 @@ pub const MAX_SOCKETS: usize = 64;
 /// Header the worker sets after authenticating an operator; visitors never reach the object
 /// with it (the worker builds the object's requests itself).
 pub const ACTOR_HEADER: &str = "x-baton-actor";
+/// Header the worker sets to the site of the API path: a conversation answers only under its
+/// own site, so one site's operators (or visitors) can never reach another site's threads.
+pub const SITE_HEADER: &str = "x-baton-site";
 /// The folded state is written to `meta` once per this many events (and at creation).
 const SNAPSHOT_EVERY: u64 = 32;
 /// The inbox row is updated at most once per this many milliseconds: a change after a quiet
@@ -43,6 +50,9 @@ pub struct CreateRequest {
     pub site: SiteId,
     pub token_hash: String,
     pub page: Option<Page>,
+    /// The worker's public origin as the visitor reached it: links in notifications.
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 /// Per-socket identity, kept in the socket's attachment so it survives hibernation.
@@ -110,6 +120,9 @@ pub struct Conversation {
     /// Whether operators were online when the `Inbox` last said so; `None` since a wake.
     operators_online: Rc<Cell<Option<bool>>>,
     inbox: Rc<InboxSync>,
+    /// The jobs table exists and the alarm was checked against it (once per wake: a crash
+    /// between storing a job and setting the alarm is healed by the next request).
+    jobs_checked: Cell<bool>,
 }
 
 impl DurableObject for Conversation {
@@ -122,14 +135,25 @@ impl DurableObject for Conversation {
             schema: Cell::new(false),
             operators_online: Rc::new(Cell::new(None)),
             inbox: Rc::new(InboxSync::default()),
+            jobs_checked: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.check_jobs().await;
         Ok(self.route(&mut req).await.unwrap_or_else(error_response))
     }
 
+    /// Runs the due jobs (webhook deliveries; see `jobs.rs` to add a kind), then re-arms.
+    /// An error (storage) makes the runtime retry the alarm.
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        jobs::run_due(&self.state.storage(), now, |job| self.run_job(job, now)).await?;
+        Response::ok("")
+    }
+
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        self.check_jobs().await;
         if let Err(f) = self.on_frame(&ws, message).await {
             let e = match f {
                 Failure::Api(e) => e,
@@ -155,8 +179,42 @@ impl DurableObject for Conversation {
 }
 
 impl Conversation {
+    /// The dispatcher of the object's jobs, by kind. A new kind (e.g. retention) adds an arm.
+    async fn run_job(&self, job: Job, now: i64) -> Next {
+        match job.kind.as_str() {
+            webhooks::JOB_KIND => webhooks::run(&self.env, &job, now).await,
+            other => {
+                console_error!("job {} of unknown kind {other:?} dropped", job.id);
+                Next::Done
+            }
+        }
+    }
+
+    /// Once per wake: the jobs table exists, and if jobs are waiting the alarm is set for them.
+    async fn check_jobs(&self) {
+        if self.jobs_checked.get() {
+            return;
+        }
+        self.jobs_checked.set(true);
+        let result: Result<()> = async {
+            if self.has_schema().map_err(|e| Error::RustError(format!("{e:?}")))? {
+                jobs::ensure_schema(&self.sql())?;
+                jobs::arm(&self.state.storage()).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            self.jobs_checked.set(false);
+            console_error!("jobs check failed: {e}");
+        }
+    }
+
     async fn route(&self, req: &mut Request) -> Handled {
         let path = req.path();
+        if path != "/create" {
+            self.check_site(req)?;
+        }
         match (req.method(), path.as_str()) {
             (Method::Post, "/create") => self.create(req).await,
             (Method::Get, "/ws") => self.accept_socket(req),
@@ -171,6 +229,16 @@ impl Conversation {
         self.state.storage().sql()
     }
 
+    /// A conversation exists only under its own site's API path: anything else is told it does
+    /// not exist (not "forbidden", which would confirm the id).
+    fn check_site(&self, req: &Request) -> Result<(), Failure> {
+        let st = self.load()?;
+        match req.headers().get(SITE_HEADER)? {
+            Some(site) if site != st.site.as_str() => Err(api(ErrorCode::UnknownConversation, "no such conversation: start a new one")),
+            _ => Ok(()),
+        }
+    }
+
     fn ensure_schema(&self) -> Result<(), Failure> {
         let sql = self.sql();
         // `client_id` holds the sender-scoped key (`Actor::client_key`); the event body keeps the
@@ -181,6 +249,7 @@ impl Conversation {
         )?;
         sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS events_client_id ON events(client_id) WHERE client_id IS NOT NULL", None)?;
         sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)", None)?;
+        jobs::ensure_schema(&sql)?;
         self.schema.set(true);
         Ok(())
     }
@@ -322,6 +391,9 @@ impl Conversation {
         self.insert(std::slice::from_ref(&started), None)?;
         st.apply(&started.event);
         self.set_meta("token_hash", &c.token_hash)?;
+        if let Some(origin) = &c.origin {
+            self.set_meta("origin", origin)?;
+        }
         self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
         self.snapshot_seq.set(st.last_seq);
         *self.cache.borrow_mut() = Some(st);
@@ -421,7 +493,7 @@ impl Conversation {
             _ => None,
         };
 
-        // ---- no await below this line ----
+        // ---- no await from here to `save` (the events, their webhooks, the new state) ----
         let mut st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
         let resent = |seq: u64| Applied { events: vec![], ack: client_id.clone().map(|c| (c, seq)), notice: None, retract_typing: typing };
@@ -449,8 +521,23 @@ impl Conversation {
             // Failed on the unique client id: a resend, and nothing was written.
             return self.stored_seq(actor, msg)?.map(resent).ok_or(e);
         }
+        // The webhooks these events fire go into the outbox in this same synchronous step, so
+        // they are stored with the events or not at all.
+        let queued = if config.webhooks.is_empty() {
+            0
+        } else {
+            let origin = self.meta("origin")?.unwrap_or_default();
+            webhooks::enqueue(&self.sql(), &config, &origin, &st, &events.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), ctx.now)
+        };
         st = next;
         self.save(&st);
+        if queued > 0 {
+            if let Err(e) = jobs::arm(&self.state.storage()).await {
+                // The jobs are stored; the next request to this object sets the alarm.
+                self.jobs_checked.set(false);
+                console_error!("alarm not set for {queued} webhook(s): {e}");
+            }
+        }
         let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
         let ack = client_id.map(|c| (c, events[0].event.seq));
         Ok(Applied { events, ack, notice: out.notice, retract_typing: typing && !answered })

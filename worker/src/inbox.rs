@@ -91,6 +91,13 @@ impl Inbox {
                 json(200, &serde_json::json!({ "ok": true }))
             }
             (Method::Get, "/rows") => json(200, &self.rows(usize::MAX)?),
+            // The site's webhook delivery log: each try, appended by the conversation that sent it.
+            (Method::Post, "/webhooks/log") => {
+                let record: DeliveryRecord = crate::http::body(req).await?;
+                crate::webhooks::log_append(&self.state.storage().sql(), &record)?;
+                json(200, &serde_json::json!({ "ok": true }))
+            }
+            (Method::Get, "/webhooks/log") => json(200, &crate::webhooks::log_recent(&self.state.storage().sql())?),
             // Asked by a conversation right before a frame that may hand off.
             (Method::Get, "/presence") => json(200, &serde_json::json!({ "operators_online": self.operators_online() })),
             _ => Err(api(ErrorCode::NotFound, "no such inbox route")),
@@ -102,6 +109,7 @@ impl Inbox {
             .storage()
             .sql()
             .exec("CREATE TABLE IF NOT EXISTS rows (id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, body TEXT NOT NULL)", None)?;
+        crate::webhooks::log_schema(&self.state.storage().sql())?;
         Ok(())
     }
 

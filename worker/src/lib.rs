@@ -13,7 +13,9 @@ mod auth;
 mod conversation;
 mod http;
 mod inbox;
+mod jobs;
 mod llm;
+mod webhooks;
 
 use assets::Cache;
 use baton_shared::config::SiteConfig;
@@ -38,6 +40,10 @@ async fn route(req: &mut Request, env: &Env) -> Handled {
         // ---- pages and bundles ----
         (Method::Get, [""]) => assets::serve(env, req, "demo.html", "text/html; charset=utf-8", Cache::NoCache).await,
         (Method::Get, ["inbox"]) => assets::serve(env, req, "inbox.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        // The site's webhook delivery log, for operators (reads GET /api/v1/sites/:site/webhooks).
+        (Method::Get, ["inbox", "webhooks"]) => assets::serve(env, req, "webhooks.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        // The second demo site's page (examples/acme-docs): one deployment, two sites.
+        (Method::Get, ["acme"]) => assets::serve(env, req, "acme.html", "text/html; charset=utf-8", Cache::NoCache).await,
         (Method::Get, ["widget.js"]) => assets::serve(env, req, "widget.js", "text/javascript; charset=utf-8", Cache::Short).await,
         (Method::Get, [bundle @ ("widget" | "inbox"), hash, file]) => {
             let content_type = content_type(file).ok_or_else(|| api(ErrorCode::NotFound, "no such file"))?;
@@ -91,7 +97,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         (Method::Post, ["conversations"]) => {
             let origin = visitor_origin(req, &config)?;
             let body: CreateConversation = http::body_or_default(req).await?;
-            let created = create_conversation(env, site, body).await?;
+            let created = create_conversation(env, site, body, own_origin(req)).await?;
             Ok(http::with_cors(json(201, &created)?, origin.as_deref()))
         }
         (Method::Get, ["conversations", id, "ws"]) => {
@@ -105,14 +111,15 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             if let Some(a) = &actor {
                 headers.set(conversation::ACTOR_HEADER, &serde_json::to_string(a)?)?;
             }
-            forward(env, &id, "/ws", Method::Get, &mut headers, None).await
+            forward(env, site, &id, "/ws", Method::Get, &mut headers, None).await
         }
         (Method::Get, ["conversations", id, "events"]) => {
             let id = ConversationId::parse(id)?;
             let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now)?;
             let after = http::query(req, "after").unwrap_or_default();
             let resp =
-                forward(env, &id, &format!("/events?after={}", after.parse::<u64>().unwrap_or(0)), Method::Get, &mut headers, None).await?;
+                forward(env, site, &id, &format!("/events?after={}", after.parse::<u64>().unwrap_or(0)), Method::Get, &mut headers, None)
+                    .await?;
             Ok(http::with_cors(resp, origin.as_deref()))
         }
         (Method::Post, ["conversations", id, "commands"]) => {
@@ -122,14 +129,14 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             if body.len() > MAX_FRAME_BYTES {
                 return Err(api(ErrorCode::TooLarge, format!("the body is {} bytes; the limit is {MAX_FRAME_BYTES}", body.len())));
             }
-            let resp = forward(env, &id, "/command", Method::Post, &mut headers, Some(body)).await?;
+            let resp = forward(env, site, &id, "/command", Method::Post, &mut headers, Some(body)).await?;
             Ok(http::with_cors(resp, origin.as_deref()))
         }
         (Method::Get, ["conversations", id, "export"]) => {
             let id = ConversationId::parse(id)?;
             let session = auth::require_operator(env, req, site, now / 1000)?;
             let mut headers = operator_headers(&session)?;
-            forward(env, &id, "/export", Method::Get, &mut headers, None).await
+            forward(env, site, &id, "/export", Method::Get, &mut headers, None).await
         }
 
         // ---- operators ----
@@ -155,6 +162,13 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             resp.headers_mut().set("set-cookie", &auth::logout_cookie(req))?;
             Ok(resp)
         }
+        (Method::Get, ["webhooks"]) => {
+            same_origin(req)?;
+            auth::require_operator(env, req, site, now / 1000)?;
+            let mut resp = inbox_stub(env, site)?.fetch_with_str("https://inbox/webhooks/log").await?;
+            let deliveries: Vec<DeliveryRecord> = resp.json().await?;
+            json(200, &webhooks::status(&config, deliveries))
+        }
         (Method::Get, ["me"]) => {
             let s = auth::require_operator(env, req, site, now / 1000)?;
             json(200, &Me { site: s.site, operator: s.operator })
@@ -171,14 +185,19 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             let mut init = RequestInit::new();
             init.with_method(Method::Get).with_headers(headers);
             let r = Request::new_with_init("https://inbox/ws", &init)?;
-            Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
+            Ok(inbox_stub(env, site)?.fetch_with_request(r).await?)
         }
         _ => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
     }
 }
 
 /// Creates a conversation: 128-bit id, 256-bit visitor token (only its hash is stored).
-async fn create_conversation(env: &Env, site: &SiteId, body: CreateConversation) -> Result<ConversationCreated, Failure> {
+async fn create_conversation(
+    env: &Env,
+    site: &SiteId,
+    body: CreateConversation,
+    origin: Option<String>,
+) -> Result<ConversationCreated, Failure> {
     if let Some(p) = &body.page {
         ClientMsg::Page { page: p.clone() }.validate()?;
     }
@@ -188,10 +207,15 @@ async fn create_conversation(env: &Env, site: &SiteId, body: CreateConversation)
     getrandom02::getrandom(&mut token).map_err(|e| Failure::Internal(e.to_string()))?;
     let id = ConversationId::from_random(id);
     let token = hex(&token);
-    let create =
-        conversation::CreateRequest { id: id.clone(), site: site.clone(), token_hash: conversation::token_hash(&token), page: body.page };
+    let create = conversation::CreateRequest {
+        id: id.clone(),
+        site: site.clone(),
+        token_hash: conversation::token_hash(&token),
+        page: body.page,
+        origin,
+    };
     let mut headers = Headers::new();
-    let resp = forward(env, &id, "/create", Method::Post, &mut headers, Some(serde_json::to_vec(&create)?)).await?;
+    let resp = forward(env, site, &id, "/create", Method::Post, &mut headers, Some(serde_json::to_vec(&create)?)).await?;
     if resp.status_code() != 201 {
         return Err(Failure::Internal(format!("conversation create answered {}", resp.status_code())));
     }
@@ -199,8 +223,18 @@ async fn create_conversation(env: &Env, site: &SiteId, body: CreateConversation)
 }
 
 /// Sends a request to a conversation's object. The object's request is built here, so a
-/// client can never smuggle in the actor header.
-async fn forward(env: &Env, id: &ConversationId, path: &str, method: Method, headers: &mut Headers, body: Option<Vec<u8>>) -> Handled {
+/// client can never smuggle in the actor header; the site header makes the object refuse a
+/// conversation of another site.
+async fn forward(
+    env: &Env,
+    site: &SiteId,
+    id: &ConversationId,
+    path: &str,
+    method: Method,
+    headers: &mut Headers,
+    body: Option<Vec<u8>>,
+) -> Handled {
+    headers.set(conversation::SITE_HEADER, site.as_str())?;
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers.clone());
     if let Some(b) = body {
@@ -208,6 +242,10 @@ async fn forward(env: &Env, id: &ConversationId, path: &str, method: Method, hea
     }
     let req = Request::new_with_init(&format!("https://conversation{path}"), &init)?;
     Ok(env.durable_object("CONVERSATIONS")?.get_by_name(id.as_str())?.fetch_with_request(req).await?)
+}
+
+fn inbox_stub(env: &Env, site: &SiteId) -> Result<Stub, Failure> {
+    Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?)
 }
 
 fn operator_headers(session: &auth::Session) -> Result<Headers, Failure> {
