@@ -73,7 +73,7 @@ fn body(i: Insights) -> impl IntoView {
             {kpi("kpi-deflection", "Answered by the bot", pct(i.deflection_rate), format!("{} without a handoff", i.answered_by_bot))}
             {kpi("kpi-handoffs", "Handoffs", i.handoffs.to_string(), format!("{} still waiting for a first reply", i.awaiting_reply))}
             {kpi("kpi-reply", "Median first reply", median, format!("over {} handoffs", i.replies_measured))}
-            {kpi("kpi-feedback", "Helpful answers", pct(i.helpful_rate), format!("👍 {} · 👎 {}", i.helpful, i.unhelpful))}
+            {kpi("kpi-feedback", "Helpful answers", pct(i.helpful_rate), format!("{} helpful · {} not", i.helpful, i.unhelpful))}
         </section>
         <section class="card chart-days">
             <h2>"Conversations per day"</h2>

@@ -105,7 +105,10 @@ pub(crate) fn ListPane(store: Store) -> impl IntoView {
                         class:active=move || store.view.get() == v
                         on:click=move |_| store.view.set(v)>
                         {v.label()}
-                        {move || (v != View::Resolved).then(|| view! { <span class="count">{count(v)}</span> })}
+                        {move || {
+                            let n = count(v);
+                            (v != View::Resolved && n > 0).then(|| view! { <span class="count">{n}</span> })
+                        }}
                     </button>
                 }).collect_view()}
             </div>
@@ -163,7 +166,14 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
     let waiting_since = row.waiting_since;
     let who = row.visitor_email.clone().unwrap_or_else(|| format!("Visitor {}", &row.id.as_str()[..6]));
     let reason = row.handoff.as_ref().map(|h| h.reason.describe());
+    // A handoff's preview is its reason, shown below anyway: show what the visitor said last.
+    let latest_question = row.briefing.as_ref().and_then(|b| b.latest_question.clone()).or(row.first_question.clone());
     let preview = row.last_message.as_ref().map(|m| {
+        if m.from == "system" {
+            if let Some(q) = &latest_question {
+                return ("Visitor".to_string(), q.clone());
+            }
+        }
         let from = match m.from.as_str() {
             "visitor" => "Visitor".to_string(),
             "bot" => "Bot".to_string(),

@@ -318,7 +318,7 @@ pub(crate) fn event_view(e: Event) -> AnyView {
         EventKind::Feedback { answer_seq, helpful } => view! {
             <div class="ev system feedback" data-seq=seq>{time(at)}{format!(
                 " Visitor found answer #{answer_seq} {}",
-                if helpful { "helpful 👍" } else { "not helpful 👎" }
+                if helpful { "helpful" } else { "not helpful" }
             )}</div>
         }
         .into_any(),

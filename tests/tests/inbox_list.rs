@@ -161,3 +161,35 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
     }
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
+
+/// Who is online, live: a second operator appears, sets themself away, and when only away
+/// operators are connected a visitor who asks for a person is told nobody is online.
+#[tokio::test]
+async fn presence_follows_sockets_and_away() {
+    let w = Wrangler::start().await;
+    let ann = login(&w, "demo", "ann@example.com", "ann-password-1").await;
+    let bob = login(&w, "demo", "bob@example.com", "bob-password-1").await;
+    let (mut ann_inbox, snapshot) = Ws::inbox(&w, "demo", &ann).await;
+    assert_eq!(snapshot["presence"], json!([{"operator": {"id": "ann@example.com", "name": "Ann"}, "away": false}]));
+    assert_eq!(snapshot["canned_replies"][0]["name"], "thanks", "the site's canned replies come with the snapshot");
+    assert_eq!(snapshot["site_name"], "Baton");
+    let (mut bob_inbox, _) = Ws::inbox(&w, "demo", &bob).await;
+    let both = ann_inbox.expect(|m| m["type"] == "presence" && m["presence"].as_array().unwrap().len() == 2).await;
+    assert_eq!(both["presence"][1]["operator"]["name"], "Bob");
+
+    bob_inbox.send(&json!({"type": "set_away", "away": true})).await;
+    ann_inbox.expect(|m| m["type"] == "presence" && m["presence"][1]["away"] == true).await;
+    ann_inbox.close().await;
+    bob_inbox.expect(|m| m["type"] == "presence" && m["presence"].as_array().unwrap().len() == 1).await;
+
+    let (id, token) = create_conversation(&w, "demo").await;
+    let mut v = Ws::visitor(&w, "demo", &id, &token, 0).await;
+    v.send(&json!({"type": "request_human", "client_id": "h"})).await;
+    let handoff = v.expect_event("handoff_requested").await;
+    assert_eq!(handoff["kind"]["operators_online"], false, "only an away operator is connected");
+
+    bob_inbox.send(&json!({"type": "set_away", "away": false})).await;
+    bob_inbox.expect(|m| m["type"] == "presence" && m["presence"][0]["away"] == false).await;
+    bob_inbox.send(&json!({"type": "wave"})).await;
+    assert_eq!(bob_inbox.expect(|m| m["type"] == "error").await["code"], "unknown_command");
+}
