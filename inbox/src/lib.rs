@@ -79,6 +79,8 @@ pub(crate) struct Store {
     pub screen: RwSignal<Screen>,
     pub view: RwSignal<View>,
     pub tag: RwSignal<String>,
+    /// An ownership state to narrow the view to (`""`: any).
+    pub status: RwSignal<String>,
     /// The search box's words; `results` are the ids the server matched (in order).
     pub query: RwSignal<String>,
     pub results: RwSignal<Option<Vec<ConversationId>>>,
@@ -118,6 +120,7 @@ impl Store {
             screen: RwSignal::new(Screen::Inbox),
             view: RwSignal::new(View::Waiting),
             tag: RwSignal::new(String::new()),
+            status: RwSignal::new(String::new()),
             query: RwSignal::new(String::new()),
             results: RwSignal::new(None),
             open: RwSignal::new(None),

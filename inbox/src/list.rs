@@ -12,7 +12,12 @@ use leptos::prelude::*;
 /// The rows the list shows now, in order.
 pub(crate) fn visible(store: Store) -> Vec<ConversationSummary> {
     let me = store.me.with(|m| m.as_ref().map(|m| m.id.clone()).unwrap_or_default());
-    let q = RowQuery { view: store.view.get(), tag: Some(store.tag.get()).filter(|t| !t.is_empty()), ..Default::default() };
+    let q = RowQuery {
+        view: store.view.get(),
+        status: Some(store.status.get()).filter(|s| !s.is_empty()),
+        tag: Some(store.tag.get()).filter(|t| !t.is_empty()),
+        ..Default::default()
+    };
     let results = store.results.get();
     let mut rows: Vec<ConversationSummary> = store.rows.with(|rows| {
         rows.iter().filter(|r| q.filters(r, &me)).filter(|r| results.as_ref().is_none_or(|ids| ids.contains(&r.id))).cloned().collect()
@@ -121,6 +126,14 @@ pub(crate) fn ListPane(store: Store) -> impl IntoView {
                         if store.query.get_untracked().trim().is_empty() { store.results.set(None); }
                     }
                     on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Enter" { e.prevent_default(); run_search(store); }/>
+                <select class="status-filter" aria-label="Filter by status" on:change=move |e| store.status.set(event_target_value(&e))
+                    prop:value=move || store.status.get()>
+                    <option value="">"Any status"</option>
+                    <option value="bot">"With the bot"</option>
+                    <option value="waiting_for_human">"Waiting"</option>
+                    <option value="human">"With a person"</option>
+                    <option value="resolved">"Resolved"</option>
+                </select>
                 <select class="tag-filter" aria-label="Filter by tag" on:change=move |e| store.tag.set(event_target_value(&e))
                     prop:value=move || store.tag.get()>
                     <option value="">"Any tag"</option>

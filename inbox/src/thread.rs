@@ -70,6 +70,31 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
             </button>
         }
     };
+    // The thread opens at the top (the briefing first) and follows new events once the
+    // operator is at the bottom — or as soon as they post something themselves.
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    let stick = StoredValue::new(false);
+    Effect::new(move |_| {
+        let me = store.me.with_untracked(|m| m.as_ref().map(|m| m.id.clone()).unwrap_or_default());
+        let mine = store.thread.with(|t| {
+            t.last().is_some_and(|e| match &e.kind {
+                EventKind::OperatorMessage { operator, .. } | EventKind::PrivateNote { operator, .. } => operator.id == me,
+                _ => false,
+            })
+        });
+        if stick.get_value() || mine {
+            request_animation_frame(move || {
+                if let Some(el) = scroller.get_untracked() {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            });
+        }
+    });
+    let on_scroll = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            stick.set_value(el.scroll_top() + el.client_height() >= el.scroll_height() - 60);
+        }
+    };
     let who =
         move || row.with(|r| r.as_ref().and_then(|r| r.visitor_email.clone()).unwrap_or_else(|| format!("Visitor {}", &id.as_str()[..6])));
     view! {
@@ -95,7 +120,7 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
                 </div>
             </div>
             <Tags store=store row=row/>
-            <div class="scroll">
+            <div class="scroll" node_ref=scroller on:scroll=on_scroll>
                 <Briefing row=row/>
                 <div class="events" role="log" aria-label="Thread">
                     <For each=move || store.thread.get() key=|e| e.seq let:e>

@@ -2,7 +2,8 @@
 //! visitor in a second browser asks for a person, and the operator works the handoff from the
 //! list to resolved — with the keyboard where the daily loop has a shortcut — while a colleague
 //! acts on the same conversations over the API. Then the insights page shows that session.
-//! A second test lays the inbox out on a tablet. Screenshots: target/screenshots/inbox-*.png.
+//! A second test lays the inbox out on a tablet. Screenshots: target/screenshots/inbox-*.png
+//! (list, briefing, conversation, insights at 1280×800; tablet-list, tablet-conversation).
 
 use baton_tests::browser::{eventually, Browser};
 use baton_tests::*;
@@ -132,6 +133,7 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     // The visitor's page, live.
     visitor.js("history.pushState({}, '', '/pricing'); document.title = 'Pricing plans';", vec![]).await;
     until_text(&ann, ".briefing .page", "Pricing plans").await;
+    ann.screenshot("inbox-briefing").await;
 
     // Take over with the keyboard: the visitor sees "Ann joined".
     shortcut(&ann, 't').await;
@@ -212,6 +214,13 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     })
     .await;
     ann.client.find(Locator::Css(".tag-filter")).await.unwrap().select_by_value("").await.unwrap();
+    ann.client.find(Locator::Css(".status-filter")).await.unwrap().select_by_value("bot").await.unwrap();
+    eventually("the status filter", || async {
+        let ids = ann.js("return [...document.querySelectorAll('.list .row')].map(r => r.dataset.id);", vec![]).await;
+        (ids == json!([conv2])).then_some(())
+    })
+    .await;
+    ann.client.find(Locator::Css(".status-filter")).await.unwrap().select_by_value("").await.unwrap();
     // Search, answered by the server from the thread's text.
     let search = ann.client.find(Locator::Css(".filters .search")).await.unwrap();
     search.send_keys("charged twice").await.unwrap();

@@ -432,6 +432,22 @@ pub fn row_query(req: &Request) -> Result<RowQuery, Failure> {
     })
 }
 
+/// The object's path for a list query (`/rows?view=…`), built from the checked query.
+pub fn rows_path(q: &RowQuery) -> String {
+    let mut url = Url::parse("https://inbox/rows").expect("a valid literal");
+    {
+        let mut pairs = url.query_pairs_mut();
+        pairs.append_pair("view", q.view.key());
+        for (k, v) in [("status", &q.status), ("tag", &q.tag), ("q", &q.q)] {
+            if let Some(v) = v {
+                pairs.append_pair(k, v);
+            }
+        }
+        pairs.append_pair("limit", &q.limit().to_string());
+    }
+    format!("/rows?{}", url.query().unwrap_or_default())
+}
+
 /// Whether a session id was signed out (asked of the site's `Inbox` object).
 pub async fn is_revoked(env: &Env, site: &SiteId, sid: &str) -> Result<bool, Failure> {
     let stub = env.durable_object("INBOX")?.get_by_name(site.as_str())?;

@@ -169,7 +169,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             let q = inbox::row_query(req)?;
             let headers = Headers::new();
             headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
-            inbox_request(env, site, &rows_path(&q), headers).await
+            inbox_request(env, site, &inbox::rows_path(&q), headers).await
         }
         (Method::Get, ["insights"]) => {
             same_origin(req)?;
@@ -226,22 +226,6 @@ async fn inbox_request(env: &Env, site: &SiteId, path: &str, headers: Headers) -
     init.with_method(Method::Get).with_headers(headers);
     let r = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
     Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
-}
-
-/// The `Inbox` object's path for a list query (`/rows?view=…`).
-fn rows_path(q: &baton_shared::inbox::RowQuery) -> String {
-    let mut url = Url::parse("https://inbox/rows").expect("a valid literal");
-    {
-        let mut pairs = url.query_pairs_mut();
-        pairs.append_pair("view", q.view.key());
-        for (k, v) in [("status", &q.status), ("tag", &q.tag), ("q", &q.q)] {
-            if let Some(v) = v {
-                pairs.append_pair(k, v);
-            }
-        }
-        pairs.append_pair("limit", &q.limit().to_string());
-    }
-    format!("/rows?{}", url.query().unwrap_or_default())
 }
 
 /// Creates a conversation: 128-bit id, 256-bit visitor token (only its hash is stored).
