@@ -111,9 +111,10 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     eventually("the waiting time to tick", || async { text(&ann, &format!("{row} .waiting")).await.filter(|t| *t != first) }).await;
     ann.screenshot("inbox-list").await;
 
-    // Opened: the briefing says what the visitor wants, what the bot tried and cited, why a
-    // person is needed and where the visitor is; the thread is complete, in order.
-    click(&ann, row).await;
+    // Opened with `n` (the one waiting longest): the briefing says what the visitor wants, what
+    // the bot tried and cited, why a person is needed and where the visitor is; the thread is
+    // complete, in order.
+    shortcut(&ann, 'n').await;
     until_text(&ann, ".briefing .why .reason", "Visitor asked for a person").await;
     assert!(text(&ann, ".briefing .why").await.unwrap().contains("talk to a person"), "the evidence");
     let wants = text(&ann, ".briefing .wants").await.unwrap();
