@@ -193,3 +193,24 @@ async fn presence_follows_sockets_and_away() {
     bob_inbox.send(&json!({"type": "wave"})).await;
     assert_eq!(bob_inbox.expect(|m| m["type"] == "error").await["code"], "unknown_command");
 }
+
+/// A long conversation (long messages, a long briefing, the search text at its bound) still
+/// reaches the inbox: rows are not held to the clients' frame limit.
+#[tokio::test]
+async fn long_conversations_still_reach_the_inbox() {
+    let w = Wrangler::start().await;
+    let ann = login(&w, "demo", "ann@example.com", "ann-password-1").await;
+    let (id, token) = create_conversation(&w, "demo").await;
+    let mut v = Ws::visitor(&w, "demo", &id, &token, 0).await;
+    v.send(&json!({"type": "request_human", "client_id": "h"})).await;
+    ack(&mut v, "h").await;
+    for i in 0..6 {
+        // ~4 KB each, in four-byte characters: the row's search text alone is ~16 KB.
+        let text = format!("zebra{i} {}", "🦓".repeat(1020));
+        message(&mut v, &format!("m{i}"), &text).await;
+        ack(&mut v, &format!("m{i}")).await;
+    }
+    rows_become(&w, &ann, "q=zebra5", &[&id]).await;
+    assert!(rows(&w, &ann, "q=zebra0").await.contains(&id), "the beginning is kept too");
+    assert!(!w.log().contains("panicked"), "{}", w.log());
+}

@@ -30,6 +30,8 @@ pub const OPERATOR_HEADER: &str = "x-baton-operator";
 pub const SID_HEADER: &str = "x-baton-sid";
 /// Rows read from storage for one query before the exact filters (a search narrows in SQL).
 const QUERY_SCAN: usize = 5000;
+/// Largest row a Conversation object may send (briefing, fields and search text included).
+const MAX_ROW_BYTES: usize = 1024 * 1024;
 /// Storage layout version (see `ensure_schema`).
 const SCHEMA: i64 = 2;
 
@@ -106,7 +108,14 @@ impl Inbox {
         match (req.method(), req.path().as_str()) {
             (Method::Get, "/ws") => self.accept(req).await,
             (Method::Post, "/upsert") => {
-                let row: ConversationSummary = crate::http::body(req).await?;
+                // From a Conversation object, not a client: a row with its search text and a
+                // long briefing may pass the clients' 16 KB limit.
+                let bytes = req.bytes().await?;
+                if bytes.len() > MAX_ROW_BYTES {
+                    return Err(api(ErrorCode::TooLarge, format!("a row of {} bytes; the limit is {MAX_ROW_BYTES}", bytes.len())));
+                }
+                let row: ConversationSummary =
+                    serde_json::from_slice(&bytes).map_err(|e| api(ErrorCode::BadRequest, format!("row: {e}")))?;
                 if let Some(row) = self.upsert(row)? {
                     self.broadcast(&InboxServerMsg::Row { row });
                 }
