@@ -378,6 +378,19 @@ impl Ws {
         }
     }
 
+    /// The next JSON frame, or the close code if the socket closed instead (`None`: no code).
+    pub async fn next_or_closed(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.stream.next()).await.expect("no frame within the wait");
+            match m {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).expect("JSON frame")),
+                Some(Ok(Message::Close(f))) => return Err(f.map(|f| f.code.into())),
+                None | Some(Err(_)) => return Err(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// The close frame's code and reason (skipping other frames).
     pub async fn closed(&mut self) -> Option<(u16, String)> {
         loop {

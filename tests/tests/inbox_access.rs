@@ -11,6 +11,13 @@ async fn status_and_code(r: reqwest::Response) -> (u16, String) {
     (status, body["error"]["code"].as_str().unwrap_or("").to_string())
 }
 
+/// The expiry written in a session cookie.
+fn now_secs_of(cookie: &str) -> i64 {
+    let hex = cookie.trim_start_matches("baton_session=").split('.').next().unwrap();
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["exp"].as_i64().unwrap()
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
@@ -163,6 +170,22 @@ async fn sessions_expire_and_logout_ends_them_everywhere() {
     assert_eq!(ws_refusal(&inbox_ws, Some(&expired)).await, Some(401));
     let r = c.get(format!("{demo}/inbox/rows")).header("cookie", &expired).send().await.unwrap();
     assert_eq!(status_and_code(r).await, (401, "unauthorized".into()));
+    // A socket opened shortly before its session expires is closed once it has: its next
+    // frame after the expiry gets a 4401 close, not an answer.
+    let short = forge_cookie(&session(now_secs() + 2), SESSION_KEY);
+    let (mut expiring, _) = Ws::inbox(&w, "demo", &short).await;
+    let started = std::time::Instant::now();
+    let code = loop {
+        assert!(started.elapsed() < WAIT, "the socket outlived its session");
+        expiring.send(&json!({"type": "ping"})).await;
+        match expiring.next_or_closed().await {
+            Ok(f) => assert_ne!(f["type"], "error", "{f}"),
+            Err(code) => break code,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, Some(4401));
+    assert!(now_secs() >= now_secs_of(&short), "closed only once expired");
     // Signed with another key: refused.
     let foreign = forge_cookie(&session(now_secs() + 600), "some-other-key-0123456789abcdef0123456789");
     assert_eq!(c.get(format!("{demo}/me")).header("cookie", &foreign).send().await.unwrap().status(), 401);

@@ -28,6 +28,8 @@ const SNAPSHOT_ROWS: usize = 500;
 pub const OPERATOR_HEADER: &str = "x-baton-operator";
 /// Header with the operator's session id, checked against signed-out sessions.
 pub const SID_HEADER: &str = "x-baton-sid";
+/// Header with the session's expiry (seconds since the epoch): the socket closes after it.
+pub const EXP_HEADER: &str = "x-baton-session-exp";
 /// Rows read from storage for one query before the exact filters (a search narrows in SQL).
 const QUERY_SCAN: usize = 5000;
 /// Largest row a Conversation object may send (briefing, fields and search text included).
@@ -42,6 +44,22 @@ struct OperatorSocket {
     /// The session the socket was opened with; closed when it signs out.
     #[serde(default)]
     sid: String,
+    /// When that session expires (seconds since the epoch); closed after that.
+    #[serde(default = "never")]
+    exp: i64,
+}
+
+fn never() -> i64 {
+    i64::MAX
+}
+
+/// Closes a socket whose session has expired (its next frame or broadcast notices); true if so.
+fn close_if_expired(ws: &WebSocket, info: &OperatorSocket) -> bool {
+    if info.exp > Date::now().as_millis() as i64 / 1000 {
+        return false;
+    }
+    let _ = ws.close(Some(ErrorCode::Unauthorized.close_code()), Some("session expired"));
+    true
 }
 
 /// Body of `/revoke`.
@@ -74,6 +92,9 @@ impl DurableObject for Inbox {
             WebSocketIncomingMessage::String(s) => s,
             WebSocketIncomingMessage::Binary(_) => String::new(),
         };
+        if socket_of(&ws).is_some_and(|s| close_if_expired(&ws, &s)) {
+            return Ok(());
+        }
         match parse_json::<InboxClientMsg>(text.as_bytes(), "the frame") {
             Ok(InboxClientMsg::Ping) => send(&ws, &InboxServerMsg::Pong),
             Ok(InboxClientMsg::SetAway { away }) => {
@@ -338,7 +359,8 @@ impl Inbox {
         let config = assets::site_config(&self.env, &site).await?;
         let pair = WebSocketPair::new()?;
         self.state.accept_websocket_with_tags(&pair.server, &["operator"]);
-        let info = OperatorSocket { operator: operator.clone(), away: false, sid };
+        let exp = req.headers().get(EXP_HEADER)?.and_then(|e| e.parse().ok()).unwrap_or(0);
+        let info = OperatorSocket { operator: operator.clone(), away: false, sid, exp };
         pair.server.serialize_attachment(serde_json::to_string(&info)?)?;
         let snapshot = InboxServerMsg::Snapshot {
             me: operator,
@@ -402,6 +424,9 @@ impl Inbox {
             return;
         };
         for ws in self.state.get_websockets() {
+            if socket_of(&ws).is_some_and(|info| close_if_expired(&ws, &info)) {
+                continue;
+            }
             let _ = ws.send_with_str(&s);
         }
     }

@@ -161,6 +161,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             headers.set("upgrade", "websocket")?;
             headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
             headers.set(inbox::SID_HEADER, &session.sid)?;
+            headers.set(inbox::EXP_HEADER, &session.exp.to_string())?;
             inbox_request(env, site, &format!("/ws?site={site}"), headers).await
         }
         (Method::Get, ["inbox", "rows"]) => {
