@@ -273,7 +273,7 @@ pub(crate) fn event_view(e: Event) -> AnyView {
             <div class="ev system handoff" data-seq=seq>
                 {time(at)}" Handed to a human: " <b class="reason">{handoff.reason.describe()}</b>
                 {(!handoff.evidence.is_empty()).then(|| view! { <span class="evidence">{format!(" ({})", handoff.evidence.join("; "))}</span> })}
-                {(!operators_online).then(|| " · nobody was online")}
+                {(!operators_online).then_some(" · nobody was online")}
                 {form.map(|f| view! { <span class="form">{format!(" · asked: {}", f.title)}</span> })}
             </div>
         }

@@ -105,10 +105,8 @@ impl ConversationStats {
             }
             // The handoff ended without a reply: there is no reply time to measure.
             EventKind::HandedBack { .. } | EventKind::Resolved { .. } => self.awaiting_reply_since = None,
-            EventKind::Feedback { answer_seq, helpful } => {
-                if self.votes.len() < MAX_VOTES || self.votes.contains_key(answer_seq) {
-                    self.votes.insert(*answer_seq, *helpful);
-                }
+            EventKind::Feedback { answer_seq, helpful } if self.votes.len() < MAX_VOTES || self.votes.contains_key(answer_seq) => {
+                self.votes.insert(*answer_seq, *helpful);
             }
             _ => {}
         }
@@ -192,6 +190,9 @@ pub struct Insights {
     pub grouping: String,
 }
 
+/// A question's embedding (the site's model), for grouping questions by meaning.
+pub type Embed<'a> = &'a dyn Fn(&str) -> Vec<f32>;
+
 /// Midnight UTC of the day `at` falls in.
 pub fn day_of(at: i64) -> i64 {
     at.div_euclid(DAY_MS) * DAY_MS
@@ -207,7 +208,7 @@ pub fn range(now: i64, days: u32) -> (i64, i64) {
 /// `(created_at, stats)`, most recent first (the order only decides which questions are
 /// grouped when there are very many). `embed` gives a question's embedding when the site's
 /// model is available.
-pub fn compute(rows: &[(i64, &ConversationStats)], since: i64, until: i64, embed: Option<&dyn Fn(&str) -> Vec<f32>>) -> Insights {
+pub fn compute(rows: &[(i64, &ConversationStats)], since: i64, until: i64, embed: Option<Embed>) -> Insights {
     let days = ((day_of(until - 1) - day_of(since)) / DAY_MS + 1).max(1) as usize;
     let mut per_day: Vec<DayCount> =
         (0..days).map(|i| DayCount { day: day_of(since) + i as i64 * DAY_MS, conversations: 0, answered_by_bot: 0, handoffs: 0 }).collect();
@@ -261,7 +262,7 @@ pub fn compute(rows: &[(i64, &ConversationStats)], since: i64, until: i64, embed
     out.replies_measured = waits.len() as u32;
     out.median_first_reply_ms = median(&mut waits);
     // Stable: ties keep the order first cited.
-    cited.sort_by(|a, b| b.count.cmp(&a.count));
+    cited.sort_by_key(|c| std::cmp::Reverse(c.count));
     cited.truncate(TOP_N);
     out.top_citations = cited;
     out.unanswered = group_questions(&questions, embed);
@@ -294,7 +295,7 @@ pub const SAME_QUESTION_WORDS: f32 = 0.5;
 /// trailing punctuation), sharing most of their content words, or — with the embedding model —
 /// close in meaning. Greedy, in order: each question joins the first group whose first
 /// question it matches, else starts a group. Biggest group first; ties keep first-asked order.
-pub fn group_questions(questions: &[String], embed: Option<&dyn Fn(&str) -> Vec<f32>>) -> Vec<QuestionGroup> {
+pub fn group_questions(questions: &[String], embed: Option<Embed>) -> Vec<QuestionGroup> {
     struct Group {
         words: Vec<String>,
         vector: Option<Vec<f32>>,
@@ -334,7 +335,7 @@ pub fn group_questions(questions: &[String], embed: Option<&dyn Fn(&str) -> Vec<
         }
     }
     let mut out: Vec<QuestionGroup> = groups.into_iter().map(|g| g.out).collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|g| std::cmp::Reverse(g.count));
     out
 }
 

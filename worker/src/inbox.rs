@@ -345,7 +345,7 @@ impl Inbox {
             Err(_) => None,
         };
         let embed = model.as_ref().map(|m| move |t: &str| m.embed(t));
-        let out = insights::compute(&refs, since, until, embed.as_ref().map(|e| e as &dyn Fn(&str) -> Vec<f32>));
+        let out = insights::compute(&refs, since, until, embed.as_ref().map(|e| e as insights::Embed));
         json(200, &out)
     }
 
