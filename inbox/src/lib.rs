@@ -1,31 +1,38 @@
 //! The operators' inbox: sign in, see the site's conversations live (the `Inbox` object's
-//! socket), open one (its `Conversation` object's socket, as an operator), take over, reply,
-//! note, resolve. Everything user-supplied is rendered as text, never as HTML.
+//! socket), open one (its `Conversation` object's socket, as an operator), act on it, and read
+//! the site's insights. Everything user-supplied is rendered as text nodes, never as HTML.
+//!
+//! - `lib.rs`: the store, the two sockets, sign-in, the page shell, alerts, keyboard shortcuts.
+//! - `list.rs`: the conversation list (views, tag filter, search).
+//! - `thread.rs`: one conversation: briefing, thread, actions, composer.
+//! - `insights.rs`: the insights page (inline SVG charts).
+//!
+//! Which rows a view shows, their order and what is a new handoff are `baton_shared::inbox`
+//! rules; this crate only renders them.
 
+mod insights;
+mod list;
+mod thread;
+mod util;
+
+use baton_shared::config::CannedReply;
+use baton_shared::inbox::{self as rules, View};
 use baton_shared::protocol::*;
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-fn api_base(site: &str) -> String {
+pub(crate) fn api_base(site: &str) -> String {
     format!("/api/v1/sites/{site}")
 }
 
 fn ws_base() -> String {
-    let loc = web_sys::window().expect("window").location();
+    let loc = window().location();
     let proto = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
     format!("{proto}://{}", loc.host().unwrap_or_default())
-}
-
-fn random_id() -> String {
-    let mut b = [0u8; 12];
-    if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
-        let _ = c.get_random_values_with_u8_array(&mut b);
-    }
-    hex(&b)
 }
 
 /// Starts the inbox for a site in `<body>`. Called by inbox.html.
@@ -34,104 +41,554 @@ pub fn start(site: String) {
     leptos::mount::mount_to_body(move || view! { <App site=site.clone()/> });
 }
 
-#[derive(Clone, Copy)]
-struct Store {
-    me: RwSignal<Option<OperatorRef>>,
-    rows: RwSignal<Vec<ConversationSummary>>,
-    presence: RwSignal<Vec<Presence>>,
-    open: RwSignal<Option<ConversationId>>,
-    thread: RwSignal<Vec<Event>>,
-    error: RwSignal<Option<String>>,
+/// Which page the header shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Screen {
+    Inbox,
+    Insights,
 }
+
+/// What the composer sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Reply,
+    Note,
+}
+
+/// A short message over the page (an error frame, a failed request).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Toast {
+    pub text: String,
+    /// The error code, when it is an error (`conflict`, …).
+    pub code: Option<String>,
+    pub id: u32,
+}
+
+/// Everything the page shows. Signals are `Copy`; the sockets live in `SOCKETS`.
+#[derive(Clone, Copy)]
+pub(crate) struct Store {
+    pub site: StoredValue<String>,
+    /// `None` while checking the session.
+    pub me: RwSignal<Option<OperatorRef>>,
+    pub checked: RwSignal<bool>,
+    pub login_error: RwSignal<Option<String>>,
+    pub rows: RwSignal<Vec<ConversationSummary>>,
+    pub presence: RwSignal<Vec<Presence>>,
+    pub canned: RwSignal<Vec<CannedReply>>,
+    pub site_name: RwSignal<String>,
+    pub screen: RwSignal<Screen>,
+    pub view: RwSignal<View>,
+    pub tag: RwSignal<String>,
+    /// An ownership state to narrow the view to (`""`: any).
+    pub status: RwSignal<String>,
+    /// The search box's words; `results` are the ids the server matched (in order).
+    pub query: RwSignal<String>,
+    pub results: RwSignal<Option<Vec<ConversationId>>>,
+    pub open: RwSignal<Option<ConversationId>>,
+    pub thread: RwSignal<Vec<Event>>,
+    pub visitor_typing: RwSignal<bool>,
+    pub toast: RwSignal<Option<Toast>>,
+    pub away: RwSignal<bool>,
+    /// The inbox socket is connected.
+    pub live: RwSignal<bool>,
+    /// The open conversation's socket is connected (welcome received).
+    pub conv_live: RwSignal<bool>,
+    /// Alerts played for new handoffs (sound), and desktop notifications shown.
+    pub alerts: RwSignal<u32>,
+    pub notified: RwSignal<u32>,
+    pub notify_permission: RwSignal<String>,
+    /// Ticks every second (waiting times).
+    pub now: RwSignal<i64>,
+    pub help: RwSignal<bool>,
+    pub mode: RwSignal<Mode>,
+    /// Bumped to ask the composer / the search box to take the focus.
+    pub focus_composer: RwSignal<u32>,
+    pub focus_search: RwSignal<u32>,
+}
+
+impl Store {
+    fn new(site: String) -> Store {
+        Store {
+            site: StoredValue::new(site),
+            me: RwSignal::new(None),
+            checked: RwSignal::new(false),
+            login_error: RwSignal::new(None),
+            rows: RwSignal::new(Vec::new()),
+            presence: RwSignal::new(Vec::new()),
+            canned: RwSignal::new(Vec::new()),
+            site_name: RwSignal::new(String::new()),
+            screen: RwSignal::new(Screen::Inbox),
+            view: RwSignal::new(View::Waiting),
+            tag: RwSignal::new(String::new()),
+            status: RwSignal::new(String::new()),
+            query: RwSignal::new(String::new()),
+            results: RwSignal::new(None),
+            open: RwSignal::new(None),
+            thread: RwSignal::new(Vec::new()),
+            visitor_typing: RwSignal::new(false),
+            toast: RwSignal::new(None),
+            away: RwSignal::new(false),
+            live: RwSignal::new(false),
+            conv_live: RwSignal::new(false),
+            alerts: RwSignal::new(0),
+            notified: RwSignal::new(0),
+            notify_permission: RwSignal::new(notification_permission()),
+            now: RwSignal::new(util::now_ms()),
+            help: RwSignal::new(false),
+            mode: RwSignal::new(Mode::Reply),
+            focus_composer: RwSignal::new(0),
+            focus_search: RwSignal::new(0),
+        }
+    }
+
+    pub fn site(&self) -> String {
+        self.site.get_value()
+    }
+
+    /// Shows a message for a few seconds.
+    pub fn say(&self, text: impl Into<String>, code: Option<String>) {
+        let id = self.toast.with_untracked(|t| t.as_ref().map_or(0, |t| t.id + 1));
+        self.toast.set(Some(Toast { text: text.into(), code, id }));
+        let toast = self.toast;
+        set_timeout(
+            move || {
+                if toast.with_untracked(|t| t.as_ref().is_some_and(|t| t.id == id)) {
+                    toast.set(None);
+                }
+            },
+            Duration::from_secs(8),
+        );
+    }
+
+    /// Adds or replaces rows (from a query), keeping the live ones' newer versions.
+    pub fn merge_rows(&self, incoming: Vec<ConversationSummary>) {
+        self.rows.update(|rows| {
+            for row in incoming {
+                match rows.iter_mut().find(|r| r.id == row.id) {
+                    Some(r) if r.last_seq <= row.last_seq => *r = row,
+                    Some(_) => {}
+                    None => rows.push(row),
+                }
+            }
+        });
+    }
+
+    pub fn row(&self, id: &ConversationId) -> Option<ConversationSummary> {
+        self.rows.with(|rows| rows.iter().find(|r| &r.id == id).cloned())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+// ---------------------------------------------------------------------------------------------
 
 /// One open socket with its callbacks (kept alive together, dropped together).
 struct Socket {
     ws: web_sys::WebSocket,
-    _cbs: (Closure<dyn FnMut(web_sys::MessageEvent)>, Closure<dyn FnMut()>),
+    _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
-fn open_socket(url: &str, hello: Option<String>, on_text: impl FnMut(String) + 'static) -> Option<Socket> {
+impl Socket {
+    /// Closes it without firing our close handler (no reconnect).
+    fn shut(self) {
+        self.ws.set_onclose(None);
+        self.ws.set_onmessage(None);
+        let _ = self.ws.close();
+    }
+}
+
+thread_local! {
+    static INBOX_SOCKET: RefCell<Option<Socket>> = const { RefCell::new(None) };
+    static CONV_SOCKET: RefCell<Option<Socket>> = const { RefCell::new(None) };
+    static AUDIO: RefCell<Option<web_sys::AudioContext>> = const { RefCell::new(None) };
+}
+
+/// Opens a socket: `on_open` runs when connected, `on_text` for each text frame, `on_close`
+/// with the close code.
+fn open_socket(
+    url: &str,
+    on_open: impl FnMut() + 'static,
+    on_text: impl FnMut(String) + 'static,
+    on_close: impl FnMut(u16) + 'static,
+) -> Option<Socket> {
     let ws = web_sys::WebSocket::new(url).ok()?;
-    let mut on_text = on_text;
-    let onmessage = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        if let Some(t) = e.data().as_string() {
+    let (mut on_open, mut on_text, mut on_close) = (on_open, on_text, on_close);
+    let onopen = Closure::<dyn FnMut(JsValue)>::new(move |_| on_open());
+    let onmessage = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        if let Some(t) = e.unchecked_into::<web_sys::MessageEvent>().data().as_string() {
             on_text(t);
         }
     });
-    let ws2 = ws.clone();
-    let onopen = Closure::<dyn FnMut()>::new(move || {
-        if let Some(h) = &hello {
-            let _ = ws2.send_with_str(h);
+    let onclose = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| on_close(e.unchecked_into::<web_sys::CloseEvent>().code()));
+    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+    Some(Socket { ws, _cbs: vec![onopen, onmessage, onclose] })
+}
+
+/// Connects the live list; reconnects after a drop (backing off), or shows sign-in when the
+/// session ended.
+fn connect_inbox(store: Store, attempt: u32) {
+    let url = format!("{}{}/inbox/ws", ws_base(), api_base(&store.site()));
+    let socket = open_socket(
+        &url,
+        || {},
+        move |text| on_inbox_frame(store, &text),
+        move |code| {
+            store.live.set(false);
+            INBOX_SOCKET.with(|s| s.borrow_mut().take());
+            if code == ErrorCode::Unauthorized.close_code() || code == 1008 {
+                session_ended(store, "Your session ended: sign in again.");
+                return;
+            }
+            if store.me.get_untracked().is_none() {
+                return;
+            }
+            // Maybe the session expired (the upgrade is refused with 401, which browsers
+            // report as 1006): ask before trying again.
+            wasm_bindgen_futures::spawn_local(async move {
+                if !check_session(store).await {
+                    session_ended(store, "Your session ended: sign in again.");
+                    return;
+                }
+                let wait = Duration::from_millis((500u64 << attempt.min(5)).min(15_000));
+                set_timeout(move || connect_inbox(store, attempt + 1), wait);
+            });
+        },
+    );
+    INBOX_SOCKET.with(|s| {
+        if let Some(old) = s.borrow_mut().take() {
+            old.shut();
+        }
+        *s.borrow_mut() = socket;
+    });
+}
+
+fn on_inbox_frame(store: Store, text: &str) {
+    let Ok(msg) = serde_json::from_str::<InboxServerMsg>(text) else {
+        return;
+    };
+    match msg {
+        InboxServerMsg::Snapshot { me, rows, presence, canned_replies, site_name } => {
+            store.me.set(Some(me));
+            store.rows.set(rows);
+            store.presence.set(presence);
+            store.canned.set(canned_replies);
+            store.site_name.set(site_name);
+            store.live.set(true);
+            // Tell the others again if this tab was away before a reconnect.
+            if store.away.get_untracked() {
+                send_inbox(&InboxClientMsg::SetAway { away: true });
+            }
+        }
+        InboxServerMsg::Row { row } => {
+            let before = store.row(&row.id);
+            let new_handoff = rules::is_new_handoff(before.as_ref(), &row);
+            if new_handoff {
+                alert_new_handoff(store, &row);
+            }
+            store.rows.update(|rows| match rows.iter_mut().find(|r| r.id == row.id) {
+                Some(r) => *r = row,
+                None => rows.push(row),
+            });
+        }
+        InboxServerMsg::Removed { id } => store.rows.update(|rows| rows.retain(|r| r.id != id)),
+        InboxServerMsg::Presence { presence } => store.presence.set(presence),
+        InboxServerMsg::Error { error } => store.say(error.message, Some(code_name(error.code))),
+        InboxServerMsg::Pong => {}
+    }
+}
+
+pub(crate) fn send_inbox(msg: &InboxClientMsg) {
+    if let Ok(text) = serde_json::to_string(msg) {
+        INBOX_SOCKET.with(|s| {
+            if let Some(s) = s.borrow().as_ref() {
+                let _ = s.ws.send_with_str(&text);
+            }
+        });
+    }
+}
+
+/// The JSON name of an error code (`conflict`, …).
+pub(crate) fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// Opens a conversation: its socket, as an operator, replaying the whole log.
+pub(crate) fn open_conversation(store: Store, id: ConversationId) {
+    if store.open.get_untracked().as_ref() == Some(&id) && CONV_SOCKET.with(|c| c.borrow().is_some()) {
+        return;
+    }
+    CONV_SOCKET.with(|c| {
+        if let Some(old) = c.borrow_mut().take() {
+            old.shut();
         }
     });
-    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
-    Some(Socket { ws, _cbs: (onmessage, onopen) })
+    store.thread.set(Vec::new());
+    store.visitor_typing.set(false);
+    store.mode.set(Mode::Reply);
+    store.open.set(Some(id.clone()));
+    store.screen.set(Screen::Inbox);
+    connect_conversation(store, id, 0);
 }
+
+pub(crate) fn close_conversation(store: Store) {
+    CONV_SOCKET.with(|c| {
+        if let Some(old) = c.borrow_mut().take() {
+            old.shut();
+        }
+    });
+    store.open.set(None);
+    store.thread.set(Vec::new());
+    store.conv_live.set(false);
+}
+
+fn connect_conversation(store: Store, id: ConversationId, attempt: u32) {
+    let url = format!("{}{}/conversations/{}/ws?as=operator", ws_base(), api_base(&store.site()), id);
+    let after = store.thread.with_untracked(|t| t.last().map_or(0, |e| e.seq));
+    let hello = serde_json::to_string(&ClientMsg::Hello { token: None, after }).unwrap_or_default();
+    let ws_cell: std::rc::Rc<RefCell<Option<web_sys::WebSocket>>> = Default::default();
+    let ws_for_open = ws_cell.clone();
+    let id_for_close = id.clone();
+    let socket = open_socket(
+        &url,
+        move || {
+            if let Some(ws) = ws_for_open.borrow().as_ref() {
+                let _ = ws.send_with_str(&hello);
+            }
+        },
+        move |text| on_conversation_frame(store, &text),
+        move |code| {
+            store.conv_live.set(false);
+            if store.open.get_untracked().as_ref() != Some(&id_for_close) {
+                return;
+            }
+            CONV_SOCKET.with(|c| c.borrow_mut().take());
+            if code == ErrorCode::Unauthorized.close_code() {
+                session_ended(store, "Your session ended: sign in again.");
+                return;
+            }
+            let id = id_for_close.clone();
+            let wait = Duration::from_millis((500u64 << attempt.min(5)).min(15_000));
+            set_timeout(
+                move || {
+                    if store.open.get_untracked().as_ref() == Some(&id) && store.me.get_untracked().is_some() {
+                        connect_conversation(store, id, attempt + 1);
+                    }
+                },
+                wait,
+            );
+        },
+    );
+    if let Some(s) = &socket {
+        *ws_cell.borrow_mut() = Some(s.ws.clone());
+    }
+    CONV_SOCKET.with(|c| *c.borrow_mut() = socket);
+}
+
+fn on_conversation_frame(store: Store, text: &str) {
+    match serde_json::from_str::<ServerMsg>(text) {
+        Ok(ServerMsg::Welcome { .. }) => store.conv_live.set(true),
+        Ok(ServerMsg::Event { event }) => {
+            if matches!(event.kind, EventKind::VisitorMessage { .. }) {
+                store.visitor_typing.set(false);
+            }
+            store.thread.update(|t| {
+                if !t.iter().any(|e| e.seq == event.seq) {
+                    let at = t.partition_point(|e| e.seq < event.seq);
+                    t.insert(at, event);
+                }
+            })
+        }
+        Ok(ServerMsg::Typing { who: Typist::Visitor, on }) => store.visitor_typing.set(on),
+        Ok(ServerMsg::Error { error, .. }) => {
+            let code = code_name(error.code);
+            store.say(error.message, Some(code));
+        }
+        _ => {}
+    }
+}
+
+/// Sends a frame on the open conversation's socket; says so when it is not connected.
+pub(crate) fn send_frame(store: Store, msg: ClientMsg) -> bool {
+    let Ok(text) = serde_json::to_string(&msg) else { return false };
+    let sent = CONV_SOCKET.with(|c| match c.borrow().as_ref() {
+        Some(c) if c.ws.ready_state() == web_sys::WebSocket::OPEN && store.conv_live.get_untracked() => c.ws.send_with_str(&text).is_ok(),
+        _ => false,
+    });
+    if !sent && !matches!(msg, ClientMsg::Typing { .. }) {
+        store.say("Not connected to this conversation right now — reconnecting; try again in a moment.", Some("offline".into()));
+    }
+    sent
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------------------------
+
+async fn check_session(store: Store) -> bool {
+    match Request::get(&format!("{}/me", api_base(&store.site()))).send().await {
+        Ok(r) if r.ok() => match r.json::<Me>().await {
+            Ok(me) => {
+                store.me.set(Some(me.operator));
+                true
+            }
+            Err(_) => false,
+        },
+        Ok(r) => r.status() != 401 && r.status() != 403,
+        // Offline: not a sign-out.
+        Err(_) => true,
+    }
+}
+
+fn session_ended(store: Store, why: &str) {
+    INBOX_SOCKET.with(|s| {
+        if let Some(old) = s.borrow_mut().take() {
+            old.shut();
+        }
+    });
+    close_conversation(store);
+    store.me.set(None);
+    store.rows.set(Vec::new());
+    store.live.set(false);
+    store.login_error.set(Some(why.to_string()));
+}
+
+pub(crate) fn sign_out(store: Store) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = Request::post(&format!("{}/logout", api_base(&store.site()))).send().await;
+        session_ended(store, "Signed out.");
+        store.login_error.set(None);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts: a sound, a desktop notification, the tab title
+// ---------------------------------------------------------------------------------------------
+
+fn notification_permission() -> String {
+    if js_sys::Reflect::has(&window(), &JsValue::from_str("Notification")).unwrap_or(false) {
+        match web_sys::Notification::permission() {
+            web_sys::NotificationPermission::Granted => "granted",
+            web_sys::NotificationPermission::Denied => "denied",
+            _ => "default",
+        }
+        .into()
+    } else {
+        "unsupported".into()
+    }
+}
+
+pub(crate) fn ask_notification_permission(store: Store) {
+    if let Ok(p) = web_sys::Notification::request_permission() {
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+            store.notify_permission.set(notification_permission());
+        });
+    }
+    // Also a good moment to unlock audio (browsers need a gesture first).
+    let _ = audio();
+}
+
+fn audio() -> Option<web_sys::AudioContext> {
+    AUDIO.with(|a| {
+        if a.borrow().is_none() {
+            *a.borrow_mut() = web_sys::AudioContext::new().ok();
+        }
+        a.borrow().clone()
+    })
+}
+
+/// Two short rising tones (Web Audio: no sound file to download).
+fn chime() -> Option<()> {
+    let ctx = audio()?;
+    if ctx.state() == web_sys::AudioContextState::Suspended {
+        let _ = ctx.resume();
+    }
+    let t = ctx.current_time();
+    for (i, freq) in [880.0f32, 1320.0].into_iter().enumerate() {
+        let osc = ctx.create_oscillator().ok()?;
+        let gain = ctx.create_gain().ok()?;
+        osc.frequency().set_value(freq);
+        let start = t + i as f64 * 0.16;
+        gain.gain().set_value_at_time(0.0001, start).ok()?;
+        gain.gain().exponential_ramp_to_value_at_time(0.25, start + 0.02).ok()?;
+        gain.gain().exponential_ramp_to_value_at_time(0.0001, start + 0.15).ok()?;
+        osc.connect_with_audio_node(&gain).ok()?;
+        gain.connect_with_audio_node(&ctx.destination()).ok()?;
+        osc.start_with_when(start).ok()?;
+        osc.stop_with_when(start + 0.16).ok()?;
+    }
+    Some(())
+}
+
+fn alert_new_handoff(store: Store, row: &ConversationSummary) {
+    if chime().is_some() {
+        store.alerts.update(|n| *n += 1);
+    }
+    if store.notify_permission.get_untracked() != "granted" {
+        return;
+    }
+    let reason = row.handoff.as_ref().map(|h| h.reason.describe()).unwrap_or("A visitor needs a person");
+    let mut body = reason.to_string();
+    if let Some(q) = row.briefing.as_ref().and_then(|b| b.latest_question.clone()).or_else(|| row.first_question.clone()) {
+        body.push_str(": “");
+        body.push_str(&q.chars().take(120).collect::<String>());
+        body.push('”');
+    }
+    let opts = web_sys::NotificationOptions::new();
+    opts.set_body(&body);
+    opts.set_tag(row.id.as_str());
+    if let Ok(n) = web_sys::Notification::new_with_options("Waiting for a human", &opts) {
+        let id = row.id.clone();
+        let onclick = Closure::<dyn FnMut()>::new(move || {
+            let _ = window().focus();
+            open_conversation(store, id.clone());
+        });
+        n.set_onclick(Some(onclick.as_ref().unchecked_ref()));
+        onclick.forget();
+        store.notified.update(|c| *c += 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
+// ---------------------------------------------------------------------------------------------
 
 #[component]
 fn App(site: String) -> impl IntoView {
-    let store = Store {
-        me: RwSignal::new(None),
-        rows: RwSignal::new(Vec::new()),
-        presence: RwSignal::new(Vec::new()),
-        open: RwSignal::new(None),
-        thread: RwSignal::new(Vec::new()),
-        error: RwSignal::new(None),
-    };
-    let checked = RwSignal::new(false);
-    let inbox_socket: Rc<RefCell<Option<Socket>>> = Rc::new(RefCell::new(None));
-    let site2 = site.clone();
-    let connect_inbox = {
-        let inbox_socket = inbox_socket.clone();
-        let site = site.clone();
-        move || {
-            let url = format!("{}{}/inbox/ws", ws_base(), api_base(&site));
-            let s = open_socket(&url, None, move |text| match serde_json::from_str::<InboxServerMsg>(&text) {
-                Ok(InboxServerMsg::Snapshot { me, rows, presence }) => {
-                    store.me.set(Some(me));
-                    store.rows.set(rows);
-                    store.presence.set(presence);
-                }
-                Ok(InboxServerMsg::Row { row }) => store.rows.update(|rows| match rows.iter_mut().find(|r| r.id == row.id) {
-                    Some(r) => *r = row,
-                    None => rows.insert(0, row),
-                }),
-                Ok(InboxServerMsg::Removed { id }) => store.rows.update(|rows| rows.retain(|r| r.id != id)),
-                Ok(InboxServerMsg::Presence { presence }) => store.presence.set(presence),
-                Ok(InboxServerMsg::Error { error }) => store.error.set(Some(error.message)),
-                Ok(InboxServerMsg::Pong) | Err(_) => {}
-            });
-            *inbox_socket.borrow_mut() = s;
+    let store = Store::new(site);
+    provide_context(store);
+    wasm_bindgen_futures::spawn_local(async move {
+        if check_session(store).await && store.me.get_untracked().is_some() {
+            connect_inbox(store, 0);
         }
-    };
-    let connect_inbox = Rc::new(connect_inbox);
-    {
-        let connect_inbox = connect_inbox.clone();
-        let site = site.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(r) = Request::get(&format!("{}/me", api_base(&site))).send().await {
-                if r.ok() {
-                    if let Ok(me) = r.json::<Me>().await {
-                        store.me.set(Some(me.operator));
-                        connect_inbox();
-                    }
-                }
-            }
-            checked.set(true);
-        });
-    }
-    let connect_after_login = StoredValue::new_local(connect_inbox.clone());
+        store.checked.set(true);
+    });
+    set_interval(move || store.now.set(util::now_ms()), Duration::from_secs(1));
+    // The tab title shows how many conversations wait for a human.
+    Effect::new(move |_| {
+        let n = store.rows.with(|r| rules::waiting_count(r));
+        let signed_in = store.me.with(|m| m.is_some());
+        document().set_title(&if signed_in && n > 0 { format!("({n}) waiting · Baton inbox") } else { "Baton inbox".into() });
+    });
+    let keys = window_event_listener(leptos::ev::keydown, move |e| shortcut(store, &e));
+    on_cleanup(move || keys.remove());
     view! {
-        <div class="inbox">
-            {move || store.error.get().map(|e| view! { <div class="error" role="alert">{e}</div> })}
+        <div class="inbox" data-alerts=move || store.alerts.get() data-notified=move || store.notified.get()>
+            {move || store.toast.get().map(|t| view! {
+                <div class="toast" class:error=t.code.is_some() role="alert" data-code=t.code.clone().unwrap_or_default()>
+                    <span>{t.text}</span>
+                    <button class="close" aria-label="Dismiss" on:click=move |_| store.toast.set(None)>"×"</button>
+                </div>
+            })}
             {move || {
-                if !checked.get() {
+                if !store.checked.get() {
                     view! { <p class="loading">"Loading…"</p> }.into_any()
-                } else if store.me.get().is_none() {
-                    view! { <Login site=site2.clone() store=store on_login=move || connect_after_login.with_value(|c| c())/> }.into_any()
+                } else if store.me.with(|m| m.is_none()) {
+                    view! { <Login store=store/> }.into_any()
                 } else {
-                    view! { <Main site=site.clone() store=store/> }.into_any()
+                    view! { <Shell store=store/> }.into_any()
                 }
             }}
         </div>
@@ -139,182 +596,210 @@ fn App(site: String) -> impl IntoView {
 }
 
 #[component]
-fn Login(site: String, store: Store, on_login: impl Fn() + Clone + 'static) -> impl IntoView {
+fn Login(store: Store) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
     let submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
-        let site = site.clone();
-        let on_login = on_login.clone();
+        busy.set(true);
         wasm_bindgen_futures::spawn_local(async move {
             let body = LoginRequest { email: email.get_untracked(), password: password.get_untracked() };
-            let resp = match Request::post(&format!("{}/login", api_base(&site))).json(&body) {
+            let resp = match Request::post(&format!("{}/login", api_base(&store.site()))).json(&body) {
                 Ok(r) => r.send().await,
                 Err(e) => Err(e),
             };
+            busy.set(false);
             match resp {
                 Ok(r) if r.ok() => {
                     if let Ok(me) = r.json::<Me>().await {
-                        store.error.set(None);
+                        store.login_error.set(None);
                         store.me.set(Some(me.operator));
-                        on_login();
+                        connect_inbox(store, 0);
                     }
                 }
                 Ok(r) => {
-                    let msg = r.json::<ApiError>().await.map(|e| e.error.message).unwrap_or_else(|_| "sign-in failed".into());
-                    store.error.set(Some(msg));
+                    let msg = r.json::<ApiError>().await.map(|e| e.error.message).unwrap_or_else(|_| "sign-in failed: try again".into());
+                    store.login_error.set(Some(msg));
                 }
-                Err(_) => store.error.set(Some("cannot reach the server".into())),
+                Err(_) => store.login_error.set(Some("cannot reach the server: check your connection".into())),
             }
         });
     };
     view! {
         <form class="login" on:submit=submit>
             <h1>"Baton inbox"</h1>
-            <label>"Email" <input type="email" name="email" autocomplete="username" on:input=move |e| email.set(event_target_value(&e))/></label>
-            <label>"Password" <input type="password" name="password" autocomplete="current-password" on:input=move |e| password.set(event_target_value(&e))/></label>
-            <button type="submit">"Sign in"</button>
+            {move || store.login_error.get().map(|e| view! { <p class="login-error" role="alert">{e}</p> })}
+            <label>"Email" <input type="email" name="email" autocomplete="username" required
+                on:input=move |e| email.set(event_target_value(&e))/></label>
+            <label>"Password" <input type="password" name="password" autocomplete="current-password" required
+                on:input=move |e| password.set(event_target_value(&e))/></label>
+            <button type="submit" disabled=move || busy.get()>"Sign in"</button>
         </form>
     }
 }
 
-fn status_label(o: &Ownership) -> &'static str {
-    match o {
-        Ownership::Bot => "Bot",
-        Ownership::WaitingForHuman { .. } => "Waiting",
-        Ownership::Human { .. } => "Human",
-        Ownership::Resolved { .. } => "Resolved",
-    }
-}
-
 #[component]
-fn Main(site: String, store: Store) -> impl IntoView {
-    let conv_socket: Rc<RefCell<Option<Socket>>> = Rc::new(RefCell::new(None));
-    let open_conv = {
-        let conv_socket = conv_socket.clone();
-        let site = site.clone();
-        move |id: ConversationId| {
-            store.open.set(Some(id.clone()));
-            store.thread.set(Vec::new());
-            let url = format!("{}{}/conversations/{}/ws?as=operator", ws_base(), api_base(&site), id);
-            let hello = serde_json::to_string(&ClientMsg::Hello { token: None, after: 0 }).ok();
-            let s = open_socket(&url, hello, move |text| match serde_json::from_str::<ServerMsg>(&text) {
-                Ok(ServerMsg::Event { event }) => store.thread.update(|t| {
-                    if !t.iter().any(|e| e.seq == event.seq) {
-                        t.push(event);
-                        t.sort_by_key(|e| e.seq);
-                    }
-                }),
-                Ok(ServerMsg::Error { error, .. }) => store.error.set(Some(error.message)),
-                _ => {}
-            });
-            *conv_socket.borrow_mut() = s;
-        }
-    };
-    let send: Rc<dyn Fn(ClientMsg)> = {
-        let conv_socket = conv_socket.clone();
-        Rc::new(move |m: ClientMsg| {
-            if let (Some(s), Ok(text)) = (conv_socket.borrow().as_ref(), serde_json::to_string(&m)) {
-                let _ = s.ws.send_with_str(&text);
-            }
-        })
-    };
-    let rows = move || {
-        let mut rows = store.rows.get();
-        // Waiting first (oldest first), then the rest by recent activity.
-        rows.sort_by_key(|r| match r.ownership {
-            Ownership::WaitingForHuman { since } => (0, since),
-            Ownership::Human { .. } => (1, -r.updated_at),
-            Ownership::Bot => (2, -r.updated_at),
-            Ownership::Resolved { .. } => (3, -r.updated_at),
-        });
-        rows
-    };
-    let open_conv = StoredValue::new_local(Rc::new(open_conv));
-    let send = StoredValue::new_local(send);
+fn Shell(store: Store) -> impl IntoView {
     view! {
         <header class="top">
-            <strong>"Baton inbox"</strong>
-            <span class="me">{move || store.me.get().map(|m| m.name).unwrap_or_default()}</span>
-            <span class="presence">{move || format!("{} online", store.presence.get().iter().filter(|p| !p.away).count())}</span>
-        </header>
-        <div class="columns">
-            <ul class="list" aria-label="Conversations">
-                <For each=rows key=|r| (r.id.clone(), r.last_seq) let:row>
-                    {
-                        let id = row.id.clone();
-                        let reason = row.handoff.as_ref().map(|h| h.reason.describe()).unwrap_or("");
-                        view! {
-                            <li class="row" data-id=row.id.to_string() data-status=row.ownership.label() on:click=move |_| open_conv.with_value(|f| f(id.clone()))>
-                                <span class="status">{status_label(&row.ownership)}</span>
-                                <span class="reason">{reason}</span>
-                                <span class="preview">{row.last_message.as_ref().map(|m| m.text.clone()).unwrap_or_default()}</span>
-                                <span class="page">{row.page.as_ref().map(|p| p.title.clone()).unwrap_or_default()}</span>
-                            </li>
-                        }
-                    }
+            <strong class="brand">{move || {
+                let n = store.site_name.get();
+                if n.is_empty() { "Baton".to_string() } else { n }
+            }}</strong>
+            <nav class="tabs" aria-label="Pages">
+                <button class="nav-inbox" class:active=move || store.screen.get() == Screen::Inbox
+                    on:click=move |_| store.screen.set(Screen::Inbox)>"Inbox"
+                    {move || {
+                        let n = store.rows.with(|r| rules::waiting_count(r));
+                        (n > 0).then(|| view! { <span class="count">{n}</span> })
+                    }}
+                </button>
+                <button class="nav-insights" class:active=move || store.screen.get() == Screen::Insights
+                    on:click=move |_| store.screen.set(Screen::Insights)>"Insights"</button>
+            </nav>
+            <span class="live" class:off=move || !store.live.get()
+                title=move || if store.live.get() { "Live" } else { "Reconnecting…" }>
+                {move || if store.live.get() { "● live" } else { "○ reconnecting" }}
+            </span>
+            <ul class="presence" aria-label="Operators online">
+                <For each=move || store.presence.get() key=|p| (p.operator.id.clone(), p.away) let:p>
+                    <li class:away=p.away title=if p.away { "away" } else { "online" }>{p.operator.name.clone()}</li>
                 </For>
             </ul>
-            <section class="thread">
-                {move || store.open.get().is_some().then(|| view! { <Thread store=store send=send.get_value()/> })}
-            </section>
-        </div>
-    }
-}
-
-#[component]
-fn Thread(store: Store, send: Rc<dyn Fn(ClientMsg)>) -> impl IntoView {
-    let draft = RwSignal::new(String::new());
-    let (s1, s2, s3, s4) = (send.clone(), send.clone(), send.clone(), send.clone());
-    let reply = move || {
-        let text = draft.get_untracked().trim().to_string();
-        if !text.is_empty() {
-            draft.set(String::new());
-            s2(ClientMsg::Message { client_id: random_id(), text });
-        }
-    };
-    let reply2 = reply.clone();
-    view! {
-        <div class="actions">
-            <button class="take-over" on:click=move |_| s1(ClientMsg::TakeOver { client_id: random_id() })>"Take over"</button>
-            <button class="resolve" on:click=move |_| s3(ClientMsg::Resolve { client_id: random_id() })>"Resolve"</button>
-            <button class="note" on:click=move |_| {
-                let text = draft.get_untracked().trim().to_string();
-                if !text.is_empty() { draft.set(String::new()); s4(ClientMsg::Note { client_id: random_id(), text }); }
-            }>"Add private note"</button>
-        </div>
-        <div class="events" role="log">
-            <For each=move || store.thread.get() key=|e| e.seq let:e>
-                {event_row(e)}
-            </For>
-        </div>
-        <form class="reply" on:submit=move |ev| { ev.prevent_default(); reply(); }>
-            <textarea aria-label="Reply" prop:value=move || draft.get() on:input=move |e| draft.set(event_target_value(&e))
-                on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); reply2(); }></textarea>
-            <button type="submit">"Send"</button>
-        </form>
-    }
-}
-
-fn event_row(e: Event) -> AnyView {
-    match e.kind {
-        EventKind::VisitorMessage { text } => view! { <div class="ev visitor"><b>"Visitor: "</b>{text}</div> }.into_any(),
-        EventKind::BotAnswer { answer, .. } => view! {
-            <div class="ev bot"><b>"Bot: "</b>{answer.text}
-                <span class="confidence">{format!(" (confidence {:.2})", answer.confidence)}</span>
-                {answer.citations.into_iter().map(|c| { let l = c.breadcrumb(); view! { <a class="cite" href=c.url target="_blank" rel="noopener noreferrer">{l}</a> } }).collect_view()}
+            {move || (store.notify_permission.get() == "default").then(|| view! {
+                <button class="enable-alerts" on:click=move |_| ask_notification_permission(store)>"Enable desktop alerts"</button>
+            })}
+            <label class="away-toggle">
+                <input type="checkbox" prop:checked=move || store.away.get() on:change=move |e| {
+                    let away = event_target_checked(&e);
+                    store.away.set(away);
+                    send_inbox(&InboxClientMsg::SetAway { away });
+                }/>
+                "Away"
+            </label>
+            <span class="me">{move || store.me.get().map(|m| m.name).unwrap_or_default()}</span>
+            <button class="sign-out" on:click=move |_| sign_out(store)>"Sign out"</button>
+        </header>
+        {move || match store.screen.get() {
+            Screen::Inbox => view! {
+                <main class="columns" class:has-open=move || store.open.with(|o| o.is_some())>
+                    <list::ListPane store=store/>
+                    <section class="thread-pane" aria-label="Conversation">
+                        {move || match store.open.get() {
+                            Some(id) => view! { <thread::ThreadPane store=store id=id/> }.into_any(),
+                            None => view! { <div class="empty">
+                                <p>"Pick a conversation on the left."</p>
+                                <p class="hint">"Press " <kbd>"n"</kbd> " to open the one waiting longest."</p>
+                            </div> }.into_any(),
+                        }}
+                    </section>
+                </main>
+            }.into_any(),
+            Screen::Insights => view! { <insights::InsightsPage store=store/> }.into_any(),
+        }}
+        <footer class="keys" aria-label="Keyboard shortcuts">
+            <span><kbd>"n"</kbd>" next waiting"</span>
+            <span><kbd>"j"</kbd>"/"<kbd>"k"</kbd>" move"</span>
+            <span><kbd>"t"</kbd>" take over"</span>
+            <span><kbd>"r"</kbd>" reply"</span>
+            <span><kbd>"p"</kbd>" note"</span>
+            <span><kbd>"e"</kbd>" resolve"</span>
+            <span><kbd>"/"</kbd>" search"</span>
+            <span><kbd>"?"</kbd>" all keys"</span>
+        </footer>
+        {move || store.help.get().then(|| view! {
+            <div class="help" role="dialog" aria-label="Keyboard shortcuts" on:click=move |_| store.help.set(false)>
+                <div class="help-card">
+                    <h2>"Keyboard shortcuts"</h2>
+                    <dl>
+                        <dt><kbd>"n"</kbd></dt><dd>"Open the conversation waiting longest"</dd>
+                        <dt><kbd>"j"</kbd>" / "<kbd>"k"</kbd></dt><dd>"Next / previous conversation in the list"</dd>
+                        <dt><kbd>"t"</kbd></dt><dd>"Take over the open conversation"</dd>
+                        <dt><kbd>"r"</kbd></dt><dd>"Reply (Enter sends, Shift+Enter new line, / for canned replies)"</dd>
+                        <dt><kbd>"p"</kbd></dt><dd>"Write a private note"</dd>
+                        <dt><kbd>"e"</kbd></dt><dd>"Resolve the open conversation"</dd>
+                        <dt><kbd>"/"</kbd></dt><dd>"Search"</dd>
+                        <dt><kbd>"i"</kbd></dt><dd>"Insights / back to the inbox"</dd>
+                        <dt><kbd>"Esc"</kbd></dt><dd>"Leave the text box; close this"</dd>
+                    </dl>
+                </div>
             </div>
+        })}
+    }
+}
+
+/// The daily loop on the keyboard. Ignored while typing in a field (Escape leaves it).
+fn shortcut(store: Store, e: &web_sys::KeyboardEvent) {
+    if store.me.with_untracked(|m| m.is_none()) || e.ctrl_key() || e.meta_key() || e.alt_key() {
+        return;
+    }
+    let target = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+    let tag = target.as_ref().map(|t| t.tag_name().to_lowercase()).unwrap_or_default();
+    if matches!(tag.as_str(), "input" | "textarea" | "select") {
+        if e.key() == "Escape" {
+            if let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = el.blur();
+            }
         }
-        .into_any(),
-        EventKind::HandoffRequested { handoff, briefing, .. } => view! {
-            <div class="ev system handoff"><b>"Handoff: "</b>{handoff.reason.describe()}<div class="briefing">{briefing.summary}</div></div>
+        return;
+    }
+    let open = store.open.get_untracked();
+    let handled = match e.key().as_str() {
+        "n" => {
+            let rows = store.rows.get_untracked();
+            match rules::next_waiting(&rows, open.as_ref()) {
+                Some(id) => open_conversation(store, id.clone()),
+                None => store.say("Nobody is waiting for a human right now.", None),
+            }
+            true
         }
-        .into_any(),
-        EventKind::OperatorJoined { operator } => view! { <div class="ev system">{format!("{} joined", operator.name)}</div> }.into_any(),
-        EventKind::OperatorMessage { operator, text } => view! { <div class="ev operator"><b>{format!("{}: ", operator.name)}</b>{text}</div> }.into_any(),
-        EventKind::PrivateNote { operator, text } => view! { <div class="ev note"><b>{format!("Note by {}: ", operator.name)}</b>{text}</div> }.into_any(),
-        EventKind::Resolved { .. } => view! { <div class="ev system">"Resolved"</div> }.into_any(),
-        EventKind::PageChanged { page } => view! { <div class="ev system">"Visitor is on " {page.title} " " <small>{page.url}</small></div> }.into_any(),
-        other => view! { <div class="ev system">{other.type_name().replace('_', " ")}</div> }.into_any(),
+        "j" | "k" => {
+            let ids = list::visible_ids(store);
+            let at = open.as_ref().and_then(|o| ids.iter().position(|i| i == o));
+            let next = match (e.key().as_str(), at) {
+                ("j", Some(i)) => ids.get(i + 1),
+                ("k", Some(i)) if i > 0 => ids.get(i - 1),
+                (_, None) => ids.first(),
+                _ => None,
+            };
+            if let Some(id) = next {
+                open_conversation(store, id.clone());
+            }
+            true
+        }
+        "t" if open.is_some() => thread::act(store, thread::Action::TakeOver),
+        "e" if open.is_some() => thread::act(store, thread::Action::Resolve),
+        "r" if open.is_some() => {
+            store.mode.set(Mode::Reply);
+            store.focus_composer.update(|n| *n += 1);
+            true
+        }
+        "p" if open.is_some() => {
+            store.mode.set(Mode::Note);
+            store.focus_composer.update(|n| *n += 1);
+            true
+        }
+        "/" => {
+            store.screen.set(Screen::Inbox);
+            store.focus_search.update(|n| *n += 1);
+            true
+        }
+        "i" => {
+            store.screen.update(|s| *s = if *s == Screen::Insights { Screen::Inbox } else { Screen::Insights });
+            true
+        }
+        "?" => {
+            store.help.update(|h| *h = !*h);
+            true
+        }
+        "Escape" => {
+            store.help.set(false);
+            true
+        }
+        _ => false,
+    };
+    if handled {
+        e.prevent_default();
     }
 }

@@ -15,6 +15,8 @@
 use crate::config::{ActionConfig, SiteConfig, EMAIL_ACTION};
 use crate::engine::Engine;
 use crate::handoff;
+use crate::inbox::push_search_text;
+use crate::insights::ConversationStats;
 use crate::protocol::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -84,6 +86,12 @@ pub struct ConversationState {
     /// Custom actions whose form was shown (a form is asked for once).
     #[serde(default)]
     pub forms_requested: Vec<String>,
+    /// Figures for insights (`insights::ConversationStats`), sent with the inbox row.
+    #[serde(default)]
+    pub stats: ConversationStats,
+    /// The thread's text for the inbox search, bounded (`inbox::push_search_text`).
+    #[serde(default)]
+    pub search_text: String,
 }
 
 impl ConversationState {
@@ -108,6 +116,8 @@ impl ConversationState {
             visitor_email: None,
             briefing: None,
             forms_requested: Vec::new(),
+            stats: ConversationStats::default(),
+            search_text: String::new(),
         }
     }
 
@@ -116,6 +126,18 @@ impl ConversationState {
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
         self.updated_at = event.at;
+        self.stats.apply(event, self.recent_questions.last().map(String::as_str));
+        match &event.kind {
+            EventKind::VisitorMessage { text } | EventKind::OperatorMessage { text, .. } | EventKind::PrivateNote { text, .. } => {
+                push_search_text(&mut self.search_text, text)
+            }
+            EventKind::FieldsCollected { values, .. } => {
+                for v in values.values() {
+                    push_search_text(&mut self.search_text, v);
+                }
+            }
+            _ => {}
+        }
         let preview = |from: &str, text: &str| Some(Preview { from: from.into(), text: truncate(text, PREVIEW_CHARS), at: event.at });
         match &event.kind {
             EventKind::Started { page, .. } => {
@@ -231,6 +253,8 @@ impl ConversationState {
             owner: self.owner().cloned(),
             fields: self.fields.clone(),
             briefing: self.briefing.clone(),
+            stats: Some(self.stats.clone()),
+            search_text: Some(self.search_text.clone()),
         }
     }
 

@@ -921,6 +921,20 @@ pub struct ConversationSummary {
     /// The briefing of the current handoff, for the list's preview card.
     #[serde(default)]
     pub briefing: Option<Briefing>,
+    /// Figures for insights, folded from the log. Sent by the `Conversation` object to the
+    /// `Inbox` object, which keeps them beside the row; never sent to inbox sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::insights::ConversationStats>,
+    /// The conversation's text for search, bounded (`inbox::push_search_text`). Like `stats`:
+    /// kept by the `Inbox` object, never sent to inbox sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_text: Option<String>,
+}
+
+/// Reply to `GET /api/v1/sites/:site/inbox/rows` (see `inbox::RowQuery`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowPage {
+    pub rows: Vec<ConversationSummary>,
 }
 
 /// An operator's presence, derived from live inbox sockets.
@@ -942,11 +956,17 @@ pub enum InboxClientMsg {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InboxServerMsg {
-    /// Sent first: every row, and who is online.
+    /// Sent first: the open rows and the most recent others, who is online, the canned replies.
     Snapshot {
         me: OperatorRef,
         rows: Vec<ConversationSummary>,
         presence: Vec<Presence>,
+        /// The site's canned replies (`baton.toml`), inserted with `/name` in the composer.
+        #[serde(default)]
+        canned_replies: Vec<crate::config::CannedReply>,
+        /// The site's display name.
+        #[serde(default)]
+        site_name: String,
     },
     /// A row was added or changed.
     Row {

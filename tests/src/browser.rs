@@ -30,7 +30,25 @@ impl Browser {
         Self::launch(width, height, extra_args, true).await
     }
 
+    /// A browser whose page viewport is exactly `width` × `height` CSS pixels (a window's size
+    /// includes its frame), at `pixel_ratio`, with touch for tablets. For layout screenshots.
+    pub async fn start_viewport(width: u32, height: u32, pixel_ratio: f32, touch: bool) -> Browser {
+        let metrics = serde_json::json!({"width": width, "height": height, "pixelRatio": pixel_ratio, "touch": touch, "mobile": touch});
+        Self::launch_with(width, height, &[], Some(metrics)).await
+    }
+
+    /// Grants the page a permission (e.g. "notifications") through WebDriver's Set Permission.
+    pub async fn grant(&self, permission: &str) {
+        let cmd = SetPermission(serde_json::json!({"descriptor": {"name": permission}, "state": "granted"}));
+        self.client.issue_cmd(cmd).await.expect("set permission");
+    }
+
     async fn launch(width: u32, height: u32, extra_args: &[String], phone: bool) -> Browser {
+        let metrics = phone.then(|| serde_json::json!({"width": width, "height": height, "pixelRatio": 3.0, "touch": true}));
+        Self::launch_with(width, height, extra_args, metrics).await
+    }
+
+    async fn launch_with(width: u32, height: u32, extra_args: &[String], metrics: Option<serde_json::Value>) -> Browser {
         let port = free_port();
         let mut cmd = Command::new("chromedriver");
         cmd.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
@@ -64,9 +82,8 @@ impl Browser {
         if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
             args.extend(extra_args.iter().map(|a| serde_json::Value::String(a.clone())));
         }
-        if phone {
-            caps["goog:chromeOptions"]["mobileEmulation"] =
-                serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0, "touch": true}});
+        if let Some(m) = metrics {
+            caps["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({ "deviceMetrics": m });
         }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -153,6 +170,19 @@ struct NetworkConditions(serde_json::Value);
 impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
     fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+#[derive(Debug)]
+struct SetPermission(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/permissions", session.unwrap_or_default()))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {

@@ -24,6 +24,9 @@ pub mod receiver;
 /// Every wait in the tests is bounded by this: a failure, never a way to synchronise.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// The session key every test worker runs with (see `Wrangler::launch`).
+pub const SESSION_KEY: &str = "test-session-key-0123456789abcdef0123456789";
+
 /// Test operator accounts: (site, email, name, password).
 pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("demo", "ann@example.com", "Ann", "ann-password-1"),
@@ -142,7 +145,7 @@ impl Wrangler {
         );
         let mut env = tempfile::NamedTempFile::new().expect("env file");
         use std::io::Write;
-        writeln!(env, "BATON_SESSION_KEY=test-session-key-0123456789abcdef0123456789").unwrap();
+        writeln!(env, "BATON_SESSION_KEY={SESSION_KEY}").unwrap();
         writeln!(env, "BATON_OPERATORS='{}'", operators_json()).unwrap();
         for (k, v) in &options.vars {
             writeln!(env, "{k}={v}").unwrap();
@@ -316,6 +319,29 @@ pub async fn login(w: &Wrangler, site: &str, email: &str, password: &str) -> Str
     cookie.split(';').next().unwrap().to_string()
 }
 
+/// A session cookie (`Cookie` header value) signed with `key`, as the worker makes them: hex of
+/// the session JSON, a dot, hex of its HMAC-SHA256. For tests of expiry and tampering.
+pub fn forge_cookie(session: &Value, key: &str) -> String {
+    use hmac::Mac;
+    let payload = session.to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(payload.as_bytes());
+    format!("baton_session={}.{}", hex(payload.as_bytes()), hex(&mac.finalize().into_bytes()))
+}
+
+/// The HTTP status a WebSocket upgrade was refused with (`None` if it was accepted).
+pub async fn ws_refusal(url: &str, cookie: Option<&str>) -> Option<u16> {
+    let mut req = url.into_client_request().expect("url");
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await.expect("no answer to the upgrade") {
+        Ok(_) => None,
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Some(resp.status().as_u16()),
+        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
+    }
+}
+
 /// A raw client WebSocket (for benches that drive frames themselves).
 pub type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -385,6 +411,19 @@ impl Ws {
                 Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).expect("JSON frame")),
                 Ok(Message::Close(_)) | Err(_) => return None,
                 Ok(_) => continue,
+            }
+        }
+    }
+
+    /// The next JSON frame, or the close code if the socket closed instead (`None`: no code).
+    pub async fn next_or_closed(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.stream.next()).await.expect("no frame within the wait");
+            match m {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).expect("JSON frame")),
+                Some(Ok(Message::Close(f))) => return Err(f.map(|f| f.code.into())),
+                None | Some(Err(_)) => return Err(None),
+                Some(Ok(_)) => continue,
             }
         }
     }

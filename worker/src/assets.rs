@@ -131,7 +131,8 @@ async fn load_engine(env: &Env, site: &SiteId) -> Result<Engine, String> {
     Engine::new(index, model).map_err(|e| e.to_string())
 }
 
-async fn model(env: &Env, id: &str) -> Result<Arc<Model>, String> {
+/// The embedding model `id` (cached per isolate), e.g. for grouping questions by meaning.
+pub async fn model(env: &Env, id: &str) -> Result<Arc<Model>, String> {
     if let Some(m) = MODELS.with(|m| m.borrow().get(id).cloned()) {
         return Ok(m);
     }

@@ -1,6 +1,11 @@
 //! Operator sign-in: accounts from the `BATON_OPERATORS` secret (PBKDF2-SHA256 hashes made by
 //! `index-builder operator add`), sessions as HMAC-signed cookies keyed by `BATON_SESSION_KEY`.
 //! Visitors never get a session: their per-conversation token is checked by the object.
+//!
+//! Logout ends a session for good, not only in the browser that signs out: each session has a
+//! random id (`sid`), and logout records it as revoked in the site's `Inbox` object until the
+//! session would have expired anyway ([`require_operator`] asks; the inbox socket checks it
+//! when it opens, and logout closes that session's open inbox sockets).
 
 use crate::http::{api, Failure};
 use baton_shared::protocol::{hex, ErrorCode, OperatorRef, SiteId};
@@ -31,6 +36,16 @@ pub struct Session {
     pub operator: OperatorRef,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// Random id of this sign-in, so logout can revoke it. Cookies without one are refused.
+    #[serde(default)]
+    pub sid: String,
+}
+
+/// A new session id: 128 random bits.
+pub fn new_sid() -> Result<String, Failure> {
+    let mut b = [0u8; 16];
+    getrandom02::getrandom(&mut b).map_err(|e| Failure::Internal(e.to_string()))?;
+    Ok(hex(&b))
 }
 
 pub fn accounts(env: &Env) -> Vec<Account> {
@@ -140,7 +155,7 @@ pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session
     let Ok(s) = serde_json::from_slice::<Session>(&payload) else {
         return Ok(None);
     };
-    if s.exp <= now_secs {
+    if s.exp <= now_secs || s.sid.is_empty() {
         return Ok(None);
     }
     // An account removed from config loses its sessions at once.
@@ -150,17 +165,32 @@ pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session
     Ok(Some(s))
 }
 
-/// The operator session for `site`, or 401 (no session) / 403 (another site's session).
-pub fn require_operator(env: &Env, req: &Request, site: &SiteId, now_secs: i64) -> Result<Session, Failure> {
+fn signed_out() -> Failure {
+    api(ErrorCode::Unauthorized, "sign in to the inbox first (your session may have expired)")
+}
+
+/// The operator session for `site` by its cookie alone (signature, expiry, account, site), or
+/// 401 (no session) / 403 (another site's session). Not checked for logout: callers either use
+/// [`require_operator`] or let the `Inbox` object check the `sid` (its socket does).
+pub fn operator_session(env: &Env, req: &Request, site: &SiteId, now_secs: i64) -> Result<Session, Failure> {
     match session(env, req, now_secs)? {
-        None => Err(api(ErrorCode::Unauthorized, "sign in to the inbox first (your session may have expired)")),
-        Some(s) if &s.site != site => Err(api(ErrorCode::Forbidden, "your session is for another site")),
+        None => Err(signed_out()),
+        Some(s) if &s.site != site => Err(api(ErrorCode::Forbidden, "your session is for another site: sign in to this site's inbox")),
         Some(s) => Ok(s),
     }
 }
 
+/// The operator session for `site`: [`operator_session`], and not signed out since.
+pub async fn require_operator(env: &Env, req: &Request, site: &SiteId, now_secs: i64) -> Result<Session, Failure> {
+    let s = operator_session(env, req, site, now_secs)?;
+    if crate::inbox::is_revoked(env, site, &s.sid).await? {
+        return Err(signed_out());
+    }
+    Ok(s)
+}
+
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()

@@ -14,12 +14,14 @@ mod conversation;
 mod http;
 mod inbox;
 mod jobs;
+mod limiter;
 mod llm;
 mod webhooks;
 
 use assets::Cache;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::Actor;
+use baton_shared::insights;
 use baton_shared::protocol::*;
 use http::{api, error_response, json, Failure, Handled};
 use wasm_bindgen::JsValue;
@@ -27,6 +29,7 @@ use worker::*;
 
 pub use conversation::Conversation;
 pub use inbox::Inbox;
+pub use limiter::RateLimiter;
 
 #[event(fetch)]
 pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -105,7 +108,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             if req.headers().get("upgrade")?.as_deref() != Some("websocket") {
                 return Err(api(ErrorCode::BadRequest, "this endpoint speaks WebSocket: send 'Upgrade: websocket'"));
             }
-            let actor = socket_actor(req, env, site, &config, now)?;
+            let actor = socket_actor(req, env, site, &config, now).await?;
             let mut headers = Headers::new();
             headers.set("upgrade", "websocket")?;
             if let Some(a) = &actor {
@@ -115,7 +118,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         }
         (Method::Get, ["conversations", id, "events"]) => {
             let id = ConversationId::parse(id)?;
-            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now).await?;
             let after = http::query(req, "after").unwrap_or_default();
             let resp =
                 forward(env, site, &id, &format!("/events?after={}", after.parse::<u64>().unwrap_or(0)), Method::Get, &mut headers, None)
@@ -124,7 +127,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         }
         (Method::Post, ["conversations", id, "commands"]) => {
             let id = ConversationId::parse(id)?;
-            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now).await?;
             let body = req.bytes().await?;
             if body.len() > MAX_FRAME_BYTES {
                 return Err(api(ErrorCode::TooLarge, format!("the body is {} bytes; the limit is {MAX_FRAME_BYTES}", body.len())));
@@ -134,61 +137,111 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         }
         (Method::Get, ["conversations", id, "export"]) => {
             let id = ConversationId::parse(id)?;
-            let session = auth::require_operator(env, req, site, now / 1000)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
             let mut headers = operator_headers(&session)?;
             forward(env, site, &id, "/export", Method::Get, &mut headers, None).await
         }
 
-        // ---- operators ----
-        (Method::Post, ["login"]) => {
-            same_origin(req)?;
-            let l: LoginRequest = http::body(req).await?;
-            let Some(account) = auth::login(env, site, &l.email, &l.password) else {
-                return Err(api(ErrorCode::Unauthorized, "wrong email or password"));
-            };
-            let session = auth::Session {
-                site: site.clone(),
-                operator: OperatorRef { id: account.email.clone(), name: account.name.clone() },
-                exp: now / 1000 + auth::SESSION_SECONDS,
-            };
-            let cookie = auth::session_cookie(env, req, &session)?;
-            let mut resp = json(200, &Me { site: site.clone(), operator: session.operator })?;
-            resp.headers_mut().set("set-cookie", &cookie)?;
-            Ok(resp)
-        }
+        // ---- operators: sign-in, the inbox list, insights ----
+        (Method::Post, ["login"]) => login(req, env, site, now).await,
         (Method::Post, ["logout"]) => {
             same_origin(req)?;
+            // Revoke the session server-side too, so a copy of the cookie stops working.
+            if let Some(s) = auth::session(env, req, now / 1000)?.filter(|s| &s.site == site) {
+                inbox::revoke(env, site, &inbox::Revoke { sid: s.sid, exp: s.exp }).await?;
+            }
             let mut resp = json(200, &serde_json::json!({ "ok": true }))?;
             resp.headers_mut().set("set-cookie", &auth::logout_cookie(req))?;
             Ok(resp)
         }
         (Method::Get, ["webhooks"]) => {
             same_origin(req)?;
-            auth::require_operator(env, req, site, now / 1000)?;
-            let mut resp = inbox_stub(env, site)?.fetch_with_str("https://inbox/webhooks/log").await?;
+            auth::require_operator(env, req, site, now / 1000).await?;
+            let mut resp = inbox_request(env, site, "/webhooks/log", Headers::new()).await?;
             let deliveries: Vec<DeliveryRecord> = resp.json().await?;
             json(200, &webhooks::status(&config, deliveries))
         }
         (Method::Get, ["me"]) => {
-            let s = auth::require_operator(env, req, site, now / 1000)?;
+            let s = auth::require_operator(env, req, site, now / 1000).await?;
             json(200, &Me { site: s.site, operator: s.operator })
         }
         (Method::Get, ["inbox", "ws"]) => {
             same_origin(req)?;
-            let session = auth::require_operator(env, req, site, now / 1000)?;
+            // The session's logout record is checked by the Inbox object itself (one hop less).
+            let session = auth::operator_session(env, req, site, now / 1000)?;
             if req.headers().get("upgrade")?.as_deref() != Some("websocket") {
                 return Err(api(ErrorCode::BadRequest, "this endpoint speaks WebSocket: send 'Upgrade: websocket'"));
             }
             let headers = Headers::new();
             headers.set("upgrade", "websocket")?;
             headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Get).with_headers(headers);
-            let r = Request::new_with_init("https://inbox/ws", &init)?;
-            Ok(inbox_stub(env, site)?.fetch_with_request(r).await?)
+            headers.set(inbox::SID_HEADER, &session.sid)?;
+            headers.set(inbox::EXP_HEADER, &session.exp.to_string())?;
+            inbox_request(env, site, &format!("/ws?site={site}"), headers).await
+        }
+        (Method::Get, ["inbox", "rows"]) => {
+            same_origin(req)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            let q = inbox::row_query(req)?;
+            let headers = Headers::new();
+            headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
+            inbox_request(env, site, &inbox::rows_path(&q), headers).await
+        }
+        (Method::Get, ["insights"]) => {
+            same_origin(req)?;
+            auth::require_operator(env, req, site, now / 1000).await?;
+            let days = match http::query(req, "days") {
+                None => 30,
+                Some(d) => d
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=insights::MAX_DAYS).contains(d))
+                    .ok_or_else(|| api(ErrorCode::InvalidField, format!("days must be a number from 1 to {}", insights::MAX_DAYS)))?,
+            };
+            let mut resp = inbox_request(env, site, &format!("/insights?site={site}&days={days}"), Headers::new()).await?;
+            if resp.status_code() != 200 || http::query(req, "download").is_none() {
+                return Ok(resp);
+            }
+            // The same JSON as a file (a fresh response: the object's headers are immutable).
+            let headers = Headers::new();
+            headers.set("content-type", "application/json; charset=utf-8")?;
+            headers.set("cache-control", "no-store")?;
+            headers.set("content-disposition", &format!("attachment; filename=\"baton-insights-{site}-{days}d.json\""))?;
+            Ok(Response::builder().with_status(200).with_headers(headers).fixed(resp.bytes().await?))
         }
         _ => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
     }
+}
+
+/// Signs an operator in. Rate-limited per IP address and per account before the password is
+/// checked; a wrong password and an unknown email get the same answer.
+async fn login(req: &mut Request, env: &Env, site: &SiteId, now: i64) -> Handled {
+    same_origin(req)?;
+    let l: LoginRequest = http::body(req).await?;
+    limiter::enforce(env, &limiter::LOGIN_PER_IP, &limiter::client_ip(req), "sign-in attempts from your network").await?;
+    let account = format!("{site}:{}", l.email.trim().to_lowercase());
+    limiter::enforce(env, &limiter::LOGIN_PER_ACCOUNT, &account, "sign-in attempts for this email").await?;
+    let Some(account) = auth::login(env, site, &l.email, &l.password) else {
+        return Err(api(ErrorCode::Unauthorized, "wrong email or password"));
+    };
+    let session = auth::Session {
+        site: site.clone(),
+        operator: OperatorRef { id: account.email.clone(), name: account.name.clone() },
+        exp: now / 1000 + auth::SESSION_SECONDS,
+        sid: auth::new_sid()?,
+    };
+    let cookie = auth::session_cookie(env, req, &session)?;
+    let mut resp = json(200, &Me { site: site.clone(), operator: session.operator })?;
+    resp.headers_mut().set("set-cookie", &cookie)?;
+    Ok(resp)
+}
+
+/// A request to the site's `Inbox` object, built here (so the operator headers are ours).
+async fn inbox_request(env: &Env, site: &SiteId, path: &str, headers: Headers) -> Handled {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let r = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
+    Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
 }
 
 /// Creates a conversation: 128-bit id, 256-bit visitor token (only its hash is stored).
@@ -244,10 +297,6 @@ async fn forward(
     Ok(env.durable_object("CONVERSATIONS")?.get_by_name(id.as_str())?.fetch_with_request(req).await?)
 }
 
-fn inbox_stub(env: &Env, site: &SiteId) -> Result<Stub, Failure> {
-    Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?)
-}
-
 fn operator_headers(session: &auth::Session) -> Result<Headers, Failure> {
     let h = Headers::new();
     h.set(conversation::ACTOR_HEADER, &serde_json::to_string(&Actor::Operator { operator: session.operator.clone() })?)?;
@@ -256,7 +305,7 @@ fn operator_headers(session: &auth::Session) -> Result<Headers, Failure> {
 
 /// For conversation HTTP calls: operators by cookie (`?as=operator`), visitors by bearer token
 /// (checked by the object). Returns the object's headers and the CORS origin to answer.
-fn visitor_or_operator(
+async fn visitor_or_operator(
     req: &Request,
     env: &Env,
     site: &SiteId,
@@ -265,7 +314,7 @@ fn visitor_or_operator(
 ) -> Result<(Headers, Option<String>), Failure> {
     if http::query(req, "as").as_deref() == Some("operator") {
         same_origin(req)?;
-        let session = auth::require_operator(env, req, site, now / 1000)?;
+        let session = auth::require_operator(env, req, site, now / 1000).await?;
         return Ok((operator_headers(&session)?, None));
     }
     let origin = visitor_origin(req, config)?;
@@ -278,10 +327,10 @@ fn visitor_or_operator(
 
 /// Who opens a conversation socket: an operator (`?as=operator` + session) or the visitor
 /// (`None`: the object checks the token in the hello frame).
-fn socket_actor(req: &Request, env: &Env, site: &SiteId, config: &SiteConfig, now: i64) -> Result<Option<Actor>, Failure> {
+async fn socket_actor(req: &Request, env: &Env, site: &SiteId, config: &SiteConfig, now: i64) -> Result<Option<Actor>, Failure> {
     if http::query(req, "as").as_deref() == Some("operator") {
         same_origin(req)?;
-        let session = auth::require_operator(env, req, site, now / 1000)?;
+        let session = auth::require_operator(env, req, site, now / 1000).await?;
         return Ok(Some(Actor::Operator { operator: session.operator }));
     }
     visitor_origin(req, config)?;

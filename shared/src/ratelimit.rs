@@ -1,0 +1,143 @@
+//! Token buckets: the arithmetic behind the worker's `RateLimiter` object (one object per key,
+//! e.g. an IP address or an account). A bucket holds up to `burst` tokens and gains one every
+//! `refill_ms`; an action costs tokens; with too few left it is refused and told how long to
+//! wait. Pure functions of (bucket, rule, now), so they are tested here and the object only
+//! stores the bucket.
+
+use serde::{Deserialize, Serialize};
+
+/// How much may happen how often.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Tokens a full bucket holds: how many actions may happen at once after a quiet spell.
+    pub burst: u32,
+    /// Milliseconds to regain one token: the sustained rate.
+    pub refill_ms: u32,
+}
+
+impl Rule {
+    /// Milliseconds from empty to full.
+    pub fn full_after_ms(&self) -> i64 {
+        self.burst as i64 * self.refill_ms.max(1) as i64
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.burst == 0 || self.burst > 1_000_000 || self.refill_ms == 0 || self.refill_ms > 86_400_000 {
+            Err("a rule needs burst 1-1000000 and refill_ms 1-86400000".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A bucket's state: its tokens (in thousandths, so partial refills add up exactly) at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub milli_tokens: i64,
+    pub at: i64,
+}
+
+/// What a `take` decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Whole tokens left after this take.
+    pub remaining: u32,
+    /// When refused: milliseconds until the cost is available (0 when allowed).
+    pub retry_after_ms: i64,
+}
+
+impl Decision {
+    /// `Retry-After` in whole seconds, rounded up (at least 1 when refused).
+    pub fn retry_after_secs(&self) -> u32 {
+        if self.allowed {
+            0
+        } else {
+            ((self.retry_after_ms.max(1) + 999) / 1000) as u32
+        }
+    }
+}
+
+/// The bucket refilled up to `now` (a new key starts full).
+pub fn refill(bucket: Option<Bucket>, rule: Rule, now: i64) -> Bucket {
+    let full = rule.burst as i64 * 1000;
+    match bucket {
+        None => Bucket { milli_tokens: full, at: now },
+        Some(b) => {
+            // A clock that went backwards refills nothing (and never drains).
+            let elapsed = (now - b.at).max(0);
+            let gained = elapsed.saturating_mul(1000) / rule.refill_ms.max(1) as i64;
+            Bucket { milli_tokens: (b.milli_tokens + gained).min(full), at: now.max(b.at) }
+        }
+    }
+}
+
+/// Takes `cost` tokens if there are enough; otherwise takes nothing and says when to retry.
+pub fn take(bucket: Option<Bucket>, rule: Rule, cost: u32, now: i64) -> (Bucket, Decision) {
+    let mut b = refill(bucket, rule, now);
+    let cost = cost as i64 * 1000;
+    if b.milli_tokens >= cost {
+        b.milli_tokens -= cost;
+        (b, Decision { allowed: true, remaining: (b.milli_tokens / 1000) as u32, retry_after_ms: 0 })
+    } else {
+        let missing = cost - b.milli_tokens;
+        let wait = (missing * rule.refill_ms.max(1) as i64 + 999) / 1000;
+        (b, Decision { allowed: false, remaining: (b.milli_tokens / 1000) as u32, retry_after_ms: wait })
+    }
+}
+
+/// When this bucket will be full again (its state can be forgotten from then on).
+pub fn full_at(bucket: Bucket, rule: Rule) -> i64 {
+    let missing = rule.burst as i64 * 1000 - bucket.milli_tokens;
+    bucket.at + (missing.max(0) * rule.refill_ms.max(1) as i64 + 999) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGIN: Rule = Rule { burst: 3, refill_ms: 10_000 };
+
+    #[test]
+    fn a_new_key_has_its_burst_then_waits_for_refills() {
+        let mut b = None;
+        for left in [2, 1, 0] {
+            let (nb, d) = take(b, LOGIN, 1, 0);
+            assert_eq!((d.allowed, d.remaining), (true, left));
+            b = Some(nb);
+        }
+        let (nb, d) = take(b, LOGIN, 1, 4_000);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_ms, 6_000, "one token comes 10 s after the burst was spent");
+        assert_eq!(d.retry_after_secs(), 6);
+        // Refused takes cost nothing: at 10 s the token is there.
+        let (nb, d) = take(Some(nb), LOGIN, 1, 10_000);
+        assert!(d.allowed);
+        assert_eq!(full_at(nb, LOGIN), 40_000);
+        // A long quiet spell refills to the burst, not beyond.
+        let (_, d) = take(Some(nb), LOGIN, 1, 1_000_000);
+        assert_eq!(d.remaining, 2);
+    }
+
+    #[test]
+    fn partial_refills_add_up_and_clocks_going_backwards_do_no_harm() {
+        let (b, _) = take(None, LOGIN, 3, 0);
+        let b = refill(Some(b), LOGIN, 2_500);
+        let b = refill(Some(b), LOGIN, 5_000);
+        let b = refill(Some(b), LOGIN, 7_500);
+        let (b, d) = take(Some(b), LOGIN, 1, 10_000);
+        assert!(d.allowed, "four quarter-refills make a token");
+        let back = refill(Some(b), LOGIN, 0);
+        assert_eq!(back, b);
+        let (_, d) = take(None, LOGIN, 4, 0);
+        assert!(!d.allowed, "a cost above the burst is never allowed");
+        assert_eq!(Decision { allowed: false, remaining: 0, retry_after_ms: 1 }.retry_after_secs(), 1);
+    }
+
+    #[test]
+    fn rules_are_checked() {
+        assert!(LOGIN.validate().is_ok());
+        assert!(Rule { burst: 0, refill_ms: 1 }.validate().is_err());
+        assert!(Rule { burst: 1, refill_ms: 0 }.validate().is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! The `RateLimiter` Durable Object and its small API: one object per (limit, key) — e.g.
+//! `login-ip:203.0.113.7` — holding one token bucket (`baton_shared::ratelimit`).
+//!
+//! Use it from a route with [`enforce`] (429 `rate_limited` with `Retry-After` when the bucket
+//! is empty) or [`take`] (the decision itself). A new use is a new [`Limit`] constant: a name
+//! (the key's namespace) and a rule (burst, refill interval); the object needs no change.
+//!
+//! Storage: the bucket lives in the object's SQLite storage, not only in memory, so the limit
+//! survives the object being evicted or restarted — otherwise a patient password guesser could
+//! reset their bucket by pausing until the idle object is dropped. It costs one row write per
+//! take, which is nothing next to a PBKDF2 check. An alarm deletes the row once the bucket is
+//! full again, so keys that went quiet leave nothing behind.
+
+use crate::http::{api, error_response, json, Failure, Handled};
+use baton_shared::protocol::{ErrorBody, ErrorCode};
+use baton_shared::ratelimit::{self, Bucket, Decision, Rule};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::*;
+
+/// A named rule: the namespace of its keys and how much it allows.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    pub name: &'static str,
+    pub rule: Rule,
+}
+
+/// Sign-in attempts from one IP address: 10 at once, then one a minute.
+pub const LOGIN_PER_IP: Limit = Limit { name: "login-ip", rule: Rule { burst: 10, refill_ms: 60_000 } };
+/// Sign-in attempts for one account (site + email, known or not — the same for both, so the
+/// limit says nothing about which emails exist): 10 at once, then one a minute, from anywhere.
+pub const LOGIN_PER_ACCOUNT: Limit = Limit { name: "login-account", rule: Rule { burst: 10, refill_ms: 60_000 } };
+
+/// What the worker sends to `/take`.
+#[derive(Serialize, Deserialize)]
+pub struct TakeRequest {
+    pub rule: Rule,
+    pub cost: u32,
+}
+
+/// Takes `cost` tokens from the bucket of `key` under `limit`.
+pub async fn take(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<Decision, Failure> {
+    let body = serde_json::to_string(&TakeRequest { rule: limit.rule, cost })?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://limiter/take", &init)?;
+    let stub = env.durable_object("LIMITER")?.get_by_name(&format!("{}:{key}", limit.name))?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
+    }
+    Ok(resp.json::<Decision>().await?)
+}
+
+/// One token for this action, or `429 rate_limited` with `Retry-After` (seconds) and a message
+/// saying when to try again. If the limiter itself fails, the request goes through (logged):
+/// an outage of the limiter must not lock every operator out.
+pub async fn enforce(env: &Env, limit: &Limit, key: &str, what: &str) -> Result<(), Failure> {
+    match take(env, limit, key, 1).await {
+        Ok(d) if d.allowed => Ok(()),
+        Ok(d) => {
+            let secs = d.retry_after_secs();
+            Err(Failure::Api(ErrorBody {
+                code: ErrorCode::RateLimited,
+                message: format!("too many {what}: try again in {secs} s"),
+                field: None,
+                retry_after: Some(secs),
+            }))
+        }
+        Err(e) => {
+            console_error!("rate limiter {} unavailable, letting the request through: {e:?}", limit.name);
+            Ok(())
+        }
+    }
+}
+
+/// The caller's IP address as Cloudflare saw it (`CF-Connecting-IP`; set by the edge, so a
+/// client cannot choose it), or "unknown".
+pub fn client_ip(req: &Request) -> String {
+    req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into())
+}
+
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    #[allow(dead_code)]
+    env: Env,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    milli: f64,
+    at: f64,
+    burst: f64,
+    refill_ms: f64,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, env: Env) -> Self {
+        RateLimiter { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        Ok(self.route(&mut req).await.unwrap_or_else(error_response))
+    }
+
+    /// The bucket has had time to fill up: forget it (or look again later if it was used since).
+    async fn alarm(&self) -> Result<Response> {
+        if let Ok(Some((bucket, rule))) = self.load() {
+            let full = ratelimit::full_at(bucket, rule);
+            if full <= now_ms() {
+                let _ = self.state.storage().sql().exec("DELETE FROM bucket", None);
+            } else {
+                self.state.storage().set_alarm(full - now_ms() + 1).await?;
+            }
+        }
+        Response::ok("ok")
+    }
+}
+
+impl RateLimiter {
+    async fn route(&self, req: &mut Request) -> Handled {
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/take") => {
+                let t: TakeRequest = crate::http::body(req).await?;
+                t.rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
+                let now = now_ms();
+                // No await between reading and writing the bucket: takes never interleave.
+                let stored = self.load()?.map(|(b, _)| b);
+                let (bucket, decision) = ratelimit::take(stored, t.rule, t.cost, now);
+                self.state.storage().sql().exec(
+                    "INSERT INTO bucket (k, milli, at, burst, refill_ms) VALUES (1, ?, ?, ?, ?) \
+                     ON CONFLICT(k) DO UPDATE SET milli = excluded.milli, at = excluded.at, burst = excluded.burst, refill_ms = excluded.refill_ms",
+                    vec![bucket.milli_tokens.into(), bucket.at.into(), (t.rule.burst as i64).into(), (t.rule.refill_ms as i64).into()],
+                )?;
+                let full = ratelimit::full_at(bucket, t.rule);
+                self.state.storage().set_alarm(full - now + 1).await?;
+                json(200, &decision)
+            }
+            _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),
+        }
+    }
+
+    fn load(&self) -> Result<Option<(Bucket, Rule)>, Failure> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS bucket (k INTEGER PRIMARY KEY, milli INTEGER NOT NULL, at INTEGER NOT NULL, \
+             burst INTEGER NOT NULL, refill_ms INTEGER NOT NULL)",
+            None,
+        )?;
+        let rows: Vec<Row> = sql.exec("SELECT milli, at, burst, refill_ms FROM bucket", None)?.to_array()?;
+        Ok(rows.into_iter().next().map(|r| {
+            (Bucket { milli_tokens: r.milli as i64, at: r.at as i64 }, Rule { burst: r.burst as u32, refill_ms: r.refill_ms as u32 })
+        }))
+    }
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
