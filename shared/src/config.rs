@@ -6,6 +6,7 @@
 //! `site = "docs"`.
 
 use crate::protocol::{ErrorBody, FieldKind, FieldSpec, OperatorRef, SiteId, WebhookEvent, WebhookFormat};
+use crate::ratelimit::Rule;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,8 +39,10 @@ pub struct SiteConfig {
     pub actions: Vec<ActionConfig>,
     /// Operator shortcuts, inserted with `/name` in the inbox.
     pub canned_replies: Vec<CannedReply>,
-    /// Resolved conversations are erased this many days after their last event (0 = keep).
+    /// Conversations are erased this many days after their last event (0 = keep).
     pub retention_days: u32,
+    /// Abuse limits for visitors (`[limits]`): messages and new conversations.
+    pub limits: LimitsConfig,
     /// How to turn a doc file path into its public URL.
     pub slugs: SlugConfig,
     /// Display names for operators, by sign-in email (`"ana@example.com" = "Ana from Support"`);
@@ -69,6 +72,7 @@ impl Default for SiteConfig {
             actions: Vec::new(),
             canned_replies: Vec::new(),
             retention_days: 90,
+            limits: LimitsConfig::default(),
             slugs: SlugConfig::default(),
             operator_names: BTreeMap::new(),
             inbox_url: String::new(),
@@ -203,6 +207,58 @@ impl Default for SlugConfig {
     }
 }
 
+/// Abuse limits for visitors (`[limits]` in `baton.toml`): token buckets that allow a burst
+/// after a quiet spell and a sustained rate. The defaults are generous for people typing and
+/// browsing (and for many visitors behind one address), tight for scripts. Over a limit the
+/// request gets `429 rate_limited` with `Retry-After` (a socket frame: an error with
+/// `retry_after`), and the widget sends the message again when allowed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Frames that write to a conversation's log (messages, "talk to a human", forms, feedback,
+    /// page changes) from its visitor.
+    pub visitor_messages: RateConfig,
+    /// The same frames from one IP address, across every conversation of the site.
+    pub visitor_messages_per_ip: RateConfig,
+    /// New conversations from one IP address.
+    pub conversations_per_ip: RateConfig,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            visitor_messages: RateConfig { burst: 30, per_minute: 20 },
+            visitor_messages_per_ip: RateConfig { burst: 120, per_minute: 60 },
+            conversations_per_ip: RateConfig { burst: 20, per_minute: 4 },
+        }
+    }
+}
+
+/// One limit: `burst` at once, then `per_minute` (e.g. `{ burst = 30, per_minute = 20 }`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+impl RateConfig {
+    /// The token-bucket rule: `burst` tokens, one more every `60 s / per_minute`.
+    pub fn rule(&self) -> Rule {
+        Rule { burst: self.burst.max(1), refill_ms: 60_000 / self.per_minute.clamp(1, 60_000) }
+    }
+
+    fn validate(&self, key: &str) -> Result<(), ErrorBody> {
+        if !(1..=1_000_000).contains(&self.burst) {
+            return Err(ErrorBody::field(&format!("{key}.burst"), "burst must be 1-1000000: how many at once after a quiet spell"));
+        }
+        if !(1..=60_000).contains(&self.per_minute) {
+            return Err(ErrorBody::field(&format!("{key}.per_minute"), "per_minute must be 1-60000: the sustained rate"));
+        }
+        Ok(())
+    }
+}
+
 /// The secret that signs `json` webhooks unless a webhook names another.
 pub const DEFAULT_WEBHOOK_SECRET: &str = "BATON_WEBHOOK_SECRET";
 /// Webhooks per site: each event is delivered to each of them, from the conversation's object.
@@ -312,6 +368,13 @@ impl SiteConfig {
         self.validate_tags()?;
         self.validate_actions()?;
         self.validate_webhooks()?;
+        let l = &self.limits;
+        l.visitor_messages.validate("limits.visitor_messages")?;
+        l.visitor_messages_per_ip.validate("limits.visitor_messages_per_ip")?;
+        l.conversations_per_ip.validate("limits.conversations_per_ip")?;
+        if self.retention_days > 36_500 {
+            return Err(ErrorBody::field("retention_days", "retention_days must be 0 (keep) to 36500 (100 years)"));
+        }
         let mut names = BTreeSet::new();
         for (i, c) in self.canned_replies.iter().enumerate() {
             if c.name.trim().is_empty() || c.text.trim().is_empty() {
@@ -713,6 +776,32 @@ mod tests {
         let w = WebhookConfig { url_secret: "SLACK_URL".into(), ..Default::default() };
         assert_eq!(w.target(), "secret SLACK_URL");
         assert_eq!(w.display_name(1), "webhook 2");
+    }
+
+    #[test]
+    fn limits_are_rules_and_mistakes_name_their_key() {
+        let l = LimitsConfig::default();
+        assert_eq!(l.visitor_messages.rule(), Rule { burst: 30, refill_ms: 3_000 });
+        assert_eq!(l.conversations_per_ip.rule(), Rule { burst: 20, refill_ms: 15_000 });
+        for r in [l.visitor_messages, l.visitor_messages_per_ip, l.conversations_per_ip] {
+            assert!(r.rule().validate().is_ok());
+        }
+        let mut c = SiteConfig::default();
+        c.limits.visitor_messages.per_minute = 0;
+        assert_eq!(error_key(c), "limits.visitor_messages.per_minute");
+        let mut c = SiteConfig::default();
+        c.limits.conversations_per_ip.burst = 0;
+        assert_eq!(error_key(c), "limits.conversations_per_ip.burst");
+        let c = SiteConfig { retention_days: 50_000, ..Default::default() };
+        assert_eq!(error_key(c), "retention_days");
+        // Read from TOML as documented: a table of inline tables, every key optional.
+        let c: SiteConfig = toml_like(r#"{"site":"docs","limits":{"visitor_messages":{"burst":3,"per_minute":60}}}"#);
+        assert_eq!(c.limits.visitor_messages.rule(), Rule { burst: 3, refill_ms: 1_000 });
+        assert_eq!(c.limits.conversations_per_ip, LimitsConfig::default().conversations_per_ip);
+    }
+
+    fn toml_like(json: &str) -> SiteConfig {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]

@@ -399,6 +399,24 @@ pub fn plan(state: &ConversationState, actor: &Actor, msg: &ClientMsg, config: &
     }
 }
 
+/// Who may erase a conversation (a data-protection request, `DELETE …/conversations/:id`):
+/// any operator of its site (the worker checked the session and the site), whatever the state
+/// and whoever owns it — the request may come to anyone on the team. Not the visitor: a
+/// visitor asks the team, who can check who is asking.
+pub fn may_erase(actor: &Actor) -> Result<(), ErrorBody> {
+    match actor {
+        Actor::Operator { .. } => Ok(()),
+        Actor::Visitor => Err(forbidden("operators")),
+    }
+}
+
+/// What the sockets of an erased conversation are told before they close (with
+/// `ErrorCode::UnknownConversation`'s close code, on which the widget starts afresh).
+pub fn erased_notice(by_retention: bool) -> ErrorBody {
+    let why = if by_retention { "it was erased after the site's retention period" } else { "it was deleted at your or the team's request" };
+    ErrorBody::new(ErrorCode::UnknownConversation, format!("this conversation no longer exists: {why}; write again to start a new one"))
+}
+
 fn forbidden(what: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::Forbidden, format!("only {what} can do that"))
 }
@@ -813,6 +831,16 @@ mod tests {
 
     fn op(o: OperatorRef) -> Actor {
         Actor::Operator { operator: o }
+    }
+
+    #[test]
+    fn only_operators_may_erase_and_the_sockets_are_told_why() {
+        assert!(may_erase(&op(ann())).is_ok());
+        assert_eq!(may_erase(&Actor::Visitor).unwrap_err().code, ErrorCode::Forbidden);
+        let n = erased_notice(true);
+        assert_eq!(n.code, ErrorCode::UnknownConversation);
+        assert!(n.message.contains("retention") && n.message.contains("start a new one"), "{}", n.message);
+        assert!(erased_notice(false).message.contains("deleted"));
     }
 
     fn ctx(config: &SiteConfig, online: bool) -> Ctx<'_> {

@@ -3,7 +3,8 @@
 //! - [`protocol`]: the wire types every side speaks (always built; no heavy dependencies).
 //! - [`config`]: a site's configuration (always built).
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
-//!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets.
+//!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
+//!   (and which visitor frames they count); [`retention`]: when a conversation is erased.
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -19,6 +20,7 @@ pub mod insights;
 pub mod markdown;
 pub mod protocol;
 pub mod ratelimit;
+pub mod retention;
 pub mod wire;
 
 #[cfg(feature = "engine")]

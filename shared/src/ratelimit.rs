@@ -4,7 +4,24 @@
 //! wait. Pure functions of (bucket, rule, now), so they are tested here and the object only
 //! stores the bucket.
 
+use crate::protocol::ClientMsg;
 use serde::{Deserialize, Serialize};
+
+/// What a visitor's frame costs against the visitor limits (`config::LimitsConfig`): one token
+/// for every frame that may write to the log; nothing for `hello`, `ping` and `typing`, which
+/// store nothing (typing is relayed, at most every few seconds by the widget).
+pub fn visitor_cost(msg: &ClientMsg) -> u32 {
+    match msg {
+        ClientMsg::Hello { .. } | ClientMsg::Ping | ClientMsg::Typing { .. } => 0,
+        _ => 1,
+    }
+}
+
+/// Gives `cost` tokens back (a take that a second, wider limit then refused), up to the burst.
+pub fn refund(bucket: Bucket, rule: Rule, cost: u32) -> Bucket {
+    let full = rule.burst as i64 * 1000;
+    Bucket { milli_tokens: (bucket.milli_tokens + cost as i64 * 1000).min(full), at: bucket.at }
+}
 
 /// How much may happen how often.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +149,18 @@ mod tests {
         let (_, d) = take(None, LOGIN, 4, 0);
         assert!(!d.allowed, "a cost above the burst is never allowed");
         assert_eq!(Decision { allowed: false, remaining: 0, retry_after_ms: 1 }.retry_after_secs(), 1);
+    }
+
+    #[test]
+    fn visitor_frames_that_write_cost_a_token_and_refunds_stop_at_the_burst() {
+        assert_eq!(visitor_cost(&ClientMsg::Ping), 0);
+        assert_eq!(visitor_cost(&ClientMsg::Typing { on: true }), 0);
+        assert_eq!(visitor_cost(&ClientMsg::Hello { token: None, after: 0 }), 0);
+        assert_eq!(visitor_cost(&ClientMsg::Message { client_id: "c".into(), text: "hi".into() }), 1);
+        assert_eq!(visitor_cost(&ClientMsg::RequestHuman { client_id: "c".into() }), 1);
+        let (b, _) = take(None, LOGIN, 1, 0);
+        assert_eq!(refund(b, LOGIN, 1).milli_tokens, 3_000);
+        assert_eq!(refund(refund(b, LOGIN, 1), LOGIN, 1).milli_tokens, 3_000, "never above the burst");
     }
 
     #[test]

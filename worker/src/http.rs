@@ -107,15 +107,27 @@ pub async fn body_or_default<T: DeserializeOwned + Default>(req: &mut Request) -
     Ok(parse_json(&bytes, "the request body")?)
 }
 
-/// Adds CORS headers for an allowed cross-origin caller.
-pub fn with_cors(mut resp: Response, origin: Option<&str>) -> Response {
-    if let Some(o) = origin {
-        let h = resp.headers_mut();
-        let _ = h.set("access-control-allow-origin", o);
-        let _ = h.set("vary", "Origin");
-        let _ = h.set("access-control-expose-headers", "retry-after");
+/// Adds CORS headers for an allowed cross-origin caller. Builds a fresh response: a response
+/// fetched from a Durable Object has immutable headers, and setting them would fail (silently,
+/// before: forwarded answers reached the page without `Access-Control-Allow-Origin`). The body
+/// is passed on as it is (a stream stays a stream). WebSocket upgrades are returned untouched.
+pub fn with_cors(resp: Response, origin: Option<&str>) -> Response {
+    let Some(o) = origin else {
+        return resp;
+    };
+    if resp.status_code() == 101 {
+        return resp;
     }
-    resp
+    let status = resp.status_code();
+    // `Headers::clone` makes a new, mutable `Headers` with the same entries.
+    let headers = resp.headers().clone();
+    let _ = headers.set("access-control-allow-origin", o);
+    if !headers.get("vary").ok().flatten().is_some_and(|v| v.contains("Origin")) {
+        let _ = headers.append("vary", "Origin");
+    }
+    let _ = headers.set("access-control-expose-headers", "retry-after");
+    let (_, body) = resp.into_parts();
+    Response::builder().with_status(status).with_headers(headers).body(body)
 }
 
 /// Answer to a CORS preflight from an allowed origin.
