@@ -9,7 +9,8 @@
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
 //!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
-//!   `Conversation` Durable Object applies), [`webhook`] (who is notified of what, signed how).
+//!   `Conversation` Durable Object applies), [`webhook`] (who is notified of what, signed how),
+//!   [`turns`] (one socket's frames handled one at a time, in arrival order).
 //!
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
@@ -31,5 +32,7 @@ pub mod engine;
 pub mod handoff;
 #[cfg(feature = "engine")]
 pub mod index;
+#[cfg(feature = "engine")]
+pub mod turns;
 #[cfg(feature = "engine")]
 pub mod webhook;

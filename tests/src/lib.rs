@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub mod browser;
 pub mod host;
 pub mod receiver;
+pub mod resume;
 
 /// Every wait in the tests is bounded by this: a failure, never a way to synchronise.
 pub const WAIT: Duration = Duration::from_secs(20);
