@@ -36,6 +36,10 @@ pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("widget-test", "cy@example.com", "Cy", "cy-password-1"),
     // The demo's second site (examples/acme-docs): isolation between sites, webhooks.
     ("acme", "dee@example.com", "Dee", "dee-password-1"),
+    // The benchmarks' site (tests/sites/bench) and the limits tests' site.
+    ("bench", "ann@example.com", "Ann", "ann-password-1"),
+    ("bench", "bob@example.com", "Bob", "bob-password-1"),
+    ("limits-test", "lim@example.com", "Lim", "lim-password-1"),
 ];
 
 pub fn root() -> PathBuf {
@@ -259,6 +263,37 @@ impl Drop for Wrangler {
     }
 }
 
+/// A wrangler config like the repo's, serving the worker build with the static assets of
+/// `dist` instead of the repo's `dist/` (a benchmark's sites, a damaged copy…).
+pub fn wrangler_config_with_assets(dir: &Path, dist: &Path) -> PathBuf {
+    let root = root();
+    let toml = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
+    let main = root.join("worker/build/worker/shim.mjs");
+    let toml = toml
+        .replace("main = \"worker/build/worker/shim.mjs\"", &format!("main = {:?}", main.display().to_string()))
+        .replace("directory = \"dist\"", &format!("directory = {:?}", dist.display().to_string()));
+    let config = dir.join("wrangler.toml");
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
+/// Copies the repo's built `dist/` to `to` (to damage a copy, not the build).
+pub fn copy_dist(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).expect("dist/: run ./baton build first") {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&root().join("dist"), to);
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(WAIT).build().expect("client")
 }
@@ -398,6 +433,18 @@ impl Ws {
 
     pub async fn send(&mut self, v: &Value) {
         self.stream.send(Message::Text(v.to_string().into())).await.expect("send");
+    }
+
+    /// Sends a chat message with a client id.
+    pub async fn message(&mut self, client_id: &str, text: &str) {
+        self.send(&serde_json::json!({"type": "message", "client_id": client_id, "text": text})).await;
+    }
+
+    /// The ack for `client_id`: its seq. Panics on an error frame for it.
+    pub async fn ack(&mut self, client_id: &str) -> u64 {
+        let f = self.expect(|m| (m["type"] == "ack" || m["type"] == "error") && m["client_id"] == client_id).await;
+        assert_eq!(f["type"], "ack", "refused: {f}");
+        f["seq"].as_u64().unwrap()
     }
 
     pub async fn send_raw(&mut self, text: &str) {

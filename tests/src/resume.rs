@@ -338,11 +338,8 @@ impl Session {
             assert_eq!(carriers, [seq], "{name}: {client_id} acked as {seq} must be stored exactly once, as that event");
         }
         // One socket's frames are stored in the order they were sent.
-        let order: Vec<&str> = log
-            .iter()
-            .filter_map(|e| e["client_id"].as_str())
-            .filter(|c| self.sent.iter().any(|(s, _)| s == c))
-            .collect();
+        let order: Vec<&str> =
+            log.iter().filter_map(|e| e["client_id"].as_str()).filter(|c| self.sent.iter().any(|(s, _)| s == c)).collect();
         let sent: Vec<&str> = self.sent.iter().map(|(c, _)| c.as_str()).filter(|c| order.contains(c)).collect();
         assert_eq!(order, sent, "{name}: its frames were stored in another order than sent");
     }

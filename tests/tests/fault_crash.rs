@@ -31,7 +31,13 @@ struct Crash {
 /// Waits for `acks` acks in all, kills the worker at once (frames still in flight), takes in what
 /// each client received before its socket died, restarts on the same state and reconnects every
 /// client (hello after its last seq, then its unacknowledged frames again).
-async fn crash_and_resume(w: &mut Wrangler, state: &Path, sessions: &mut [&mut Session], activity: &Activity, acks: usize) -> (Wrangler, Crash) {
+async fn crash_and_resume(
+    w: &mut Wrangler,
+    state: &Path,
+    sessions: &mut [&mut Session],
+    activity: &Activity,
+    acks: usize,
+) -> (Wrangler, Crash) {
     activity.wait_acks(acks).await;
     w.kill();
     let mut crash = Crash { unacked: 0, acked: 0 };
@@ -102,8 +108,7 @@ async fn a_crash_mid_conversation_loses_nothing_and_stores_nothing_twice() {
     }
     bob.send(json!({"type": "add_tag", "client_id": "b-tag-vip", "tag": "vip"})).await;
     bob.send(json!({"type": "add_tag", "client_id": "b-tag-billing", "tag": "billing"})).await;
-    let (w2, c) =
-        crash_and_resume(&mut w, state.path(), &mut [&mut visitor, &mut tab, &mut ann, &mut bob], &activity, before + 4).await;
+    let (w2, c) = crash_and_resume(&mut w, state.path(), &mut [&mut visitor, &mut tab, &mut ann, &mut bob], &activity, before + 4).await;
     w = w2;
     crashes.push(c);
 
@@ -115,8 +120,7 @@ async fn a_crash_mid_conversation_loses_nothing_and_stores_nothing_twice() {
         bob.send(json!({"type": "note", "client_id": format!("b-note-{i}"), "text": format!("follow up {i}")})).await;
     }
     bob.send(json!({"type": "remove_tag", "client_id": "b-untag-vip", "tag": "vip"})).await;
-    let (w2, c) =
-        crash_and_resume(&mut w, state.path(), &mut [&mut visitor, &mut tab, &mut ann, &mut bob], &activity, before + 1).await;
+    let (w2, c) = crash_and_resume(&mut w, state.path(), &mut [&mut visitor, &mut tab, &mut ann, &mut bob], &activity, before + 1).await;
     w = w2;
     crashes.push(c);
 
@@ -137,10 +141,12 @@ async fn a_crash_mid_conversation_loses_nothing_and_stores_nothing_twice() {
         s.check(view, &log);
     }
 
-    // Nothing half-stored: every question the bot took is followed by its answer.
+    // Nothing half-stored: every question the bot took is followed by its answer, and the
+    // request for a person by its handoff.
     let kinds = kinds(&log);
     let first_handoff = kinds.iter().position(|k| k == "handoff_requested").expect("the handoff");
-    for (i, e) in log[..first_handoff].iter().enumerate() {
+    assert_eq!(log[first_handoff - 1]["client_id"], "v-human", "the handoff follows the request: {:#?}", &log[..=first_handoff]);
+    for (i, e) in log[..first_handoff - 1].iter().enumerate() {
         if e["kind"]["type"] == "visitor_message" {
             let next = &log[i + 1];
             assert_eq!(next["kind"]["type"], "bot_answer", "a question stored without its answer: {e}");

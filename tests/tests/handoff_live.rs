@@ -15,17 +15,6 @@ fn is_bot_typing(m: &Value) -> bool {
     m["type"] == "typing" && m["who"]["kind"] == "bot" && m["on"] == true
 }
 
-async fn message(ws: &mut Ws, client_id: &str, text: &str) {
-    ws.send(&json!({"type": "message", "client_id": client_id, "text": text})).await;
-}
-
-/// The ack for `client_id`: its seq. Panics on an error frame for it.
-async fn ack(ws: &mut Ws, client_id: &str) -> u64 {
-    let f = ws.expect(|m| (m["type"] == "ack" || m["type"] == "error") && m["client_id"] == client_id).await;
-    assert_eq!(f["type"], "ack", "refused: {f}");
-    f["seq"].as_u64().unwrap()
-}
-
 /// Frames up to the pong for a ping sent now: what else the server had queued for this socket.
 async fn until_pong(ws: &mut Ws) -> Vec<Value> {
     ws.send(&json!({"type": "ping"})).await;
@@ -43,14 +32,14 @@ async fn handoff_reaches_the_inbox_with_a_briefing_and_the_bot_stays_silent() {
     let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
 
     // The bot shows it is typing, then answers from the docs.
-    message(&mut visitor, "q1", "How are operator passwords stored?").await;
+    visitor.message("q1", "How are operator passwords stored?").await;
     let frames = visitor.frames_until(|m| is_event(m, "bot_answer")).await;
     let typing = frames.iter().position(is_bot_typing).expect("the bot showed typing");
     assert!(typing < frames.len() - 1);
     assert_eq!(frames.last().unwrap()["event"]["kind"]["citations"][0]["path"], "faq.md");
 
     // Asked for a person: the visitor is told the team is coming; no evidence or briefing leaks.
-    message(&mut visitor, "q2", "I'd like to talk to a person please").await;
+    visitor.message("q2", "I'd like to talk to a person please").await;
     let handoff = visitor.expect_event("handoff_requested").await;
     let kind = &handoff["kind"];
     assert_eq!(kind["handoff"]["reason"], "explicit_request");
@@ -80,16 +69,16 @@ async fn handoff_reaches_the_inbox_with_a_briefing_and_the_bot_stays_silent() {
     // Ann takes over: the visitor sees "Ann joined"; the row shows her as the owner.
     let mut op = Ws::operator(&w, "demo", &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t1"})).await;
-    ack(&mut op, "t1").await;
+    op.ack("t1").await;
     let joined = visitor.expect_event("operator_joined").await;
     assert_eq!(joined["kind"]["operator"]["name"], "Ann");
     inbox.expect(|m| m["type"] == "row" && m["row"]["id"] == id.as_str() && m["row"]["owner"]["name"] == "Ann").await;
 
     // While Ann owns it, a docs question is relayed to her — no bot typing, no bot answer.
-    message(&mut visitor, "q3", "How are operator passwords stored?").await;
+    visitor.message("q3", "How are operator passwords stored?").await;
     let relayed = op.expect_event("visitor_message").await;
     assert_eq!(relayed["client_id"], "q3");
-    message(&mut op, "r1", "Only as salted hashes — I'll show you where.").await;
+    op.message("r1", "Only as salted hashes — I'll show you where.").await;
     let frames = visitor.frames_until(|m| is_event(m, "operator_message")).await;
     assert!(!frames.iter().any(|m| is_bot_typing(m) || is_event(m, "bot_answer")), "the bot spoke over a human: {frames:#?}");
     let log = operator_events(&w, "demo", &id, &cookie).await;
@@ -108,25 +97,25 @@ async fn reconnects_replay_exactly_resends_are_stored_once_and_the_log_survives_
 
     // A resend under the same client id is acknowledged with the same seq, not stored again.
     visitor.send(&json!({"type": "request_human", "client_id": "h1"})).await;
-    let first = ack(&mut visitor, "h1").await;
+    let first = visitor.ack("h1").await;
     visitor.send(&json!({"type": "request_human", "client_id": "h1"})).await;
-    assert_eq!(ack(&mut visitor, "h1").await, first);
-    message(&mut visitor, "dup-1", "my invoice shows the wrong company name").await;
-    let dup = ack(&mut visitor, "dup-1").await;
-    message(&mut visitor, "dup-1", "my invoice shows the wrong company name").await;
-    assert_eq!(ack(&mut visitor, "dup-1").await, dup);
+    assert_eq!(visitor.ack("h1").await, first);
+    visitor.message("dup-1", "my invoice shows the wrong company name").await;
+    let dup = visitor.ack("dup-1").await;
+    visitor.message("dup-1", "my invoice shows the wrong company name").await;
+    assert_eq!(visitor.ack("dup-1").await, dup);
     // An operator's "dup-1" is someone else's id: a separate event.
     let mut op = Ws::operator(&w, "demo", &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "dup-1"})).await;
-    assert!(ack(&mut op, "dup-1").await > dup);
+    assert!(op.ack("dup-1").await > dup);
     let seen = visitor.expect_event("operator_joined").await["seq"].as_u64().unwrap();
     visitor.close().await;
 
     // While the visitor is away, Ann writes twice.
-    message(&mut op, "o1", "Hi! Which company name should it show?").await;
-    ack(&mut op, "o1").await;
-    message(&mut op, "o2", "I can fix it from here.").await;
-    let last = ack(&mut op, "o2").await;
+    op.message("o1", "Hi! Which company name should it show?").await;
+    op.ack("o1").await;
+    op.message("o2", "I can fix it from here.").await;
+    let last = op.ack("o2").await;
 
     // Back with the last seq it saw: exactly the missed events, in order, then nothing else.
     let mut back = Ws::visitor_socket(&w, "demo", &id).await;
@@ -159,12 +148,12 @@ async fn reconnects_replay_exactly_resends_are_stored_once_and_the_log_survives_
     let mut again = Ws::visitor(&w, "demo", &id, &token, last - 2).await;
     let replay = until_pong(&mut again).await;
     assert_eq!(replay.iter().map(|m| m["event"]["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [last - 1, last]);
-    message(&mut again, "dup-1", "my invoice shows the wrong company name").await;
-    assert_eq!(ack(&mut again, "dup-1").await, dup);
+    again.message("dup-1", "my invoice shows the wrong company name").await;
+    assert_eq!(again.ack("dup-1").await, dup);
     assert_eq!(until_pong(&mut again).await, Vec::<Value>::new(), "a resend after a restart is not stored again");
     // And the restarted object carries on numbering where it was.
-    message(&mut again, "new-1", "thanks, it's Example GmbH").await;
-    assert_eq!(ack(&mut again, "new-1").await, last + 1);
+    again.message("new-1", "thanks, it's Example GmbH").await;
+    assert_eq!(again.ack("new-1").await, last + 1);
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
 
@@ -175,7 +164,7 @@ async fn with_nobody_online_the_visitor_leaves_an_email_and_presence_is_checked_
     let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
 
     // Nobody is in the inbox: the visitor is told so, asked for an email, and when to expect a reply.
-    message(&mut visitor, "c1", "can I talk to a human?").await;
+    visitor.message("c1", "can I talk to a human?").await;
     let handoff = visitor.expect_event("handoff_requested").await;
     let kind = &handoff["kind"];
     assert_eq!(kind["operators_online"], false);
@@ -197,10 +186,10 @@ async fn with_nobody_online_the_visitor_leaves_an_email_and_presence_is_checked_
     visitor.close().await;
     let mut back = Ws::visitor(&w, "demo", &id, &token, 0).await;
     back.expect(|m| is_event(m, "fields_collected")).await;
-    message(&mut back, "c2", "hello? I still need to talk to a human").await;
-    ack(&mut back, "c2").await;
+    back.message("c2", "hello? I still need to talk to a human").await;
+    back.ack("c2").await;
     back.send(&json!({"type": "request_human", "client_id": "c3"})).await;
-    ack(&mut back, "c3").await;
+    back.ack("c3").await;
     let log = visitor_events(&w, "demo", &id, &token, 0).await;
     assert_eq!(kinds(&log).iter().filter(|k| *k == "handoff_requested").count(), 1, "{:?}", kinds(&log));
 
@@ -221,7 +210,7 @@ async fn with_nobody_online_the_visitor_leaves_an_email_and_presence_is_checked_
     assert_eq!(row["ownership"]["state"], "waiting_for_human");
     assert_eq!(row["fields"]["email"], "visitor@example.com");
     // The second visitor asks for a person now: presence is asked at that moment, not remembered.
-    message(&mut second, "c1", "speak to an agent please").await;
+    second.message("c1", "speak to an agent please").await;
     let handoff = second.expect_event("handoff_requested").await;
     assert_eq!(handoff["kind"]["operators_online"], true, "{handoff}");
     assert!(handoff["kind"]["form"].is_null(), "{handoff}");
@@ -255,15 +244,15 @@ async fn two_operators_racing_to_take_over_get_one_winner() {
     assert_eq!(visitor.expect_event("operator_joined").await["kind"]["operator"]["name"], winner);
 
     // The loser cannot reply over the owner either.
-    message(&mut loser_ws, "r", "I've got this").await;
+    loser_ws.message("r", "I've got this").await;
     let err = loser_ws.expect(|m| m["type"] == "error" && m["client_id"] == "r").await;
     assert_eq!(err["code"], "conflict");
 
     // The owner leaves: the thread waits again, and the other operator takes it.
     winner_ws.send(&json!({"type": "leave", "client_id": "leave"})).await;
-    ack(&mut winner_ws, "leave").await;
+    winner_ws.ack("leave").await;
     loser_ws.send(&json!({"type": "take_over", "client_id": "take-2"})).await;
-    ack(&mut loser_ws, "take-2").await;
+    loser_ws.ack("take-2").await;
     let frames = visitor.frames_until(|m| is_event(m, "operator_joined")).await;
     assert!(frames.iter().any(|m| is_event(m, "operator_left")), "{frames:#?}");
     assert_eq!(frames.last().unwrap()["event"]["kind"]["operator"]["name"], loser);
@@ -282,7 +271,7 @@ async fn a_custom_action_form_is_validated_in_the_object_and_shown_to_operators(
 
     // "bug" is a trigger keyword and the keyword of the site's bug-report action (docs/baton.toml):
     // the form is asked for once, and the handoff does not repeat it.
-    message(&mut visitor, "b1", "I think I found a bug in the citation links").await;
+    visitor.message("b1", "I think I found a bug in the citation links").await;
     let frames = visitor.frames_until(|m| is_event(m, "handoff_requested")).await;
     let forms: Vec<&Value> = frames.iter().filter(|m| is_event(m, "form_requested")).collect();
     assert_eq!(forms.len(), 1, "{frames:#?}");
@@ -321,12 +310,12 @@ async fn unknown_questions_twice_in_a_row_hand_off_on_low_confidence() {
     let w = Wrangler::start().await;
     let (id, token) = create_conversation(&w, "demo").await;
     let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
-    message(&mut visitor, "u1", "What is the capital of Peru?").await;
+    visitor.message("u1", "What is the capital of Peru?").await;
     let first = visitor.expect_event("bot_answer").await;
     assert_eq!(first["kind"]["handoff"], true, "the docs don't know: {first}");
     let log = until_pong(&mut visitor).await;
     assert!(!log.iter().any(|m| is_event(m, "handoff_requested")), "one unknown question is not yet a handoff: {log:#?}");
-    message(&mut visitor, "u2", "How tall is Mount Kilimanjaro?").await;
+    visitor.message("u2", "How tall is Mount Kilimanjaro?").await;
     let frames = visitor.frames_until(|m| is_event(m, "handoff_requested")).await;
     assert!(frames.iter().any(|m| is_event(m, "bot_answer")), "the bot says it doesn't know first: {frames:#?}");
     assert_eq!(frames.last().unwrap()["event"]["kind"]["handoff"]["reason"], "repeated_low_confidence");
@@ -345,16 +334,16 @@ async fn sockets_keep_their_identity_across_an_idle_spell() {
     let mut visitor = Ws::visitor(&w, "demo", &id, &token, 0).await;
     let mut op = Ws::operator(&w, "demo", &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t"})).await;
-    ack(&mut op, "t").await;
+    op.ack("t").await;
     visitor.expect_event("operator_joined").await;
 
     // The scenario is the idle time itself, not a wait for something to happen.
     tokio::time::sleep(std::time::Duration::from_secs(20)).await;
 
-    message(&mut op, "o1", "Still there?").await;
+    op.message("o1", "Still there?").await;
     let reply = visitor.expect_event("operator_message").await;
     assert_eq!(reply["kind"]["operator"]["name"], "Ann", "the operator socket is still Ann's");
-    message(&mut visitor, "v1", "Yes! And how are operator passwords stored?").await;
+    visitor.message("v1", "Yes! And how are operator passwords stored?").await;
     let relayed = op.expect_event("visitor_message").await;
     assert_eq!(relayed["client_id"], "v1");
     // Still a visitor socket (operators only may resolve), still owned by Ann (no bot answer).
@@ -364,9 +353,9 @@ async fn sockets_keep_their_identity_across_an_idle_spell() {
     let frames = until_pong(&mut visitor).await;
     assert!(!frames.iter().any(|m| is_bot_typing(m) || is_event(m, "bot_answer")), "{frames:#?}");
     // The resend check and the numbering carry on from storage.
-    message(&mut visitor, "v1", "Yes! And how are operator passwords stored?").await;
+    visitor.message("v1", "Yes! And how are operator passwords stored?").await;
     let seq = relayed["seq"].as_u64().unwrap();
-    assert_eq!(ack(&mut visitor, "v1").await, seq);
+    assert_eq!(visitor.ack("v1").await, seq);
     // And a second tab resuming after the operator's message gets exactly what followed it.
     let mut tab = Ws::visitor(&w, "demo", &id, &token, reply["seq"].as_u64().unwrap()).await;
     let replay = until_pong(&mut tab).await;

@@ -6,16 +6,6 @@ use baton_tests::browser::eventually;
 use baton_tests::*;
 use serde_json::{json, Value};
 
-async fn message(ws: &mut Ws, client_id: &str, text: &str) {
-    ws.send(&json!({"type": "message", "client_id": client_id, "text": text})).await;
-}
-
-async fn ack(ws: &mut Ws, client_id: &str) -> u64 {
-    let f = ws.expect(|m| (m["type"] == "ack" || m["type"] == "error") && m["client_id"] == client_id).await;
-    assert_eq!(f["type"], "ack", "refused: {f}");
-    f["seq"].as_u64().unwrap()
-}
-
 /// The ids a list query returns, in order.
 async fn rows(w: &Wrangler, cookie: &str, query: &str) -> Vec<String> {
     let r = http().get(format!("{}/api/v1/sites/demo/inbox/rows?{query}", w.base())).header("cookie", cookie).send().await.unwrap();
@@ -50,43 +40,43 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
     // A: answered by the bot, and the visitor says it helped.
     let (a, token) = create_conversation(&w, "demo").await;
     let mut va = Ws::visitor(&w, "demo", &a, &token, 0).await;
-    message(&mut va, "a1", "How are operator passwords stored?").await;
+    va.message("a1", "How are operator passwords stored?").await;
     let answer = va.expect_event("bot_answer").await;
     assert_eq!(answer["kind"]["handoff"], false, "{answer}");
     va.send(&json!({"type": "feedback", "client_id": "a2", "answer_seq": answer["seq"], "helpful": true})).await;
-    ack(&mut va, "a2").await;
+    va.ack("a2").await;
 
     // B: a keyword hands off; the visitor leaves an email.
     let (b, token) = create_conversation(&w, "demo").await;
     let mut vb = Ws::visitor(&w, "demo", &b, &token, 0).await;
-    message(&mut vb, "b1", "I need a refund for my last invoice").await;
+    vb.message("b1", "I need a refund for my last invoice").await;
     assert_eq!(vb.expect_event("handoff_requested").await["kind"]["handoff"]["reason"], "keyword");
     vb.send(&json!({"type": "submit_fields", "client_id": "b2", "action": "email", "values": {"email": "vip@example.com"}})).await;
-    ack(&mut vb, "b2").await;
+    vb.ack("b2").await;
 
     // C: asks for a person; Ann takes over and answers.
     let (c, token) = create_conversation(&w, "demo").await;
     let mut vc = Ws::visitor(&w, "demo", &c, &token, 0).await;
-    message(&mut vc, "c1", "can I talk to a person please").await;
+    vc.message("c1", "can I talk to a person please").await;
     vc.expect_event("handoff_requested").await;
     let mut op = Ws::operator(&w, "demo", &c, &ann, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t1"})).await;
-    ack(&mut op, "t1").await;
-    message(&mut op, "r1", "Hi, Ann here.").await;
-    ack(&mut op, "r1").await;
+    op.ack("t1").await;
+    op.message("r1", "Hi, Ann here.").await;
+    op.ack("r1").await;
 
     // D: the docs don't know, twice: handed off, and two questions for the docs-gap list.
     let (d, token) = create_conversation(&w, "demo").await;
     let mut vd = Ws::visitor(&w, "demo", &d, &token, 0).await;
-    message(&mut vd, "d1", "What is the capital of Mongolia?").await;
+    vd.message("d1", "What is the capital of Mongolia?").await;
     assert_eq!(vd.expect_event("bot_answer").await["kind"]["handoff"], true);
-    message(&mut vd, "d2", "Which city is the capital of Mongolia?").await;
+    vd.message("d2", "Which city is the capital of Mongolia?").await;
     assert_eq!(vd.expect_event("handoff_requested").await["kind"]["handoff"]["reason"], "repeated_low_confidence");
 
     // Bob leaves a private note on B: operators can find it.
     let mut bob_b = Ws::operator(&w, "demo", &b, &bob, 0).await;
     bob_b.send(&json!({"type": "note", "client_id": "n1", "text": "Escalate to the finance team"})).await;
-    ack(&mut bob_b, "n1").await;
+    bob_b.ack("n1").await;
 
     // Views: waiting (oldest first), mine (per operator), all open, by status.
     rows_become(&w, &ann, "view=waiting", &[&b, &d]).await;
@@ -105,7 +95,7 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
 
     // Resolved moves C out of "mine" into "resolved".
     op.send(&json!({"type": "resolve", "client_id": "r2"})).await;
-    ack(&mut op, "r2").await;
+    op.ack("r2").await;
     rows_become(&w, &ann, "view=resolved", &[&c]).await;
     rows_become(&w, &ann, "view=mine", &[]).await;
 
@@ -203,12 +193,12 @@ async fn long_conversations_still_reach_the_inbox() {
     let (id, token) = create_conversation(&w, "demo").await;
     let mut v = Ws::visitor(&w, "demo", &id, &token, 0).await;
     v.send(&json!({"type": "request_human", "client_id": "h"})).await;
-    ack(&mut v, "h").await;
+    v.ack("h").await;
     for i in 0..6 {
         // ~4 KB each, in four-byte characters: the row's search text alone is ~16 KB.
         let text = format!("zebra{i} {}", "🦓".repeat(1020));
-        message(&mut v, &format!("m{i}"), &text).await;
-        ack(&mut v, &format!("m{i}")).await;
+        v.message(&format!("m{i}"), &text).await;
+        v.ack(&format!("m{i}")).await;
     }
     rows_become(&w, &ann, "q=zebra5", &[&id]).await;
     assert!(rows(&w, &ann, "q=zebra0").await.contains(&id), "the beginning is kept too");

@@ -16,10 +16,13 @@
 use crate::assets;
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
 use crate::jobs::{self, Job, Next};
+use crate::limiter;
 use crate::webhooks;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::{self, Actor, ConversationState, Ctx};
 use baton_shared::protocol::*;
+use baton_shared::turns::Turns;
+use baton_shared::{ratelimit, retention};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -37,11 +40,20 @@ pub const ACTOR_HEADER: &str = "x-baton-actor";
 /// Header the worker sets to the site of the API path: a conversation answers only under its
 /// own site, so one site's operators (or visitors) can never reach another site's threads.
 pub const SITE_HEADER: &str = "x-baton-site";
+/// Header the worker sets to the caller's IP address (for the per-IP visitor limit).
+pub const IP_HEADER: &str = "x-baton-ip";
 /// The folded state is written to `meta` once per this many events (and at creation).
 const SNAPSHOT_EVERY: u64 = 32;
 /// The inbox row is updated at most once per this many milliseconds: a change after a quiet
 /// spell goes out at once, the changes of a busy thread together (the newest state).
 const INBOX_MIN_INTERVAL_MS: i64 = 100;
+/// The inbox row is also brought up to date by a job this long after a change (`INBOX_JOB`):
+/// the immediate update runs detached and in memory, so a crash, an eviction or a failed call
+/// to the `Inbox` would otherwise leave the row stale until the next change.
+const INBOX_SAFETY_MS: i64 = 2_000;
+/// Job kinds of this object (see `jobs.rs`; webhooks have their own, `webhooks::JOB_KIND`).
+const INBOX_JOB: &str = "inbox_row";
+const RETENTION_JOB: &str = "retention";
 
 /// What the worker sends to `/create`.
 #[derive(Serialize, Deserialize)]
@@ -59,8 +71,14 @@ pub struct CreateRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SocketInfo {
     actor: Actor,
+    /// Random id naming the socket's frame queue (`turns`); kept across hibernation.
+    #[serde(default)]
+    socket: u64,
     /// Said hello (and, for a visitor, proved the token): receives live events.
     ready: bool,
+    /// The client's IP address (for the per-IP visitor limit).
+    #[serde(default)]
+    ip: Option<String>,
 }
 
 /// An event as stored, with its stored JSON (sent to operators as it is).
@@ -86,6 +104,9 @@ struct InboxSync {
     dirty: Cell<bool>,
     /// When the last update started (ms).
     last_sent: Cell<i64>,
+    /// `last_seq` of the newest state the `Inbox` confirmed (0 since a wake): the safety job
+    /// skips the call when it is current.
+    synced_seq: Cell<u64>,
 }
 
 /// A stored event as a socket frame (`ServerMsg::Event`), from its JSON.
@@ -123,6 +144,12 @@ pub struct Conversation {
     /// The jobs table exists and the alarm was checked against it (once per wake: a crash
     /// between storing a job and setting the alarm is healed by the next request).
     jobs_checked: Cell<bool>,
+    /// One frame at a time per socket, in arrival order: workerd delivers the next message as
+    /// soon as a handler awaits something that is not storage (config, engine, presence), so a
+    /// visitor's second message could otherwise be stored before the first.
+    turns: Rc<Turns>,
+    /// Set by the retention job; the alarm erases the conversation once its jobs are done.
+    erase_due: Cell<bool>,
 }
 
 impl DurableObject for Conversation {
@@ -136,6 +163,8 @@ impl DurableObject for Conversation {
             operators_online: Rc::new(Cell::new(None)),
             inbox: Rc::new(InboxSync::default()),
             jobs_checked: Cell::new(false),
+            turns: Rc::new(Turns::default()),
+            erase_due: Cell::new(false),
         }
     }
 
@@ -149,10 +178,21 @@ impl DurableObject for Conversation {
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
         jobs::run_due(&self.state.storage(), now, |job| self.run_job(job, now)).await?;
+        if self.erase_due.replace(false) {
+            if let Err(e) = self.erase(true).await {
+                // Not erased (the inbox could not be told): look again in a minute.
+                console_error!("retention: erase failed, retrying: {e:?}");
+                jobs::replace(&self.sql(), RETENTION_JOB, now_ms() + 60_000, "")?;
+                jobs::arm(&self.state.storage()).await?;
+            }
+        }
         Response::ok("")
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        // The ticket is taken before the first await, so tickets follow arrival order.
+        let ticket = self.turns.ticket(socket_info(&ws).map_or(0, |i| i.socket));
+        ticket.wait().await;
         self.check_jobs().await;
         if let Err(f) = self.on_frame(&ws, message).await {
             let e = match f {
@@ -179,10 +219,12 @@ impl DurableObject for Conversation {
 }
 
 impl Conversation {
-    /// The dispatcher of the object's jobs, by kind. A new kind (e.g. retention) adds an arm.
+    /// The dispatcher of the object's jobs, by kind. A new kind adds an arm.
     async fn run_job(&self, job: Job, now: i64) -> Next {
         match job.kind.as_str() {
             webhooks::JOB_KIND => webhooks::run(&self.env, &job, now).await,
+            INBOX_JOB => self.inbox_job(&job, now).await,
+            RETENTION_JOB => self.retention_job(now).await,
             other => {
                 console_error!("job {} of unknown kind {other:?} dropped", job.id);
                 Next::Done
@@ -198,7 +240,13 @@ impl Conversation {
         self.jobs_checked.set(true);
         let result: Result<()> = async {
             if self.has_schema().map_err(|e| Error::RustError(format!("{e:?}")))? {
-                jobs::ensure_schema(&self.sql())?;
+                let sql = self.sql();
+                jobs::ensure_schema(&sql)?;
+                // Conversations from before retention existed, or of a site that had it off
+                // when the job last ran, get their retention job back.
+                if !jobs::exists(&sql, RETENTION_JOB)? {
+                    jobs::add(&sql, RETENTION_JOB, now_ms(), "")?;
+                }
                 jobs::arm(&self.state.storage()).await?;
             }
             Ok(())
@@ -221,6 +269,12 @@ impl Conversation {
             (Method::Get, "/events") => self.events_http(req),
             (Method::Post, "/command") => self.command_http(req).await,
             (Method::Get, "/export") => self.export(req),
+            (Method::Post, "/erase") => {
+                conversation::may_erase(&self.http_actor(req)?)?;
+                let id = self.load()?.id;
+                self.erase(false).await?;
+                json(200, &serde_json::json!({ "ok": true, "erased": id }))
+            }
             _ => Err(api(ErrorCode::NotFound, "no such conversation route")),
         }
     }
@@ -380,6 +434,7 @@ impl Conversation {
 
     async fn create(&self, req: &mut Request) -> Handled {
         let c: CreateRequest = crate::http::body(req).await?;
+        let config = assets::site_config(&self.env, &c.site).await?;
         self.ensure_schema()?;
         if self.meta(snapshot_key())?.is_some() {
             return Err(api(ErrorCode::Conflict, "conversation exists"));
@@ -395,8 +450,16 @@ impl Conversation {
             self.set_meta("origin", origin)?;
         }
         self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
+        let sql = self.sql();
+        jobs::replace(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
+        // Retention looks first at the end of the site's period (the job moves itself on while
+        // the conversation is active, so events cost nothing).
+        let first_look = retention::erase_at(now, config.retention_days, self.day_ms()).unwrap_or(now + retention::DAY_MS);
+        jobs::replace(&sql, RETENTION_JOB, first_look, "")?;
         self.snapshot_seq.set(st.last_seq);
         *self.cache.borrow_mut() = Some(st);
+        jobs::arm(&self.state.storage()).await?;
+        self.jobs_checked.set(true);
         self.sync_inbox();
         json(201, &serde_json::json!({ "ok": true }))
     }
@@ -419,7 +482,9 @@ impl Conversation {
             Role::Operator => "operator",
         };
         self.state.accept_websocket_with_tags(&pair.server, &[tag]);
-        pair.server.serialize_attachment(serde_json::to_string(&SocketInfo { actor, ready: false })?)?;
+        let socket = (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
+        let ip = req.headers().get(IP_HEADER)?;
+        pair.server.serialize_attachment(serde_json::to_string(&SocketInfo { actor, socket, ready: false, ip })?)?;
         Ok(Response::from_websocket(pair.client)?)
     }
 
@@ -438,6 +503,7 @@ impl Conversation {
         if matches!(msg, ClientMsg::Hello { .. } | ClientMsg::Typing { .. }) {
             return Err(api(ErrorCode::UnknownCommand, "hello and typing are socket frames"));
         }
+        self.visitor_limits(&actor, &msg, req.headers().get(IP_HEADER)?.as_deref()).await?;
         let applied = self.apply(&actor, &msg).await?;
         self.broadcast(&applied.events)?;
         if applied.retract_typing {
@@ -459,7 +525,14 @@ impl Conversation {
         if !matches!(actor, Actor::Operator { .. }) {
             return Err(api(ErrorCode::Forbidden, "only operators can export a conversation"));
         }
-        json(200, &serde_json::json!({ "conversation": st.summary(), "events": self.events_after(0)? }))
+        // A typed body, not `json!`: a `Value` would widen the answers' f32 confidences to f64
+        // digits, and the export must be the log as stored and sent.
+        #[derive(Serialize)]
+        struct Export {
+            conversation: ConversationSummary,
+            events: Vec<Event>,
+        }
+        json(200, &Export { conversation: st.summary(), events: self.events_after(0)? })
     }
 
     /// Stores what a frame decides. First, with awaits: the site config, the engine if the bot
@@ -529,14 +602,15 @@ impl Conversation {
             let origin = self.meta("origin")?.unwrap_or_default();
             webhooks::enqueue(&self.sql(), &config, &origin, &st, &events.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), ctx.now)
         };
+        // The inbox row's safety net, in the same step: a crash right after this frame still
+        // brings the row up to date (see `INBOX_SAFETY_MS`).
+        jobs::replace(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
         st = next;
         self.save(&st);
-        if queued > 0 {
-            if let Err(e) = jobs::arm(&self.state.storage()).await {
-                // The jobs are stored; the next request to this object sets the alarm.
-                self.jobs_checked.set(false);
-                console_error!("alarm not set for {queued} webhook(s): {e}");
-            }
+        if let Err(e) = jobs::arm(&self.state.storage()).await {
+            // The jobs are stored; the next request to this object sets the alarm.
+            self.jobs_checked.set(false);
+            console_error!("alarm not set ({queued} webhook(s) queued): {e}");
         }
         let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
         let ack = client_id.map(|c| (c, events[0].event.seq));
@@ -624,7 +698,8 @@ impl Conversation {
 
     /// Brings the site's inbox row up to date, off the critical path: the update runs detached,
     /// so this frame's handler returns at once and the socket's next frame is not held behind
-    /// a round trip to the `Inbox` (workerd delivers a socket's messages one handler at a time).
+    /// a round trip to the `Inbox` (a socket's frames are handled one at a time, see `turns`).
+    /// The `INBOX_JOB` stored with each change is the durable fallback.
     /// At most one update is in flight, and at most one starts per `INBOX_MIN_INTERVAL_MS`;
     /// changes made meanwhile go out together, with the newest state.
     fn sync_inbox(&self) {
@@ -647,7 +722,10 @@ impl Conversation {
                 let Some(st) = cache.borrow().clone() else { break };
                 sync.last_sent.set(now_ms());
                 match post_row(&env, &st).await {
-                    Ok(o) => online.set(Some(o)),
+                    Ok(o) => {
+                        online.set(Some(o));
+                        sync.synced_seq.set(sync.synced_seq.get().max(st.last_seq));
+                    }
                     Err(e) => console_error!("inbox update failed: {e:?}"),
                 }
                 if !sync.dirty.get() {
@@ -731,6 +809,15 @@ impl Conversation {
             }
             _ => {
                 let client_id = msg.client_id().map(str::to_string);
+                if let Err(f) = self.visitor_limits(&info.actor, &msg, info.ip.as_deref()).await {
+                    return match f {
+                        Failure::Api(e) => {
+                            send(ws, &ServerMsg::Error { error: e, client_id });
+                            Ok(())
+                        }
+                        f => Err(f),
+                    };
+                }
                 let applied = match self.apply(&info.actor, &msg).await {
                     Ok(a) => a,
                     Err(Failure::Api(e)) => {
@@ -755,6 +842,116 @@ impl Conversation {
                 Ok(())
             }
         }
+    }
+
+    /// The visitor limits (`[limits]` in `baton.toml`): a bucket per conversation (the token),
+    /// kept in `meta` so it survives hibernation, and one per IP address in the `RateLimiter`
+    /// object. Operators are not limited; resends of stored frames and frames that store
+    /// nothing are free.
+    async fn visitor_limits(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) -> Result<(), Failure> {
+        let cost = ratelimit::visitor_cost(msg);
+        if *actor != Actor::Visitor || cost == 0 || self.stored_seq(actor, msg)?.is_some() {
+            return Ok(());
+        }
+        let site = self.load()?.site;
+        let config = assets::site_config(&self.env, &site).await?;
+        let rule = config.limits.visitor_messages.rule();
+        // ---- no await between reading and writing the bucket ----
+        let stored: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
+        let (bucket, decision) = ratelimit::take(stored, rule, cost, now_ms());
+        if !decision.allowed {
+            return Err(rate_limited(decision, "messages in this conversation"));
+        }
+        self.set_meta("visitor_bucket", &serde_json::to_string(&bucket)?)?;
+        let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule() };
+        let key = format!("{site}:{}", ip.unwrap_or("unknown"));
+        if let Err(f) = limiter::enforce(&self.env, &per_ip, &key, "messages from your network").await {
+            // Refused by the wider limit: this conversation's token is given back.
+            let b: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
+            if let Some(b) = b {
+                self.set_meta("visitor_bucket", &serde_json::to_string(&ratelimit::refund(b, rule, cost))?)?;
+            }
+            return Err(f);
+        }
+        Ok(())
+    }
+
+    /// The retention period of the site (`BATON_RETENTION_DAY_MS` shortens a day, for tests).
+    fn day_ms(&self) -> i64 {
+        self.env.var("BATON_RETENTION_DAY_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(retention::DAY_MS)
+    }
+
+    /// The retention job: erase once the site's period has passed since the last event, else
+    /// look again then.
+    async fn retention_job(&self, now: i64) -> Next {
+        let Ok(st) = self.load() else {
+            return Next::Done;
+        };
+        let config = match assets::site_config(&self.env, &st.site).await {
+            Ok(c) => c,
+            Err(e) => {
+                console_error!("retention: no site config, looking again in an hour: {e:?}");
+                return Next::RetryAt(now + 3_600_000);
+            }
+        };
+        match retention::step(st.updated_at, config.retention_days, self.day_ms(), now) {
+            // Off for the site: the next wake schedules the job again (`check_jobs`).
+            retention::Step::Keep => Next::Done,
+            retention::Step::CheckAt(at) => Next::RetryAt(at),
+            retention::Step::Erase => {
+                self.erase_due.set(true);
+                Next::Done
+            }
+        }
+    }
+
+    /// The inbox row's safety net: sends the newest state unless the `Inbox` already has it.
+    async fn inbox_job(&self, job: &Job, now: i64) -> Next {
+        let Ok(st) = self.load() else {
+            return Next::Done;
+        };
+        if self.inbox.synced_seq.get() >= st.last_seq {
+            return Next::Done;
+        }
+        match post_row(&self.env, &st).await {
+            Ok(online) => {
+                self.operators_online.set(Some(online));
+                self.inbox.synced_seq.set(self.inbox.synced_seq.get().max(st.last_seq));
+                Next::Done
+            }
+            Err(e) => {
+                console_error!("inbox row job failed (try {}): {e:?}", job.attempts + 1);
+                Next::RetryAt(now + (1_000 << job.attempts.min(8)))
+            }
+        }
+    }
+
+    /// Erases the conversation: its row leaves the inbox, then every byte of its storage (log,
+    /// token hash, jobs, alarm) is deleted, and its sockets are closed with the reason. The
+    /// inbox goes first: if it cannot be told, nothing is erased and the caller retries.
+    async fn erase(&self, by_retention: bool) -> Result<(), Failure> {
+        let st = self.load()?;
+        let body = serde_json::json!({ "id": st.id }).to_string();
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init("https://inbox/remove", &init)?;
+        let mut resp = self.env.durable_object("INBOX")?.get_by_name(st.site.as_str())?.fetch_with_request(req).await?;
+        if resp.status_code() != 200 {
+            return Err(Failure::Internal(format!("the inbox answered {} to the removal: {}", resp.status_code(), resp.text().await?)));
+        }
+        let storage = self.state.storage();
+        storage.delete_alarm().await?;
+        storage.delete_all().await?;
+        *self.cache.borrow_mut() = None;
+        self.schema.set(false);
+        self.snapshot_seq.set(0);
+        self.jobs_checked.set(false);
+        let notice = conversation::erased_notice(by_retention);
+        for ws in self.state.get_websockets() {
+            send(&ws, &ServerMsg::Error { error: notice.clone(), client_id: None });
+            let _ = ws.close(Some(notice.code.close_code()), Some("conversation erased"));
+        }
+        Ok(())
     }
 
     /// Typing indicators are not stored: visitor typing goes to operators, operator typing to
@@ -799,6 +996,16 @@ fn view(actor: &Actor, e: &Event) -> Option<Event> {
         Actor::Visitor => e.for_visitor(),
         Actor::Operator { .. } => Some(e.clone()),
     }
+}
+
+fn rate_limited(d: ratelimit::Decision, what: &str) -> Failure {
+    let secs = d.retry_after_secs();
+    Failure::Api(ErrorBody {
+        code: ErrorCode::RateLimited,
+        message: format!("too many {what}: try again in {secs} s"),
+        field: None,
+        retry_after: Some(secs),
+    })
 }
 
 fn send(ws: &WebSocket, msg: &ServerMsg) {

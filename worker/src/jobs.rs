@@ -65,17 +65,15 @@ pub fn add(sql: &SqlStorage, kind: &str, due: i64, payload: &str) -> worker::Res
 
 /// Schedules the one job of `kind`, replacing any pending one (for "once, at the latest due
 /// time" work such as retention).
-#[allow(dead_code)] // API for the next job kinds (retention, issue 6)
 pub fn replace(sql: &SqlStorage, kind: &str, due: i64, payload: &str) -> worker::Result<()> {
     sql.exec("DELETE FROM jobs WHERE kind = ?", vec![kind.into()])?;
     add(sql, kind, due, payload)
 }
 
-/// Removes every pending job of `kind`.
-#[allow(dead_code)] // API for the next job kinds (retention, issue 6)
-pub fn cancel(sql: &SqlStorage, kind: &str) -> worker::Result<()> {
-    sql.exec("DELETE FROM jobs WHERE kind = ?", vec![kind.into()])?;
-    Ok(())
+/// Whether a job of `kind` is pending.
+pub fn exists(sql: &SqlStorage, kind: &str) -> worker::Result<bool> {
+    let rows: Vec<serde_json::Value> = sql.exec("SELECT 1 AS x FROM jobs WHERE kind = ? LIMIT 1", vec![kind.into()])?.to_array()?;
+    Ok(!rows.is_empty())
 }
 
 /// The earliest due time of any job.

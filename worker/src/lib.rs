@@ -70,6 +70,16 @@ async fn route(req: &mut Request, env: &Env) -> Handled {
 
 async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str]) -> Handled {
     let config = assets::site_config(env, site).await?;
+    // Errors carry the CORS headers of an allowed page too: the widget must be able to read a
+    // 429's `Retry-After` or a 413's message, not just see a failed fetch.
+    let origin = visitor_origin(req, &config).ok().flatten();
+    match site_routes(req, env, method, site, rest, &config).await {
+        Ok(resp) => Ok(resp),
+        Err(f) => Ok(http::with_cors(error_response(f), origin.as_deref())),
+    }
+}
+
+async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str], config: &SiteConfig) -> Handled {
     let now = conversation::now_ms();
     match (method, rest) {
         // Visitor endpoints may be called from the customer's pages (CORS); the rest are
@@ -100,6 +110,10 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         (Method::Post, ["conversations"]) => {
             let origin = visitor_origin(req, &config)?;
             let body: CreateConversation = http::body_or_default(req).await?;
+            // Checked after the body: a malformed request costs the caller nothing.
+            let limit = limiter::Limit { name: "conversations-ip", rule: config.limits.conversations_per_ip.rule() };
+            let key = format!("{site}:{}", limiter::client_ip(req));
+            limiter::enforce(env, &limit, &key, "new conversations from your network").await?;
             let created = create_conversation(env, site, body, own_origin(req)).await?;
             Ok(http::with_cors(json(201, &created)?, origin.as_deref()))
         }
@@ -111,6 +125,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             let actor = socket_actor(req, env, site, &config, now).await?;
             let mut headers = Headers::new();
             headers.set("upgrade", "websocket")?;
+            headers.set(conversation::IP_HEADER, &limiter::client_ip(req))?;
             if let Some(a) = &actor {
                 headers.set(conversation::ACTOR_HEADER, &serde_json::to_string(a)?)?;
             }
@@ -128,6 +143,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
         (Method::Post, ["conversations", id, "commands"]) => {
             let id = ConversationId::parse(id)?;
             let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now).await?;
+            headers.set(conversation::IP_HEADER, &limiter::client_ip(req))?;
             let body = req.bytes().await?;
             if body.len() > MAX_FRAME_BYTES {
                 return Err(api(ErrorCode::TooLarge, format!("the body is {} bytes; the limit is {MAX_FRAME_BYTES}", body.len())));
@@ -140,6 +156,16 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
             let session = auth::require_operator(env, req, site, now / 1000).await?;
             let mut headers = operator_headers(&session)?;
             forward(env, site, &id, "/export", Method::Get, &mut headers, None).await
+        }
+
+        // A data-protection request: erase the whole conversation (its log, its jobs, its
+        // inbox row; its sockets are closed). Export it first if the person asked for a copy.
+        (Method::Delete, ["conversations", id]) => {
+            same_origin(req)?;
+            let id = ConversationId::parse(id)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            let mut headers = operator_headers(&session)?;
+            forward(env, site, &id, "/erase", Method::Post, &mut headers, None).await
         }
 
         // ---- operators: sign-in, the inbox list, insights ----

@@ -10,7 +10,7 @@
 //!
 //! Prints a table and writes JSON; asserts nothing about time.
 
-use baton_tests::{http, root, Options, Wrangler};
+use baton_tests::{http, root, wrangler_config_with_assets, Options, Wrangler};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -45,14 +45,7 @@ fn stage(dir: &Path, site_dir: &Path) -> PathBuf {
         config["site"] = site.into();
         std::fs::write(d.join("site.json"), serde_json::to_vec(&config).unwrap()).unwrap();
     }
-    let toml = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
-    let main = root.join("worker/build/worker/shim.mjs");
-    let toml = toml
-        .replace("main = \"worker/build/worker/shim.mjs\"", &format!("main = {:?}", main.display().to_string()))
-        .replace("directory = \"dist\"", &format!("directory = {:?}", dist.display().to_string()));
-    let config = dir.join("wrangler.toml");
-    std::fs::write(&config, toml).unwrap();
-    config
+    wrangler_config_with_assets(dir, &dist)
 }
 
 async fn timed_ask(base: &str, site: &str, question: &str) -> f64 {

@@ -57,13 +57,13 @@ async fn main() {
             vec![],
         )
         .await;
-    let bob = login(&w, "demo", "bob@example.com", "bob-password-1").await;
-    let (mut inbox, _) = Ws::inbox(&w, "demo", &bob).await;
+    let bob = login(&w, "bench", "bob@example.com", "bob-password-1").await;
+    let (mut inbox, _) = Ws::inbox(&w, "bench", &bob).await;
 
     let (mut to_socket, mut to_screen) = (Vec::new(), Vec::new());
     for i in 0..n + 3 {
-        let (id, token) = create_conversation(&w, "demo").await;
-        let mut v = Ws::visitor(&w, "demo", &id, &token, 0).await;
+        let (id, token) = create_conversation(&w, "bench").await;
+        let mut v = Ws::visitor(&w, "bench", &id, &token, 0).await;
         // A visitor asks a moment after the conversation starts, as people do: the Conversation
         // object sends a row change after a quiet spell at once, but holds one that follows
         // another within 100 ms (its throttle) — that would be measured instead.

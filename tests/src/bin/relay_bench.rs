@@ -253,15 +253,15 @@ fn print_latency(name: &str, l: &Latency, target_p50: Option<f64>, target_p99: O
 
 /// One full run on one `wrangler dev`: floor, two sockets, a room of 50, throughput.
 async fn suite(w: &Wrangler, n: usize, events: usize) -> Value {
-    let cookie = login(w, "demo", "ann@example.com", "ann-password-1").await;
-    let (id, token) = create_conversation(w, "demo").await;
+    let cookie = login(w, "bench", "ann@example.com", "ann-password-1").await;
+    let (id, token) = create_conversation(w, "bench").await;
 
     // The operator takes the thread over: from now on visitor messages are stored and relayed.
-    let mut op = Ws::operator(w, "demo", &id, &cookie, 0).await;
+    let mut op = Ws::operator(w, "bench", &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "bench-take-over"})).await;
     op.expect_event("operator_joined").await;
     let (_op_sink, mut op_in) = op.into_stream().split();
-    let visitor = Ws::visitor(w, "demo", &id, &token, 1 << 50).await;
+    let visitor = Ws::visitor(w, "bench", &id, &token, 1 << 50).await;
     let (mut v_sink, v_in) = visitor.into_stream().split();
     let (v_tx, mut v_rx) = mpsc::unbounded_channel::<Value>();
     let visitor_reader = tokio::spawn(async move {
@@ -291,9 +291,9 @@ async fn suite(w: &Wrangler, n: usize, events: usize) -> Value {
     let mut room = Vec::new();
     for i in 0..ROOM - 2 {
         let ws = if i % 2 == 0 {
-            Ws::visitor(w, "demo", &id, &token, 1 << 50).await
+            Ws::visitor(w, "bench", &id, &token, 1 << 50).await
         } else {
-            Ws::operator(w, "demo", &id, &cookie, 1 << 50).await
+            Ws::operator(w, "bench", &id, &cookie, 1 << 50).await
         };
         let (sink, source) = ws.into_stream().split();
         room.push((sink, drain(source)));
@@ -307,7 +307,7 @@ async fn suite(w: &Wrangler, n: usize, events: usize) -> Value {
 
     // Throughput with the two sockets: stop the echo reader and count acks instead.
     visitor_reader.abort();
-    let (v_sink2, v_in2) = Ws::visitor(w, "demo", &id, &token, 1 << 50).await.into_stream().split();
+    let (v_sink2, v_in2) = Ws::visitor(w, "bench", &id, &token, 1 << 50).await.into_stream().split();
     let _ = v_sink.close().await;
     let t = throughput(v_sink2, v_in2, op_in, events, group).await;
     println!(
