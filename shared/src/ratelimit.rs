@@ -17,12 +17,6 @@ pub fn visitor_cost(msg: &ClientMsg) -> u32 {
     }
 }
 
-/// Gives `cost` tokens back (a take that a second, wider limit then refused), up to the burst.
-pub fn refund(bucket: Bucket, rule: Rule, cost: u32) -> Bucket {
-    let full = rule.burst as i64 * 1000;
-    Bucket { milli_tokens: (bucket.milli_tokens + cost as i64 * 1000).min(full), at: bucket.at }
-}
-
 /// How much may happen how often.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
@@ -152,15 +146,12 @@ mod tests {
     }
 
     #[test]
-    fn visitor_frames_that_write_cost_a_token_and_refunds_stop_at_the_burst() {
+    fn visitor_frames_that_write_cost_a_token() {
         assert_eq!(visitor_cost(&ClientMsg::Ping), 0);
         assert_eq!(visitor_cost(&ClientMsg::Typing { on: true }), 0);
         assert_eq!(visitor_cost(&ClientMsg::Hello { token: None, after: 0 }), 0);
         assert_eq!(visitor_cost(&ClientMsg::Message { client_id: "c".into(), text: "hi".into() }), 1);
         assert_eq!(visitor_cost(&ClientMsg::RequestHuman { client_id: "c".into() }), 1);
-        let (b, _) = take(None, LOGIN, 1, 0);
-        assert_eq!(refund(b, LOGIN, 1).milli_tokens, 3_000);
-        assert_eq!(refund(refund(b, LOGIN, 1), LOGIN, 1).milli_tokens, 3_000, "never above the burst");
     }
 
     #[test]

@@ -117,8 +117,9 @@ async fn visitor_limits_answer_429_with_retry_after_and_a_calm_error_frame() {
     let stored = visitor_events(&w, site, &a, &a_token, 0).await;
     assert!(!stored.iter().any(|e| e["client_id"] == "a3"), "a refused message was stored");
 
-    // Per address, over HTTP: two more from the second conversation reach the address's five;
-    // the next is refused with 429, Retry-After and the message.
+    // Per address, over HTTP: two more from the second conversation reach the address's five,
+    // the sixth goes over it (a frame is charged to its address once stored), and the next is
+    // refused with 429, Retry-After and the message.
     let send = |n: usize| {
         let (w, b, token) = (w.base(), b.clone(), b_token.clone());
         async move {
@@ -131,10 +132,10 @@ async fn visitor_limits_answer_429_with_retry_after_and_a_calm_error_frame() {
                 .unwrap()
         }
     };
-    for n in 0..2 {
+    for n in 0..3 {
         assert_eq!(send(n).await.status(), 200);
     }
-    let r = send(2).await;
+    let r = send(3).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::*;
@@ -150,6 +151,8 @@ pub struct Conversation {
     turns: Rc<Turns>,
     /// Set by the retention job; the alarm erases the conversation once its jobs are done.
     erase_due: Cell<bool>,
+    /// Addresses over their message limit, until when (ms): see `visitor_limits`.
+    throttled: RefCell<HashMap<String, i64>>,
 }
 
 impl DurableObject for Conversation {
@@ -165,6 +168,7 @@ impl DurableObject for Conversation {
             jobs_checked: Cell::new(false),
             turns: Rc::new(Turns::default()),
             erase_due: Cell::new(false),
+            throttled: RefCell::new(HashMap::new()),
         }
     }
 
@@ -503,19 +507,21 @@ impl Conversation {
         if matches!(msg, ClientMsg::Hello { .. } | ClientMsg::Typing { .. }) {
             return Err(api(ErrorCode::UnknownCommand, "hello and typing are socket frames"));
         }
-        self.visitor_limits(&actor, &msg, req.headers().get(IP_HEADER)?.as_deref()).await?;
+        let ip = req.headers().get(IP_HEADER)?;
+        self.visitor_limits(&actor, &msg, ip.as_deref()).await?;
         let applied = self.apply(&actor, &msg).await?;
         self.broadcast(&applied.events)?;
         if applied.retract_typing {
             self.bot_typing(false);
         }
+        if !applied.events.is_empty() {
+            self.sync_inbox();
+            self.charge_address(&actor, &msg, ip.as_deref()).await;
+        }
         if let Some(n) = applied.notice {
             return Err(Failure::Api(n));
         }
         let events = applied.events.iter().filter_map(|e| view(&actor, &e.event)).collect();
-        if !applied.events.is_empty() {
-            self.sync_inbox();
-        }
         json(200, &CommandResult { events })
     }
 
@@ -603,14 +609,21 @@ impl Conversation {
             webhooks::enqueue(&self.sql(), &config, &origin, &st, &events.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), ctx.now)
         };
         // The inbox row's safety net, in the same step: a crash right after this frame still
-        // brings the row up to date (see `INBOX_SAFETY_MS`).
-        jobs::replace(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
+        // brings the row up to date (see `INBOX_SAFETY_MS`). One pending job covers every change
+        // until it runs, so a busy thread adds no job (and no alarm call) per event: awaiting
+        // the alarm here would hold the frame until the writes are on disk, tripling latency.
+        let safety_net = !jobs::exists(&self.sql(), INBOX_JOB)?;
+        if safety_net {
+            jobs::add(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
+        }
         st = next;
         self.save(&st);
-        if let Err(e) = jobs::arm(&self.state.storage()).await {
-            // The jobs are stored; the next request to this object sets the alarm.
-            self.jobs_checked.set(false);
-            console_error!("alarm not set ({queued} webhook(s) queued): {e}");
+        if queued > 0 || safety_net {
+            if let Err(e) = jobs::arm(&self.state.storage()).await {
+                // The jobs are stored; the next request to this object sets the alarm.
+                self.jobs_checked.set(false);
+                console_error!("alarm not set ({queued} webhook(s) queued): {e}");
+            }
         }
         let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
         let ack = client_id.map(|c| (c, events[0].event.seq));
@@ -830,6 +843,9 @@ impl Conversation {
                 if applied.retract_typing {
                     self.bot_typing(false);
                 }
+                if !applied.events.is_empty() {
+                    self.charge_address(&info.actor, &msg, info.ip.as_deref()).await;
+                }
                 if let Some((client_id, seq)) = applied.ack {
                     send(ws, &ServerMsg::Ack { client_id, seq });
                 }
@@ -844,36 +860,59 @@ impl Conversation {
         }
     }
 
-    /// The visitor limits (`[limits]` in `baton.toml`): a bucket per conversation (the token),
-    /// kept in `meta` so it survives hibernation, and one per IP address in the `RateLimiter`
-    /// object. Operators are not limited; resends of stored frames and frames that store
-    /// nothing are free.
+    /// The visitor limits (`[limits]` in `baton.toml`). Per conversation (the token): a bucket
+    /// in `meta`, so it survives hibernation, taken before the frame is stored. Per IP address:
+    /// the `RateLimiter` object, charged *after* the frame is stored and relayed, before the
+    /// sender's ack (a round trip to another object before relaying would more than double
+    /// the relay latency); once it says no, this conversation refuses that address's frames
+    /// until it allows again. An address spreading a flood over many conversations gets at most one message
+    /// past the limit per conversation — and conversations per address are limited too.
+    /// Operators are not limited; resends of stored frames and frames that store nothing are free.
     async fn visitor_limits(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) -> Result<(), Failure> {
         let cost = ratelimit::visitor_cost(msg);
         if *actor != Actor::Visitor || cost == 0 || self.stored_seq(actor, msg)?.is_some() {
             return Ok(());
         }
+        let now = now_ms();
+        if let Some(&until) = self.throttled.borrow().get(ip.unwrap_or("unknown")) {
+            if until > now {
+                let d = ratelimit::Decision { allowed: false, remaining: 0, retry_after_ms: until - now };
+                return Err(rate_limited(d, "messages from your network"));
+            }
+        }
         let site = self.load()?.site;
         let config = assets::site_config(&self.env, &site).await?;
         let rule = config.limits.visitor_messages.rule();
-        // ---- no await between reading and writing the bucket ----
-        let stored: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
-        let (bucket, decision) = ratelimit::take(stored, rule, cost, now_ms());
+        // ---- no await from here: read and write the bucket together ----
+        let bucket: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
+        let (taken, decision) = ratelimit::take(bucket, rule, cost, now_ms());
         if !decision.allowed {
             return Err(rate_limited(decision, "messages in this conversation"));
         }
-        self.set_meta("visitor_bucket", &serde_json::to_string(&bucket)?)?;
-        let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule() };
-        let key = format!("{site}:{}", ip.unwrap_or("unknown"));
-        if let Err(f) = limiter::enforce(&self.env, &per_ip, &key, "messages from your network").await {
-            // Refused by the wider limit: this conversation's token is given back.
-            let b: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
-            if let Some(b) = b {
-                self.set_meta("visitor_bucket", &serde_json::to_string(&ratelimit::refund(b, rule, cost))?)?;
-            }
-            return Err(f);
-        }
+        self.set_meta("visitor_bucket", &serde_json::to_string(&taken)?)?;
         Ok(())
+    }
+
+    /// Charges a stored visitor frame to its address (see `visitor_limits`).
+    async fn charge_address(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
+        let cost = ratelimit::visitor_cost(msg);
+        if *actor != Actor::Visitor || cost == 0 {
+            return;
+        }
+        let ip = ip.unwrap_or("unknown");
+        let Ok(site) = self.load().map(|s| s.site) else { return };
+        let Ok(config) = assets::site_config(&self.env, &site).await else { return };
+        let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule(), durable: false };
+        match limiter::take(&self.env, &per_ip, &format!("{site}:{ip}"), cost).await {
+            Ok(d) if !d.allowed => {
+                self.throttled.borrow_mut().insert(ip.to_string(), now_ms() + d.retry_after_ms);
+            }
+            Ok(_) => {
+                self.throttled.borrow_mut().remove(ip);
+            }
+            // The limiter is down: let visitors through (logged), as for sign-in.
+            Err(e) => console_error!("rate limiter unavailable, not limiting {ip}: {e:?}"),
+        }
     }
 
     /// The retention period of the site (`BATON_RETENTION_DAY_MS` shortens a day, for tests).

@@ -111,7 +111,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let origin = visitor_origin(req, &config)?;
             let body: CreateConversation = http::body_or_default(req).await?;
             // Checked after the body: a malformed request costs the caller nothing.
-            let limit = limiter::Limit { name: "conversations-ip", rule: config.limits.conversations_per_ip.rule() };
+            let limit = limiter::Limit { name: "conversations-ip", rule: config.limits.conversations_per_ip.rule(), durable: true };
             let key = format!("{site}:{}", limiter::client_ip(req));
             limiter::enforce(env, &limit, &key, "new conversations from your network").await?;
             let created = create_conversation(env, site, body, own_origin(req)).await?;

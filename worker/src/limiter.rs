@@ -23,24 +23,32 @@ use worker::*;
 pub struct Limit {
     pub name: &'static str,
     pub rule: Rule,
+    /// The bucket is written to storage on every take (sign-in: a guesser must not reset it
+    /// by pausing until the object is evicted). Otherwise it lives in the object's memory: a
+    /// durable write makes the answer wait for the disk, which a limit checked on every
+    /// visitor message cannot afford; losing a flooder's bucket on eviction only gives back
+    /// one burst.
+    pub durable: bool,
 }
 
 /// Sign-in attempts from one IP address: 10 at once, then one a minute.
-pub const LOGIN_PER_IP: Limit = Limit { name: "login-ip", rule: Rule { burst: 10, refill_ms: 60_000 } };
+pub const LOGIN_PER_IP: Limit = Limit { name: "login-ip", rule: Rule { burst: 10, refill_ms: 60_000 }, durable: true };
 /// Sign-in attempts for one account (site + email, known or not — the same for both, so the
 /// limit says nothing about which emails exist): 10 at once, then one a minute, from anywhere.
-pub const LOGIN_PER_ACCOUNT: Limit = Limit { name: "login-account", rule: Rule { burst: 10, refill_ms: 60_000 } };
+pub const LOGIN_PER_ACCOUNT: Limit = Limit { name: "login-account", rule: Rule { burst: 10, refill_ms: 60_000 }, durable: true };
 
 /// What the worker sends to `/take`.
 #[derive(Serialize, Deserialize)]
 pub struct TakeRequest {
     pub rule: Rule,
     pub cost: u32,
+    #[serde(default)]
+    pub durable: bool,
 }
 
 /// Takes `cost` tokens from the bucket of `key` under `limit`.
 pub async fn take(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<Decision, Failure> {
-    let body = serde_json::to_string(&TakeRequest { rule: limit.rule, cost })?;
+    let body = serde_json::to_string(&TakeRequest { rule: limit.rule, cost, durable: limit.durable })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
     let req = Request::new_with_init("https://limiter/take", &init)?;
@@ -83,6 +91,8 @@ pub fn client_ip(req: &Request) -> String {
 #[durable_object]
 pub struct RateLimiter {
     state: State,
+    /// The bucket of a memory-only limit (`Limit::durable` false).
+    memory: std::cell::Cell<Option<Bucket>>,
     #[allow(dead_code)]
     env: Env,
 }
@@ -97,7 +107,7 @@ struct Row {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, env: Env) -> Self {
-        RateLimiter { state, env }
+        RateLimiter { state, env, memory: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -125,6 +135,11 @@ impl RateLimiter {
                 let t: TakeRequest = crate::http::body(req).await?;
                 t.rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
                 let now = now_ms();
+                if !t.durable {
+                    let (bucket, decision) = ratelimit::take(self.memory.get(), t.rule, t.cost, now);
+                    self.memory.set(Some(bucket));
+                    return json(200, &decision);
+                }
                 // No await between reading and writing the bucket: takes never interleave.
                 let stored = self.load()?.map(|(b, _)| b);
                 let (bucket, decision) = ratelimit::take(stored, t.rule, t.cost, now);
@@ -133,8 +148,12 @@ impl RateLimiter {
                      ON CONFLICT(k) DO UPDATE SET milli = excluded.milli, at = excluded.at, burst = excluded.burst, refill_ms = excluded.refill_ms",
                     vec![bucket.milli_tokens.into(), bucket.at.into(), (t.rule.burst as i64).into(), (t.rule.refill_ms as i64).into()],
                 )?;
-                let full = ratelimit::full_at(bucket, t.rule);
-                self.state.storage().set_alarm(full - now + 1).await?;
+                // One alarm at a time: if it fires before the bucket is full, it looks again
+                // then (see `alarm`), so a busy key costs no alarm write per take.
+                let storage = self.state.storage();
+                if storage.get_alarm().await?.is_none() {
+                    storage.set_alarm(ratelimit::full_at(bucket, t.rule) - now + 1).await?;
+                }
                 json(200, &decision)
             }
             _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),
