@@ -87,17 +87,15 @@ async fn an_index_that_cannot_be_loaded_answers_503_and_handoff_still_works() {
     no_panic(&w);
 }
 
+// tests/sites/limits-test: 3 messages per conversation, 5 per address, 4 new conversations
+// per address, then one a minute. Each test on its own worker, so its buckets start full.
+
 #[tokio::test]
-async fn visitor_limits_answer_429_with_retry_after_and_a_calm_error_frame() {
-    // tests/sites/limits-test: 3 messages per conversation, 5 per address, 4 new conversations
-    // per address, then one a minute.
+async fn a_conversations_message_limit_answers_a_calm_error_frame() {
     let w = Wrangler::start().await;
     let site = "limits-test";
     let (a, a_token) = create_conversation(&w, site).await;
-    let (b, b_token) = create_conversation(&w, site).await;
-
-    // Per conversation, on the socket: the fourth message gets an error frame naming it, with
-    // the wait; nothing is stored for it.
+    // The fourth message gets an error frame naming it, with the wait; nothing is stored for it.
     let mut v = Ws::visitor(&w, site, &a, &a_token, 0).await;
     for i in 0..3 {
         v.message(&format!("a{i}"), "When are invoices sent?").await;
@@ -106,6 +104,7 @@ async fn visitor_limits_answer_429_with_retry_after_and_a_calm_error_frame() {
     v.message("a3", "and refunds?").await;
     let e = v.expect(|m| m["type"] == "error" && m["client_id"] == "a3").await;
     assert_eq!(e["code"], "rate_limited", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("this conversation"), "{e}");
     assert!(e["retry_after"].as_u64().unwrap() >= 1, "{e}");
     // Typing and pings are free, and the socket stays usable.
     v.send(&json!({"type": "typing", "on": true})).await;
@@ -116,26 +115,37 @@ async fn visitor_limits_answer_429_with_retry_after_and_a_calm_error_frame() {
     v.ack("a1").await;
     let stored = visitor_events(&w, site, &a, &a_token, 0).await;
     assert!(!stored.iter().any(|e| e["client_id"] == "a3"), "a refused message was stored");
+    no_panic(&w);
+}
 
-    // Per address, over HTTP: two more from the second conversation reach the address's five,
-    // the sixth goes over it (a frame is charged to its address once stored), and the next is
-    // refused with 429, Retry-After and the message.
-    let send = |n: usize| {
-        let (w, b, token) = (w.base(), b.clone(), b_token.clone());
+#[tokio::test]
+async fn an_address_over_its_limits_gets_429_with_retry_after() {
+    let w = Wrangler::start().await;
+    let site = "limits-test";
+    let (b, b_token) = create_conversation(&w, site).await;
+    let (c, c_token) = create_conversation(&w, site).await;
+    let send = |id: &str, token: &str, n: usize| {
+        let (w, id, token) = (w.base(), id.to_string(), token.to_string());
         async move {
             http()
-                .post(format!("{w}/api/v1/sites/{site}/conversations/{b}/commands"))
+                .post(format!("{w}/api/v1/sites/{site}/conversations/{id}/commands"))
                 .bearer_auth(token)
-                .json(&json!({"type": "message", "client_id": format!("b{n}"), "text": "How do refunds work?"}))
+                .json(&json!({"type": "message", "client_id": format!("m{n}"), "text": "How do refunds work?"}))
                 .send()
                 .await
                 .unwrap()
         }
     };
+    // Three from one conversation and two from another reach the address's five; the sixth
+    // goes over it (a message is charged to its address once stored), and the next is refused
+    // with 429, Retry-After and the message.
     for n in 0..3 {
-        assert_eq!(send(n).await.status(), 200);
+        assert_eq!(send(&b, &b_token, n).await.status(), 200);
     }
-    let r = send(3).await;
+    for n in 0..3 {
+        assert_eq!(send(&c, &c_token, n).await.status(), 200, "message {n} of the second conversation");
+    }
+    let r = send(&c, &c_token, 3).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");

@@ -237,7 +237,12 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     click(&ann, &row2).await;
     until_text(&ann, ".ev.visitor .text", "<img src=x onerror=\"window.__xss=1\">").await;
     until_text(&ann, ".briefing .page", "<script>window.__xss=2</script>Pricing").await;
-    assert_eq!(count(&ann, ".inbox img, .briefing .page a, .row .page a[href^='javascript']").await, 0);
+    // A colleague's private note with markup, live in Ann's open thread: text too.
+    let mut bob_note = Ws::operator(&w, "demo", &conv2, &bob, 1 << 40).await;
+    bob_note.send(&json!({"type": "note", "client_id": "n-x", "text": "see <img src=x onerror=\"window.__xss=9\"> <a href=\"javascript:window.__xss=10\">log</a>"})).await;
+    bob_note.ack("n-x").await;
+    until_text(&ann, ".ev.note .text", "<img src=x onerror=\"window.__xss=9\">").await;
+    assert_eq!(count(&ann, ".inbox img, .briefing .page a, .row .page a[href^='javascript'], .ev.note a").await, 0);
     assert_eq!(ann.js("return typeof window.__xss;", vec![]).await, "undefined");
 
     // A take-over race: Bob got there first; Ann is told.

@@ -48,6 +48,8 @@ const SNAPSHOT_EVERY: u64 = 32;
 /// The inbox row is updated at most once per this many milliseconds: a change after a quiet
 /// spell goes out at once, the changes of a busy thread together (the newest state).
 const INBOX_MIN_INTERVAL_MS: i64 = 100;
+/// A socket's visitor frames are charged to their address at most once per this many ms.
+const CHARGE_INTERVAL_MS: i64 = 1_000;
 /// The inbox row is also brought up to date by a job this long after a change (`INBOX_JOB`):
 /// the immediate update runs detached and in memory, so a crash, an eviction or a failed call
 /// to the `Inbox` would otherwise leave the row stale until the next change.
@@ -110,6 +112,33 @@ struct InboxSync {
     synced_seq: Cell<u64>,
 }
 
+/// Visitor frames charged to their address (the `RateLimiter`), from the socket path in
+/// batches: what is pending, whether a charge is on its way, and the addresses refused.
+#[derive(Default)]
+struct Charges {
+    pending: RefCell<HashMap<String, u32>>,
+    busy: Cell<bool>,
+    last_sent: Cell<i64>,
+    /// Addresses over their message limit, until when (ms).
+    throttled: RefCell<HashMap<String, i64>>,
+}
+
+/// Takes `cost` tokens from the address's bucket; a refusal throttles the address here.
+async fn charge(env: &Env, charges: &Charges, site: &SiteId, ip: &str, cost: u32) {
+    let Ok(config) = assets::site_config(env, site).await else { return };
+    let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule(), durable: false };
+    match limiter::take(env, &per_ip, &format!("{site}:{ip}"), cost).await {
+        Ok(d) if !d.allowed => {
+            charges.throttled.borrow_mut().insert(ip.to_string(), now_ms() + d.retry_after_ms);
+        }
+        Ok(_) => {
+            charges.throttled.borrow_mut().remove(ip);
+        }
+        // The limiter is down: let visitors through (logged), as for sign-in.
+        Err(e) => console_error!("rate limiter unavailable, not limiting {ip}: {e:?}"),
+    }
+}
+
 /// A stored event as a socket frame (`ServerMsg::Event`), from its JSON.
 fn event_frame(event_json: &str) -> String {
     format!(r#"{{"type":"event","event":{event_json}}}"#)
@@ -151,8 +180,8 @@ pub struct Conversation {
     turns: Rc<Turns>,
     /// Set by the retention job; the alarm erases the conversation once its jobs are done.
     erase_due: Cell<bool>,
-    /// Addresses over their message limit, until when (ms): see `visitor_limits`.
-    throttled: RefCell<HashMap<String, i64>>,
+    /// The per-address message limit: what is charged, what is refused (see `visitor_limits`).
+    charges: Rc<Charges>,
 }
 
 impl DurableObject for Conversation {
@@ -168,7 +197,7 @@ impl DurableObject for Conversation {
             jobs_checked: Cell::new(false),
             turns: Rc::new(Turns::default()),
             erase_due: Cell::new(false),
-            throttled: RefCell::new(HashMap::new()),
+            charges: Rc::new(Charges::default()),
         }
     }
 
@@ -516,7 +545,7 @@ impl Conversation {
         }
         if !applied.events.is_empty() {
             self.sync_inbox();
-            self.charge_address(&actor, &msg, ip.as_deref()).await;
+            self.charge_address_now(&actor, &msg, ip.as_deref()).await;
         }
         if let Some(n) = applied.notice {
             return Err(Failure::Api(n));
@@ -844,7 +873,7 @@ impl Conversation {
                     self.bot_typing(false);
                 }
                 if !applied.events.is_empty() {
-                    self.charge_address(&info.actor, &msg, info.ip.as_deref()).await;
+                    self.charge_address_later(&info.actor, &msg, info.ip.as_deref());
                 }
                 if let Some((client_id, seq)) = applied.ack {
                     send(ws, &ServerMsg::Ack { client_id, seq });
@@ -862,11 +891,12 @@ impl Conversation {
 
     /// The visitor limits (`[limits]` in `baton.toml`). Per conversation (the token): a bucket
     /// in `meta`, so it survives hibernation, taken before the frame is stored. Per IP address:
-    /// the `RateLimiter` object, charged *after* the frame is stored and relayed, before the
-    /// sender's ack (a round trip to another object before relaying would more than double
-    /// the relay latency); once it says no, this conversation refuses that address's frames
-    /// until it allows again. An address spreading a flood over many conversations gets at most one message
-    /// past the limit per conversation — and conversations per address are limited too.
+    /// the `RateLimiter` object, charged *after* the frame is stored and relayed — over HTTP
+    /// before the answer, from sockets in batches at most once a second (a round trip to
+    /// another object per message would more than double the relay latency and its CPU); once
+    /// it says no, this conversation refuses that address's frames until it allows again. An address spreading a flood over many conversations gets at most one message
+    /// past the limit per conversation (a second's worth from a socket) — and conversations per
+    /// address are limited too.
     /// Operators are not limited; resends of stored frames and frames that store nothing are free.
     async fn visitor_limits(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) -> Result<(), Failure> {
         let cost = ratelimit::visitor_cost(msg);
@@ -874,7 +904,7 @@ impl Conversation {
             return Ok(());
         }
         let now = now_ms();
-        if let Some(&until) = self.throttled.borrow().get(ip.unwrap_or("unknown")) {
+        if let Some(&until) = self.charges.throttled.borrow().get(ip.unwrap_or("unknown")) {
             if until > now {
                 let d = ratelimit::Decision { allowed: false, remaining: 0, retry_after_ms: until - now };
                 return Err(rate_limited(d, "messages from your network"));
@@ -893,26 +923,47 @@ impl Conversation {
         Ok(())
     }
 
-    /// Charges a stored visitor frame to its address (see `visitor_limits`).
-    async fn charge_address(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
-        let cost = ratelimit::visitor_cost(msg);
-        if *actor != Actor::Visitor || cost == 0 {
+    /// Charges a stored visitor frame to its address (see `visitor_limits`); the HTTP path
+    /// awaits the charge before answering.
+    async fn charge_address_now(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
+        let cost = if *actor == Actor::Visitor { ratelimit::visitor_cost(msg) } else { 0 };
+        if let (true, Ok(st)) = (cost > 0, self.load()) {
+            charge(&self.env, &self.charges, &st.site, ip.unwrap_or("unknown"), cost).await;
+        }
+    }
+
+    /// The socket path: the charge is added to the address's pending cost and sent detached,
+    /// at most once per `CHARGE_INTERVAL_MS` (a round trip to the limiter costs more CPU than
+    /// relaying a message; a busy socket's frames must not queue behind it).
+    fn charge_address_later(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
+        let cost = if *actor == Actor::Visitor { ratelimit::visitor_cost(msg) } else { 0 };
+        let Ok(site) = self.load().map(|s| s.site) else { return };
+        if cost == 0 {
             return;
         }
-        let ip = ip.unwrap_or("unknown");
-        let Ok(site) = self.load().map(|s| s.site) else { return };
-        let Ok(config) = assets::site_config(&self.env, &site).await else { return };
-        let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule(), durable: false };
-        match limiter::take(&self.env, &per_ip, &format!("{site}:{ip}"), cost).await {
-            Ok(d) if !d.allowed => {
-                self.throttled.borrow_mut().insert(ip.to_string(), now_ms() + d.retry_after_ms);
-            }
-            Ok(_) => {
-                self.throttled.borrow_mut().remove(ip);
-            }
-            // The limiter is down: let visitors through (logged), as for sign-in.
-            Err(e) => console_error!("rate limiter unavailable, not limiting {ip}: {e:?}"),
+        let charges = self.charges.clone();
+        *charges.pending.borrow_mut().entry(ip.unwrap_or("unknown").to_string()).or_default() += cost;
+        if charges.busy.replace(true) {
+            return;
         }
+        let env = self.env.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let wait = charges.last_sent.get() + CHARGE_INTERVAL_MS - now_ms();
+                if wait > 0 {
+                    Delay::from(std::time::Duration::from_millis(wait as u64)).await;
+                }
+                let pending: Vec<(String, u32)> = charges.pending.borrow_mut().drain().collect();
+                if pending.is_empty() {
+                    break;
+                }
+                charges.last_sent.set(now_ms());
+                for (ip, cost) in pending {
+                    charge(&env, &charges, &site, &ip, cost).await;
+                }
+            }
+            charges.busy.set(false);
+        });
     }
 
     /// The retention period of the site (`BATON_RETENTION_DAY_MS` shortens a day, for tests).
