@@ -11,6 +11,7 @@
 mod bench;
 mod build;
 mod docs;
+mod jsonl;
 mod llm;
 mod model;
 mod operator;
@@ -21,7 +22,7 @@ use anyhow::{Context, Result};
 use baton_shared::engine::Engine;
 use baton_shared::index::Index;
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -301,15 +302,7 @@ fn ask(
         let _ = std::io::stdout().write_all(out.as_bytes());
         return Ok(());
     }
-    let stdin = std::io::stdin();
-    let mut out = std::io::BufWriter::new(std::io::stdout());
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.context("cannot read stdin")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let q: Question =
-            serde_json::from_str(&line).with_context(|| format!("stdin line {}: expected {{\"id\", \"question\"}}", n + 1))?;
+    jsonl::map_stdin(r#"{"id", "question"}"#, |q: Question| {
         let t = Instant::now();
         let r = engine.respond(&q.question, 10);
         let micros = t.elapsed().as_micros() as u64;
@@ -337,7 +330,6 @@ fn ask(
             let e = &r.evidence;
             v["evidence"] = serde_json::json!({"coverage": e.coverage, "cosine": e.cosine, "known": e.known, "unit": e.unit, "unit_cosine": e.unit_cosine});
         }
-        writeln!(out, "{v}")?;
-    }
-    Ok(())
+        Ok(v)
+    })
 }

@@ -4,11 +4,10 @@
 //! `frustration` or `none` — the same `baton_shared::handoff::triage` the `Conversation`
 //! object runs, with the site's config (or the defaults), without history.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::handoff_reason_key;
 use baton_shared::handoff;
-use std::io::{BufRead, Write};
 use std::path::Path;
 
 #[derive(serde::Deserialize)]
@@ -22,21 +21,11 @@ pub fn run(config: Option<&Path>) -> Result<()> {
         Some(p) => crate::build::load_config(p)?,
         None => SiteConfig::default(),
     };
-    let stdin = std::io::stdin();
-    let mut out = std::io::BufWriter::new(std::io::stdout());
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.context("cannot read stdin")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let l: Line =
-            serde_json::from_str(&line).with_context(|| format!("stdin line {}: expected {{\"id\": …, \"message\": \"…\"}}", n + 1))?;
+    crate::jsonl::map_stdin(r#"{"id": …, "message": "…"}"#, |l: Line| {
         let (trigger, evidence) = match handoff::triage(&l.message, &[], &config.handoff) {
             Some(h) => (handoff_reason_key(h.reason), h.evidence),
             None => ("none", Vec::new()),
         };
-        writeln!(out, "{}", serde_json::json!({"id": l.id, "trigger": trigger, "evidence": evidence}))?;
-    }
-    out.flush()?;
-    Ok(())
+        Ok(serde_json::json!({"id": l.id, "trigger": trigger, "evidence": evidence}))
+    })
 }
