@@ -4,15 +4,17 @@
 //! wait. Pure functions of (bucket, rule, now), so they are tested here and the object only
 //! stores the bucket.
 
-use crate::protocol::ClientMsg;
+use crate::protocol::{ClientMsg, Role};
 use serde::{Deserialize, Serialize};
 
-/// What a visitor's frame costs against the visitor limits (`config::LimitsConfig`): one token
-/// for every frame that may write to the log; nothing for `hello`, `ping` and `typing`, which
-/// store nothing (typing is relayed, at most every few seconds by the widget).
-pub fn visitor_cost(msg: &ClientMsg) -> u32 {
-    match msg {
-        ClientMsg::Hello { .. } | ClientMsg::Ping | ClientMsg::Typing { .. } => 0,
+/// What a frame costs against the visitor limits (`config::LimitsConfig`): one token for every
+/// visitor frame that may write to the log; nothing for `hello`, `ping` and `typing`, which
+/// store nothing (typing is relayed, at most every few seconds by the widget), and nothing
+/// from operators, who are not limited.
+pub fn visitor_cost(sender: Role, msg: &ClientMsg) -> u32 {
+    match (sender, msg) {
+        (Role::Operator, _) => 0,
+        (_, ClientMsg::Hello { .. } | ClientMsg::Ping | ClientMsg::Typing { .. }) => 0,
         _ => 1,
     }
 }
@@ -147,11 +149,12 @@ mod tests {
 
     #[test]
     fn visitor_frames_that_write_cost_a_token() {
-        assert_eq!(visitor_cost(&ClientMsg::Ping), 0);
-        assert_eq!(visitor_cost(&ClientMsg::Typing { on: true }), 0);
-        assert_eq!(visitor_cost(&ClientMsg::Hello { token: None, after: 0 }), 0);
-        assert_eq!(visitor_cost(&ClientMsg::Message { client_id: "c".into(), text: "hi".into() }), 1);
-        assert_eq!(visitor_cost(&ClientMsg::RequestHuman { client_id: "c".into() }), 1);
+        assert_eq!(visitor_cost(Role::Visitor, &ClientMsg::Ping), 0);
+        assert_eq!(visitor_cost(Role::Visitor, &ClientMsg::Typing { on: true }), 0);
+        assert_eq!(visitor_cost(Role::Visitor, &ClientMsg::Hello { token: None, after: 0 }), 0);
+        assert_eq!(visitor_cost(Role::Visitor, &ClientMsg::Message { client_id: "c".into(), text: "hi".into() }), 1);
+        assert_eq!(visitor_cost(Role::Visitor, &ClientMsg::RequestHuman { client_id: "c".into() }), 1);
+        assert_eq!(visitor_cost(Role::Operator, &ClientMsg::Message { client_id: "c".into(), text: "hi".into() }), 0);
     }
 
     #[test]

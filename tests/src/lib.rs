@@ -294,6 +294,18 @@ pub fn copy_dist(to: &Path) {
     copy(&root().join("dist"), to);
 }
 
+/// The value of a `--name value` command-line option of a bench binary.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The `p` percentile (0–1, nearest rank) of sorted, non-empty samples.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(WAIT).build().expect("client")
 }

@@ -484,11 +484,11 @@ impl Conversation {
         }
         self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
         let sql = self.sql();
-        jobs::replace(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
+        jobs::add(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
         // Retention looks first at the end of the site's period (the job moves itself on while
         // the conversation is active, so events cost nothing).
         let first_look = retention::erase_at(now, config.retention_days, self.day_ms()).unwrap_or(now + retention::DAY_MS);
-        jobs::replace(&sql, RETENTION_JOB, first_look, "")?;
+        jobs::add(&sql, RETENTION_JOB, first_look, "")?;
         self.snapshot_seq.set(st.last_seq);
         *self.cache.borrow_mut() = Some(st);
         jobs::arm(&self.state.storage()).await?;
@@ -894,13 +894,14 @@ impl Conversation {
     /// the `RateLimiter` object, charged *after* the frame is stored and relayed — over HTTP
     /// before the answer, from sockets in batches at most once a second (a round trip to
     /// another object per message would more than double the relay latency and its CPU); once
-    /// it says no, this conversation refuses that address's frames until it allows again. An address spreading a flood over many conversations gets at most one message
-    /// past the limit per conversation (a second's worth from a socket) — and conversations per
-    /// address are limited too.
-    /// Operators are not limited; resends of stored frames and frames that store nothing are free.
+    /// it says no, this conversation refuses that address's frames until it allows again. An
+    /// address spreading a flood over many conversations gets at most one message past the
+    /// limit per conversation (a second's worth from a socket) — and conversations per address
+    /// are limited too. Operators are not limited; resends of stored frames and frames that
+    /// store nothing are free.
     async fn visitor_limits(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) -> Result<(), Failure> {
-        let cost = ratelimit::visitor_cost(msg);
-        if *actor != Actor::Visitor || cost == 0 || self.stored_seq(actor, msg)?.is_some() {
+        let cost = ratelimit::visitor_cost(actor.role(), msg);
+        if cost == 0 || self.stored_seq(actor, msg)?.is_some() {
             return Ok(());
         }
         let now = now_ms();
@@ -926,7 +927,7 @@ impl Conversation {
     /// Charges a stored visitor frame to its address (see `visitor_limits`); the HTTP path
     /// awaits the charge before answering.
     async fn charge_address_now(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
-        let cost = if *actor == Actor::Visitor { ratelimit::visitor_cost(msg) } else { 0 };
+        let cost = ratelimit::visitor_cost(actor.role(), msg);
         if let (true, Ok(st)) = (cost > 0, self.load()) {
             charge(&self.env, &self.charges, &st.site, ip.unwrap_or("unknown"), cost).await;
         }
@@ -936,11 +937,11 @@ impl Conversation {
     /// at most once per `CHARGE_INTERVAL_MS` (a round trip to the limiter costs more CPU than
     /// relaying a message; a busy socket's frames must not queue behind it).
     fn charge_address_later(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) {
-        let cost = if *actor == Actor::Visitor { ratelimit::visitor_cost(msg) } else { 0 };
-        let Ok(site) = self.load().map(|s| s.site) else { return };
+        let cost = ratelimit::visitor_cost(actor.role(), msg);
         if cost == 0 {
             return;
         }
+        let Ok(site) = self.load().map(|s| s.site) else { return };
         let charges = self.charges.clone();
         *charges.pending.borrow_mut().entry(ip.unwrap_or("unknown").to_string()).or_default() += cost;
         if charges.busy.replace(true) {

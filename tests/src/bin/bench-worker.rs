@@ -10,19 +10,9 @@
 //!
 //! Prints a table and writes JSON; asserts nothing about time.
 
-use baton_tests::{http, root, wrangler_config_with_assets, Options, Wrangler};
+use baton_tests::{arg, http, percentile, root, wrangler_config_with_assets, Options, Wrangler};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
-}
 
 /// A wrangler config beside `dir/dist`, serving only the model and the benchmark sites.
 fn stage(dir: &Path, site_dir: &Path) -> PathBuf {
@@ -101,11 +91,14 @@ async fn main() {
         asks.push(a);
         answer.push(a - h);
     }
-    let healthz_p50 = percentile(&mut healthz, 0.5);
-    let ask_p50 = percentile(&mut asks, 0.5);
-    let ask_p95 = percentile(&mut asks, 0.95);
-    let answer_p50 = percentile(&mut answer, 0.5);
-    let answer_p95 = percentile(&mut answer, 0.95);
+    for v in [&mut healthz, &mut asks, &mut answer] {
+        v.sort_by(f64::total_cmp);
+    }
+    let healthz_p50 = percentile(&healthz, 0.5);
+    let ask_p50 = percentile(&asks, 0.5);
+    let ask_p95 = percentile(&asks, 0.95);
+    let answer_p50 = percentile(&answer, 0.5);
+    let answer_p95 = percentile(&answer, 0.95);
     let index_bytes = std::fs::metadata(site_dir.join("index.idx")).map(|m| m.len()).unwrap_or(0);
     let result = serde_json::json!({
         "index_bytes": index_bytes,

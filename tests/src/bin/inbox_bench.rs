@@ -23,10 +23,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn summary(name: &str, mut v: Vec<i64>) -> serde_json::Value {
     v.sort_unstable();
     let (p50, p95, max) = (percentile(&v, 0.5), percentile(&v, 0.95), *v.last().unwrap());

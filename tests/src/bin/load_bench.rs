@@ -24,11 +24,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const SITE: &str = "bench";
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
 /// What one conversation saw.
 #[derive(Default)]
 struct Tally {
@@ -166,13 +161,6 @@ fn workerd_rss_kb(group: i32) -> u64 {
     total
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() {
     let n: usize = arg("--conversations").and_then(|v| v.parse().ok()).unwrap_or(1000);
@@ -231,6 +219,9 @@ async fn main() {
     let rss_peak = sampler.1.await.unwrap_or(0);
     let rss_after = workerd_rss_kb(group);
     all.latencies_ms.sort_by(f64::total_cmp);
+    if all.latencies_ms.is_empty() {
+        all.latencies_ms.push(0.0); // nothing delivered: the figures below say so
+    }
     let lat = &all.latencies_ms;
     let result = json!({
         "conversations": n,

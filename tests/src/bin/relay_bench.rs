@@ -79,9 +79,23 @@ struct Latency {
     workerd_cpu_us: f64,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
+impl Latency {
+    /// The figures of one run's samples (sorted here).
+    fn of(mut samples: Vec<Duration>, sockets: usize, workerd_cpu_us: f64) -> Latency {
+        samples.sort();
+        let n = samples.len();
+        let ms = |p: f64| percentile(&samples, p).as_secs_f64() * 1000.0;
+        Latency {
+            workerd_cpu_us,
+            sockets,
+            messages: n,
+            p50_ms: ms(0.50),
+            p90_ms: ms(0.90),
+            p99_ms: ms(0.99),
+            max_ms: ms(1.0),
+            mean_ms: samples.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1000.0,
+        }
+    }
 }
 
 /// Sends `n` visitor messages one at a time; times each until the operator's socket has it.
@@ -107,18 +121,7 @@ async fn relay_latency(visitor: &mut Sink, operator: &mut Source, prefix: &str, 
         }
     }
     let workerd_cpu_us = (workerd_cpu_ticks(group) - cpu0) as f64 / clock_ticks_per_second() * 1e6 / n as f64;
-    samples.sort();
-    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1000.0;
-    Latency {
-        workerd_cpu_us,
-        sockets,
-        messages: n,
-        p50_ms: percentile(&samples, 0.50),
-        p90_ms: percentile(&samples, 0.90),
-        p99_ms: percentile(&samples, 0.99),
-        max_ms: percentile(&samples, 1.0),
-        mean_ms: mean,
-    }
+    Latency::of(samples, sockets, workerd_cpu_us)
 }
 
 /// The transport floor: a ping through the object and back on the same socket (no storage, no
@@ -138,18 +141,7 @@ async fn ping_latency(visitor: &mut Sink, visitor_in: &mut mpsc::UnboundedReceiv
             samples.push(t0.elapsed());
         }
     }
-    samples.sort();
-    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1000.0;
-    Latency {
-        workerd_cpu_us: 0.0,
-        sockets: 1,
-        messages: n,
-        p50_ms: percentile(&samples, 0.50),
-        p90_ms: percentile(&samples, 0.90),
-        p99_ms: percentile(&samples, 0.99),
-        max_ms: percentile(&samples, 1.0),
-        mean_ms: mean,
-    }
+    Latency::of(samples, 1, 0.0)
 }
 
 #[derive(serde::Serialize)]
