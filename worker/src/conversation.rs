@@ -908,7 +908,7 @@ impl Conversation {
         if let Some(&until) = self.charges.throttled.borrow().get(ip.unwrap_or("unknown")) {
             if until > now {
                 let d = ratelimit::Decision { allowed: false, remaining: 0, retry_after_ms: until - now };
-                return Err(rate_limited(d, "messages from your network"));
+                return Err(limiter::refused(d, "messages from your network"));
             }
         }
         let site = self.load()?.site;
@@ -918,7 +918,7 @@ impl Conversation {
         let bucket: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
         let (taken, decision) = ratelimit::take(bucket, rule, cost, now_ms());
         if !decision.allowed {
-            return Err(rate_limited(decision, "messages in this conversation"));
+            return Err(limiter::refused(decision, "messages in this conversation"));
         }
         self.set_meta("visitor_bucket", &serde_json::to_string(&taken)?)?;
         Ok(())
@@ -1087,16 +1087,6 @@ fn view(actor: &Actor, e: &Event) -> Option<Event> {
         Actor::Visitor => e.for_visitor(),
         Actor::Operator { .. } => Some(e.clone()),
     }
-}
-
-fn rate_limited(d: ratelimit::Decision, what: &str) -> Failure {
-    let secs = d.retry_after_secs();
-    Failure::Api(ErrorBody {
-        code: ErrorCode::RateLimited,
-        message: format!("too many {what}: try again in {secs} s"),
-        field: None,
-        retry_after: Some(secs),
-    })
 }
 
 fn send(ws: &WebSocket, msg: &ServerMsg) {

@@ -66,20 +66,24 @@ pub async fn take(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<Deci
 pub async fn enforce(env: &Env, limit: &Limit, key: &str, what: &str) -> Result<(), Failure> {
     match take(env, limit, key, 1).await {
         Ok(d) if d.allowed => Ok(()),
-        Ok(d) => {
-            let secs = d.retry_after_secs();
-            Err(Failure::Api(ErrorBody {
-                code: ErrorCode::RateLimited,
-                message: format!("too many {what}: try again in {secs} s"),
-                field: None,
-                retry_after: Some(secs),
-            }))
-        }
+        Ok(d) => Err(refused(d, what)),
         Err(e) => {
             console_error!("rate limiter {} unavailable, letting the request through: {e:?}", limit.name);
             Ok(())
         }
     }
+}
+
+/// `429 rate_limited` with the wait, for a refused take (`what`: "sign-in attempts from your
+/// network", …).
+pub fn refused(d: Decision, what: &str) -> Failure {
+    let secs = d.retry_after_secs();
+    Failure::Api(ErrorBody {
+        code: ErrorCode::RateLimited,
+        message: format!("too many {what}: try again in {secs} s"),
+        field: None,
+        retry_after: Some(secs),
+    })
 }
 
 /// The caller's IP address as Cloudflare saw it (`CF-Connecting-IP`; set by the edge, so a
