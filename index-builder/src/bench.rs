@@ -130,7 +130,7 @@ pub fn synthetic(opts: &SyntheticOptions) -> Result<()> {
         let mut config = SiteConfig::default();
         config.site = baton_shared::protocol::SiteId::parse("bench").expect("valid literal");
         let t = Instant::now();
-        let (body, _) = build::build_body(chunks, config.clone(), &model, true)?;
+        let (body, _) = build::build_body(chunks, config.clone(), &model, crate::model::load_classifier(None)?, true)?;
         let bytes = Index::to_bytes(&body, &model.id, None);
         let build_s = t.elapsed().as_secs_f64();
         let t = Instant::now();

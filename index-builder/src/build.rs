@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use baton_shared::config::SiteConfig;
 use baton_shared::engine::bm25::{Bm25, WeightedDoc};
 use baton_shared::engine::embed::{Model, Vector};
+use baton_shared::engine::handoff_classifier::HandoffClassifier;
 use baton_shared::engine::{compose, text};
 use baton_shared::index::{self, Chunk, Index, IndexBody};
 use rayon::prelude::*;
@@ -58,6 +59,22 @@ pub fn load_config(path: &Path) -> Result<SiteConfig> {
     })?;
     cfg.validate().map_err(|e| anyhow::anyhow!("{}: key `{}`: {}", path.display(), e.field.unwrap_or_default(), e.message))?;
     Ok(cfg)
+}
+
+/// The bundled handoff classifier with the site's own examples (`[handoff] examples`, a path
+/// relative to `baton.toml`) folded in.
+pub fn site_classifier(config: &SiteConfig, config_path: Option<&Path>, model: &Model) -> Result<HandoffClassifier> {
+    let base = crate::model::load_classifier(None)?;
+    if base.model_id != model.id {
+        bail!("the bundled handoff classifier was trained on model {:?}, not {:?}: retrain it with `index-builder handoff train --model …`", base.model_id, model.id);
+    }
+    let file = config.handoff.examples.trim();
+    if file.is_empty() {
+        return Ok(base);
+    }
+    let dir = config_path.and_then(Path::parent).unwrap_or(Path::new("."));
+    let examples = crate::handoff::load_site_examples(&dir.join(file))?;
+    base.with_examples(model, &examples).map_err(anyhow::Error::msg)
 }
 
 /// The docs' commit, if they live in a git repository.
@@ -288,7 +305,13 @@ fn blocks(text: &str) -> Vec<&str> {
 /// Builds the index in memory. The HNSW is built on one thread unless `parallel`: with
 /// several, instant-distance inserts concurrently and the graph (so the file) varies from run
 /// to run — fine for a benchmark, not for a site's index.
-pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, parallel: bool) -> Result<(IndexBody, usize)> {
+pub fn build_body(
+    chunks: Vec<Chunk>,
+    config: SiteConfig,
+    model: &Model,
+    handoff: HandoffClassifier,
+    parallel: bool,
+) -> Result<(IndexBody, usize)> {
     // Analysis and embeddings in parallel (order-preserving, so still deterministic).
     let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.text)).collect();
     // The page title weighs like a heading only in the page's introduction: a question that
@@ -332,26 +355,21 @@ pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, paralle
             .ef_construction(HNSW_EF_CONSTRUCTION)
             .build(vectors, values)
     });
-    Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw) }, tokens))
+    Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw), handoff }, tokens))
 }
 
 pub fn run(opts: &BuildOptions) -> Result<Summary> {
     let started = Instant::now();
-    let mut config = match &opts.config {
+    let config_path = opts.config.clone().or_else(|| Some(opts.docs.join("baton.toml")).filter(|p| p.is_file()));
+    let mut config = match &config_path {
         Some(p) => load_config(p)?,
-        None => {
-            let default = opts.docs.join("baton.toml");
-            if default.is_file() {
-                load_config(&default)?
-            } else {
-                SiteConfig::default()
-            }
-        }
+        None => SiteConfig::default(),
     };
     if let Some(u) = &opts.base_url {
         config.base_url = u.clone();
     }
     let model = crate::model::load(opts.model.as_deref())?;
+    let handoff = site_classifier(&config, config_path.as_deref(), &model)?;
     let (pages, skipped) = collect_pages(&opts.docs, &config, opts.quiet)?;
     if pages.is_empty() {
         bail!(
@@ -373,7 +391,7 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
         s.set_message(format!("indexing {n_chunks} chunks: BM25, embeddings, HNSW graph"));
         s
     };
-    let (body, tokens) = build_body(chunks, config, &model, false)?;
+    let (body, tokens) = build_body(chunks, config, &model, handoff, false)?;
     spinner.finish_and_clear();
     let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
     if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -5,12 +5,14 @@
 //! - `model import` the upstream embedding model → Baton's compact model file
 //! - `operator add` a password hash for an operator account
 //! - `triage`  messages → which handoff trigger fires (JSON Lines), to measure the triggers
+//! - `handoff train` the handoff classifier from labelled messages → `model/handoff.classifier`
 //! - `diff`    what a docs change does to the index: pages/sections added, removed, changed;
 //!             skipped files; text under no heading; broken links (`report.rs`)
 
 mod bench;
 mod build;
 mod docs;
+mod handoff;
 mod jsonl;
 mod llm;
 mod model;
@@ -116,19 +118,85 @@ enum Cmd {
     #[command(subcommand)]
     Operator(OperatorCmd),
     /// Which handoff trigger fires for single messages: JSON Lines {"id","message"} on stdin →
-    /// {"id","trigger","evidence"} on stdout.
+    /// {"id","trigger","evidence","class","probabilities"} on stdout.
     Triage {
-        /// Site config (baton.toml) whose triggers to use (default: the built-in defaults).
+        /// Site config (baton.toml) whose triggers and examples to use (default: the built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Handoff classifier file (default: the one bundled in this binary).
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+        /// Embedding model file (default: the one bundled in this binary).
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
+    /// The handoff classifier.
+    #[command(subcommand)]
+    Handoff(HandoffCmd),
     /// Benchmarks (see docs/benchmarks.md; `./baton bench` runs them all).
     #[command(subcommand, hide = true)]
     Bench(BenchCmd),
 }
 
 #[derive(Subcommand)]
+enum HandoffCmd {
+    /// Train the classifier on labelled JSON Lines ({"text","label"}) and write it (deterministic).
+    Train {
+        /// Folder of labelled *.jsonl files (the shared datasets: ../shared/bench/handoff).
+        #[arg(long)]
+        data: PathBuf,
+        /// More labelled files to train on (never held out): Baton's docs-chat examples.
+        #[arg(long, value_delimiter = ',', default_value = "index-builder/data/handoff-docs-chat.jsonl")]
+        extra: Vec<PathBuf>,
+        #[arg(long, default_value = "model/handoff.classifier")]
+        out: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 12)]
+        seed: u64,
+        /// Hidden units (0: a linear softmax).
+        #[arg(long, default_value_t = 32)]
+        hidden: usize,
+        #[arg(long, default_value_t = 24)]
+        epochs: usize,
+        /// Weight of an extra (docs-chat) row relative to a shared one of its class.
+        #[arg(long, default_value_t = 4.0)]
+        extra_weight: f32,
+        /// Class weights (N / (K·n_c))^balance.
+        #[arg(long, default_value_t = 0.5)]
+        balance: f32,
+        /// Per-file weights, e.g. goemotions=0.5,bitext=1.
+        #[arg(long, default_value = "")]
+        file_weights: String,
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f32,
+        #[arg(long, default_value_t = 2e-3)]
+        lr: f32,
+        /// Explicit-request precision the threshold keeps on the tune look-alikes.
+        #[arg(long, default_value_t = 0.98)]
+        min_explicit_precision: f32,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCmd {
+    /// The handoff triage on the held-out part of the labelled sets: per file and overall
+    /// macro-F1, per-class precision/recall, confusion matrix, look-alikes, latency.
+    Triage {
+        /// Folder of labelled *.jsonl files (../shared/bench/handoff).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Measure on the tune part (development only: the held-out part is what is reported).
+        #[arg(long)]
+        tune: bool,
+        /// Print up to N misses per file.
+        #[arg(long, default_value_t = 0)]
+        misses: usize,
+    },
     /// Query latency and HNSW recall@10 on synthetic corpora of the given sizes.
     Synthetic {
         /// Corpus sizes in chunks.
@@ -248,7 +316,51 @@ fn run(cli: Cli) -> Result<()> {
             bench::synthetic(&bench::SyntheticOptions { sizes: &chunks, queries, json: json.as_deref(), site_dir: site_dir.as_deref() })
         }
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
-        Cmd::Triage { config } => triage::run(config.as_deref()),
+        Cmd::Triage { config, classifier, model } => triage::run(config.as_deref(), classifier.as_deref(), model.as_deref()),
+        Cmd::Handoff(HandoffCmd::Train {
+            data,
+            extra,
+            out,
+            model,
+            seed,
+            hidden,
+            epochs,
+            extra_weight,
+            balance,
+            file_weights,
+            l2,
+            lr,
+            min_explicit_precision,
+        }) => {
+            let m = model::load(model.as_deref())?;
+            let mut weights = std::collections::BTreeMap::new();
+            for pair in file_weights.split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').context("--file-weights: write file=weight")?;
+                weights.insert(k.trim().to_string(), v.trim().parse::<f32>().context("--file-weights: a weight is a number")?);
+            }
+            handoff::train(
+                &handoff::TrainOptions {
+                    data,
+                    extra,
+                    out,
+                    seed,
+                    hidden,
+                    epochs,
+                    extra_weight,
+                    balance,
+                    file_weights: weights,
+                    l2,
+                    lr,
+                    min_explicit_precision,
+                },
+                &m,
+            )
+        }
+        Cmd::Bench(BenchCmd::Triage { data, classifier, json, tune, misses }) => {
+            let m = model::load(None)?;
+            let c = model::load_classifier(classifier.as_deref())?;
+            handoff::bench(&handoff::BenchOptions { data: &data, json: json.as_deref(), tune, misses }, &m, &c)
+        }
     }
 }
 

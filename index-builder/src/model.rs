@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use baton_shared::engine::embed::Model;
+use baton_shared::engine::handoff_classifier::HandoffClassifier;
 use baton_shared::index;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -15,6 +16,24 @@ pub const MODEL_ID: &str = "potion-base-8M@bf8b0566/int8";
 
 /// The model shipped in this repository (regenerate with `./baton model`).
 pub static BUNDLED: &[u8] = include_bytes!("../../model/potion-base-8M.int8.model");
+
+/// The handoff classifier shipped in this repository (retrain with `index-builder handoff train`).
+pub static BUNDLED_CLASSIFIER: &[u8] = include_bytes!("../../model/handoff.classifier");
+
+/// The handoff classifier: a file, or the bundled one.
+pub fn load_classifier(path: Option<&Path>) -> Result<HandoffClassifier> {
+    let bytes;
+    let data: &[u8] = match path {
+        Some(p) => {
+            bytes = std::fs::read(p).with_context(|| format!("cannot read handoff classifier {}", p.display()))?;
+            &bytes
+        }
+        None => BUNDLED_CLASSIFIER,
+    };
+    HandoffClassifier::from_bytes(data).map_err(|e| {
+        anyhow::anyhow!("handoff classifier {}: {e}", path.map(|p| p.display().to_string()).unwrap_or("(bundled)".into()))
+    })
+}
 
 pub fn load(path: Option<&Path>) -> Result<Model> {
     let bytes;

@@ -120,25 +120,17 @@ pub struct HandoffConfig {
     pub on_low_confidence: bool,
     /// When nobody is online: when the visitor may expect a reply, completing "We'll reply …".
     pub offline_reply_time: String,
+    /// The site's own labelled messages for the handoff classifier: a JSON Lines file
+    /// (`{"text": "…", "label": "explicit_request|urgent|frustration|none"}` per line), relative
+    /// to `baton.toml`. `index-builder build` embeds them into the index; a message very close
+    /// to one of them takes its label. Empty: none.
+    pub examples: String,
 }
 
-/// Trigger keywords for urgency and for topics a person should handle.
-pub const DEFAULT_HANDOFF_KEYWORDS: &[&str] = &[
-    "urgent",
-    "urgently",
-    "asap",
-    "emergency",
-    "outage",
-    "is * down",
-    "are * down",
-    "bug",
-    "refund",
-    "chargeback",
-    "lawyer",
-    "legal action",
-    "security incident",
-    "data breach",
-];
+/// Trigger keywords for topics a person should handle. (Urgency — "urgent", "asap", an
+/// outage, "is * down", a data breach, or an incident by meaning — is handed off as urgent
+/// whatever the site's keywords: `handoff::URGENCY_WORDS`, `handoff::INCIDENT_PHRASES`.)
+pub const DEFAULT_HANDOFF_KEYWORDS: &[&str] = &["bug", "refund", "chargeback", "lawyer", "legal action"];
 
 impl Default for HandoffConfig {
     fn default() -> Self {
@@ -149,6 +141,7 @@ impl Default for HandoffConfig {
             low_confidence_repeats: 2,
             on_low_confidence: false,
             offline_reply_time: "within one business day".into(),
+            examples: String::new(),
         }
     }
 }
@@ -178,7 +171,7 @@ pub struct ActionConfig {
 
 /// What `on_handoff` may name: every `HandoffReason` (snake_case) and the no-one-online case.
 pub const HANDOFF_TRIGGERS: &[&str] =
-    &["explicit_request", "button", "keyword", "low_confidence", "repeated_low_confidence", "frustration", "no_operator_online"];
+    &["explicit_request", "button", "keyword", "low_confidence", "repeated_low_confidence", "frustration", "urgent", "no_operator_online"];
 
 /// The id of the form that asks for an email address when nobody is online.
 pub const EMAIL_ACTION: &str = "email";

@@ -92,6 +92,18 @@ pub struct ConversationState {
     /// The thread's text for the inbox search, bounded (`inbox::push_search_text`).
     #[serde(default)]
     pub search_text: String,
+    /// The bot's answer to the visitor's latest message, when it answered from the docs: the
+    /// conversation around the next message (`handoff::Turns`).
+    #[serde(default)]
+    pub answered: Option<AnsweredTurn>,
+}
+
+/// A bot answer the visitor has not written after yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnsweredTurn {
+    pub seq: u64,
+    /// The visitor marked it unhelpful (thumbs down).
+    pub unhelpful: bool,
 }
 
 impl ConversationState {
@@ -118,6 +130,16 @@ impl ConversationState {
             forms_requested: Vec::new(),
             stats: ConversationStats::default(),
             search_text: String::new(),
+            answered: None,
+        }
+    }
+
+    /// What the conversation so far says about the visitor's next message.
+    pub fn turns(&self) -> handoff::Turns<'_> {
+        handoff::Turns {
+            previous: &self.recent_questions,
+            answered: self.answered.is_some(),
+            thumbs_down: self.answered.as_ref().is_some_and(|a| a.unhelpful),
         }
     }
 
@@ -151,10 +173,12 @@ impl ConversationState {
                     self.first_question = Some(text.clone());
                 }
                 push_bounded(&mut self.recent_questions, text.clone());
+                self.answered = None;
             }
             EventKind::BotAnswer { answer, .. } => {
                 self.last_message = preview("bot", &answer.text);
                 self.low_confidence_streak = if answer.handoff { self.low_confidence_streak + 1 } else { 0 };
+                self.answered = (!answer.handoff).then_some(AnsweredTurn { seq: event.seq, unhelpful: false });
                 let question = self.recent_questions.last().cloned().unwrap_or_default();
                 push_bounded(
                     &mut self.attempts,
@@ -226,7 +250,11 @@ impl ConversationState {
                 };
                 self.low_confidence_streak = 0;
             }
-            EventKind::Feedback { .. } => {}
+            EventKind::Feedback { answer_seq, helpful } => {
+                if let Some(a) = self.answered.as_mut().filter(|a| a.seq == *answer_seq) {
+                    a.unhelpful = !helpful;
+                }
+            }
         }
     }
 
@@ -378,21 +406,30 @@ pub struct Plan {
     pub may_hand_off: bool,
 }
 
-/// Looks ahead at a frame: will the bot answer, may it hand off?
-pub fn plan(state: &ConversationState, actor: &Actor, msg: &ClientMsg, config: &SiteConfig) -> Plan {
+/// Looks ahead at a frame: will the bot answer, may it hand off? Asked twice by the object:
+/// without the engine (a request for a person in words needs none: it comes first), then, if
+/// the bot may answer, with the site's engine loaded — whose classifier may hand off instead.
+pub fn plan(state: &ConversationState, actor: &Actor, msg: &ClientMsg, config: &SiteConfig, engine: Option<&Engine>) -> Plan {
     if *actor != Actor::Visitor || !state.bot_owned_or_resolved() {
         return Plan::default();
     }
     match msg {
         ClientMsg::Message { text, .. } if msg.validate().is_ok() => {
-            if handoff::triage(text, &state.recent_questions, &config.handoff).is_some() {
+            let turns = state.turns();
+            let hands_off = match engine {
+                Some(e) => handoff::triage(text, &turns, &config.handoff, Some(e.learned())).is_some(),
+                None => handoff::certain_request(text, &config.handoff.explicit_phrases).is_some(),
+            };
+            if hands_off {
                 return Plan { bot_question: None, may_hand_off: true };
             }
+            // Without the classifier the rules may still hand off (if the index can't load).
+            let rules = engine.is_none() && handoff::triage(text, &turns, &config.handoff, None).is_some();
             let h = &config.handoff;
             // A resolved thread reopens with a fresh streak.
             let streak = if matches!(state.ownership, Ownership::Resolved { .. }) { 0 } else { state.low_confidence_streak };
             let may_repeat = h.low_confidence_repeats > 0 && streak + 1 >= h.low_confidence_repeats;
-            Plan { bot_question: Some(text.clone()), may_hand_off: h.on_low_confidence || may_repeat }
+            Plan { bot_question: Some(text.clone()), may_hand_off: rules || h.on_low_confidence || may_repeat }
         }
         ClientMsg::RequestHuman { .. } => Plan { bot_question: None, may_hand_off: true },
         _ => Plan::default(),
@@ -527,6 +564,7 @@ pub fn handoff_reason_key(r: HandoffReason) -> &'static str {
         HandoffReason::LowConfidence => "low_confidence",
         HandoffReason::RepeatedLowConfidence => "repeated_low_confidence",
         HandoffReason::Frustration => "frustration",
+        HandoffReason::Urgent => "urgent",
     }
 }
 
@@ -562,7 +600,6 @@ pub fn email_form() -> ActionForm {
 fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outcome {
     let mut s = state.clone();
     let mut events = Vec::new();
-    let previous = s.recent_questions.clone();
     if matches!(s.ownership, Ownership::Resolved { .. }) {
         push(&mut s, &mut events, EventKind::Reopened { operator: None }, ctx.now);
     }
@@ -594,7 +631,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
             _ => None,
         })
         .collect();
-    if let Some(h) = handoff::triage(text, &previous, &ctx.config.handoff) {
+    if let Some(h) = handoff::triage(text, &state.turns(), &ctx.config.handoff, ctx.engine.map(Engine::learned)) {
         events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
@@ -909,6 +946,59 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_message_after_a_thumbs_down_is_frustration_and_the_briefing_says_why() {
+        let config = SiteConfig::default();
+        let ok = answering(&config, 0.9);
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, say("how are passwords stored?"), &ok);
+        let answer_seq = s.last_seq;
+        assert!(s.turns().answered && !s.turns().thumbs_down);
+        run(&mut s, &Actor::Visitor, ClientMsg::Feedback { client_id: "f".into(), answer_seq, helpful: false }, &ok);
+        assert!(s.turns().thumbs_down);
+        let events = run(&mut s, &Actor::Visitor, say("where are they kept then?"), &ok);
+        let Some(EventKind::HandoffRequested { handoff, briefing, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!(handoff.reason, HandoffReason::Frustration);
+        assert_eq!(handoff.evidence, ["wrote again after a thumbs-down on the answer"]);
+        assert!(briefing.summary.starts_with("Visitor seems frustrated: “where are they kept then?” (wrote again after a thumbs-down"), "{}", briefing.summary);
+        // A thumbs-up changes nothing: the bot answers the next question.
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, say("how are passwords stored?"), &ok);
+        let answer_seq = s.last_seq;
+        run(&mut s, &Actor::Visitor, ClientMsg::Feedback { client_id: "f".into(), answer_seq, helpful: true }, &ok);
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, say("where are they kept then?"), &ok)), ["visitor_message", "bot_answer"]);
+    }
+
+    #[test]
+    fn the_same_question_after_an_answer_or_still_failing_is_frustration() {
+        let config = SiteConfig::default();
+        let ok = answering(&config, 0.9);
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, say("How do I reset my password?"), &ok);
+        let events = run(&mut s, &Actor::Visitor, say("how do I reset my password"), &ok);
+        let Some(EventKind::HandoffRequested { handoff, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!((handoff.reason, handoff.evidence.as_slice()), (HandoffReason::Frustration, &["asked the same question again after an answer".to_string()][..]));
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, say("How do I reset my password?"), &ok);
+        let events = run(&mut s, &Actor::Visitor, say("I did that and it still fails"), &ok);
+        assert!(matches!(events.last(), Some(EventKind::HandoffRequested { handoff, .. }) if handoff.reason == HandoffReason::Frustration), "{events:?}");
+        // Before any answer, the same words are a question like any other.
+        let mut s = state();
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, say("I did that and it still fails"), &ok)), ["visitor_message", "bot_answer"]);
+    }
+
+    #[test]
+    fn an_urgent_incident_hands_off_at_once_as_urgent() {
+        let config = SiteConfig::default();
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("Is the inbox down? Nothing loads"), &answering(&config, 0.9));
+        assert_eq!(kinds(&events), ["visitor_message", "tag_added", "handoff_requested"], "no answer first");
+        let Some(EventKind::HandoffRequested { handoff, briefing, .. }) = events.last() else { panic!() };
+        assert_eq!(handoff.reason, HandoffReason::Urgent);
+        assert!(briefing.summary.starts_with("Urgent: an incident: “Is the inbox down? Nothing loads”"), "{}", briefing.summary);
+        assert_eq!(handoff_reason_key(handoff.reason), "urgent");
+    }
+
     fn kinds(events: &[EventKind]) -> Vec<&'static str> {
         events.iter().map(EventKind::type_name).collect()
     }
@@ -954,19 +1044,74 @@ mod tests {
     fn plan_says_when_the_bot_will_answer_and_when_presence_matters() {
         let config = SiteConfig::default();
         let mut s = state();
-        let p = plan(&s, &Actor::Visitor, &say("how do I deploy"), &config);
+        let p = plan(&s, &Actor::Visitor, &say("how do I deploy"), &config, None);
         assert_eq!(p, Plan { bot_question: Some("how do I deploy".into()), may_hand_off: false });
-        assert!(plan(&s, &Actor::Visitor, &say("agent please"), &config).may_hand_off);
-        assert!(plan(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &config).may_hand_off);
+        assert!(plan(&s, &Actor::Visitor, &say("agent please"), &config, None).may_hand_off);
+        assert!(plan(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &config, None).may_hand_off);
         // After one low-confidence answer, the next may be the repeat that hands off.
         s.low_confidence_streak = 1;
-        assert!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config).may_hand_off);
+        assert!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config, None).may_hand_off);
         // Waiting or human: the bot will not answer nor type, and nothing can hand off again.
         run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx(&config, true));
-        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config), Plan::default());
+        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config, None), Plan::default());
         run(&mut s, &op(ann()), ClientMsg::TakeOver { client_id: "t".into() }, &ctx(&config, true));
-        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config), Plan::default());
-        assert_eq!(plan(&s, &op(ann()), &say("hello"), &config), Plan::default());
+        assert_eq!(plan(&s, &Actor::Visitor, &say("how do I deploy"), &config, None), Plan::default());
+        assert_eq!(plan(&s, &op(ann()), &say("hello"), &config, None), Plan::default());
+    }
+
+    /// An engine over two sections with the shipped model and classifier.
+    fn shipped_engine() -> Engine {
+        use crate::engine::bm25::{Bm25, WeightedDoc};
+        use crate::engine::embed::Vector;
+        use crate::index::{hnsw_bytes, Chunk, Index, IndexBody, INDEX_FORMAT_VERSION};
+        let (model, classifier) = crate::handoff::tests::shipped();
+        let chunks: Vec<Chunk> = ["Passwords are stored as salted PBKDF2 hashes.", "Deploy with wrangler deploy."]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Chunk {
+                path: format!("{i}.md"),
+                url: format!("/docs/{i}"),
+                title: format!("Page {i}"),
+                heading: String::new(),
+                breadcrumb: format!("Page {i}"),
+                text: t.to_string(),
+            })
+            .collect();
+        let terms: Vec<Vec<String>> = chunks.iter().map(|c| crate::engine::text::terms(&c.text)).collect();
+        let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
+        let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&c.text))).collect();
+        let graph = instant_distance::Builder::default().seed(1).build(vectors, vec![0, 1]);
+        let body = IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph), handoff: classifier.clone() };
+        let bytes = Index::to_bytes(&body, &model.id, None);
+        let index = Index::from_bytes(&bytes).expect("a valid index");
+        assert_eq!(index.header.format_version, INDEX_FORMAT_VERSION);
+        Engine::new(index, std::sync::Arc::new(model.clone())).expect("the classifier matches the model")
+    }
+
+    #[test]
+    fn plan_asks_again_with_the_engine_whose_classifier_may_hand_off() {
+        let config = SiteConfig::default();
+        let engine = shipped_engine();
+        let s = state();
+        let polite = say("I would prefer to explain this to a real person.");
+        // Without the engine only a certain request is final: the object loads the engine...
+        assert!(plan(&s, &Actor::Visitor, &polite, &config, None).bot_question.is_some());
+        // ...and asks again: the classifier hands off, so no typing and presence is asked.
+        assert_eq!(plan(&s, &Actor::Visitor, &polite, &config, Some(&engine)), Plan { bot_question: None, may_hand_off: true });
+        let ctx = Ctx { engine: Some(&engine), ..ctx(&config, true) };
+        let out = decide(&s, &Actor::Visitor, &polite, &ctx).unwrap();
+        let Some(EventKind::HandoffRequested { handoff, .. }) = out.events.last() else { panic!("{out:?}") };
+        assert_eq!(handoff.reason, HandoffReason::ExplicitRequest);
+        assert!(handoff.evidence[0].starts_with("classifier: request for a person"), "{:?}", handoff.evidence);
+        // A request in another language needs no engine.
+        assert_eq!(
+            plan(&s, &Actor::Visitor, &say("¿Me puede atender una persona?"), &config, None),
+            Plan { bot_question: None, may_hand_off: true }
+        );
+        // A question about handoff is answered.
+        let about = say("What happens when I ask for a human?");
+        assert!(plan(&s, &Actor::Visitor, &about, &config, Some(&engine)).bot_question.is_some());
+        assert!(decide(&s, &Actor::Visitor, &about, &ctx).unwrap().events.iter().any(|e| matches!(e, EventKind::BotAnswer { .. })));
     }
 
     #[test]

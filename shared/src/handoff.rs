@@ -8,6 +8,8 @@
 //! `index-builder triage` (see `index-builder/tests/triage.rs`).
 
 use crate::config::HandoffConfig;
+use crate::engine::embed::Model;
+use crate::engine::handoff_classifier::{Class, HandoffClassifier, Prediction};
 use crate::protocol::{Handoff, HandoffReason};
 
 // ---------------------------------------------------------------------------------------------
@@ -58,22 +60,31 @@ pub fn strip_quotes(text: &str) -> String {
 const CONJUNCTIONS: &[&str] = &["and", "but", "so", "because", "or", "if", "when", "then", "although", "though"];
 
 /// Clauses: the text cut at sentence punctuation, commas, dashes and conjunctions. "You're a
-/// bot, get me a human" is two clauses; the second asks for a person on its own.
-fn clauses(text: &str) -> Vec<Vec<String>> {
+/// bot, get me a human" is two clauses; the second asks for a person on its own. Each is
+/// marked when it is hypothetical: opened by "if", or by "when" inside a
+/// sentence ("what happens when I ask for a human?", "if I ask for an agent, …") — it tells
+/// what would happen, it asks for nothing. ("When can I talk to someone?" is a question.)
+fn clauses(text: &str) -> Vec<(Vec<String>, bool)> {
     let mut out = Vec::new();
     for part in
         text.split(|c: char| matches!(c, '.' | '?' | '!' | ';' | ':' | ',' | '\n' | '—' | '–' | '(' | ')')).flat_map(|c| c.split(" - "))
     {
         let mut clause = Vec::new();
+        let mut hypothetical = false;
         for w in normalise(part) {
-            if CONJUNCTIONS.contains(&w.as_str()) && !clause.is_empty() {
-                out.push(std::mem::take(&mut clause));
-            } else if !CONJUNCTIONS.contains(&w.as_str()) {
+            if CONJUNCTIONS.contains(&w.as_str()) {
+                if !clause.is_empty() {
+                    out.push((std::mem::take(&mut clause), hypothetical));
+                    hypothetical = w == "if" || w == "when";
+                } else {
+                    hypothetical = w == "if";
+                }
+            } else {
                 clause.push(w);
             }
         }
         if !clause.is_empty() {
-            out.push(clause);
+            out.push((clause, hypothetical));
         }
     }
     out
@@ -85,16 +96,18 @@ fn is(w: Option<&String>, set: &[&str]) -> bool {
 
 /// Where `phrase` occurs in `words` (each phrase word must equal a word; `*` matches 0-3
 /// words; the last word may carry a plural `s`/`es`). Returns (start, end) of the first match.
-fn find_phrase(words: &[String], phrase: &[String]) -> Option<(usize, usize)> {
-    fn matches(words: &[String], phrase: &[String], at: usize) -> Option<usize> {
+fn find_phrase<P: AsRef<str>>(words: &[String], phrase: &[P]) -> Option<(usize, usize)> {
+    fn matches<P: AsRef<str>>(words: &[String], phrase: &[P], at: usize) -> Option<usize> {
         let Some((first, rest)) = phrase.split_first() else {
             return Some(at);
         };
+        let first = first.as_ref();
         if first == "*" {
             return (0..=3).filter(|skip| at + skip <= words.len()).find_map(|skip| matches(words, rest, at + skip));
         }
-        let w = words.get(at)?;
-        let same = w == first || (rest.is_empty() && (*w == format!("{first}s") || *w == format!("{first}es")));
+        let w = words.get(at)?.as_str();
+        let plural = |suffix: &str| w.len() == first.len() + suffix.len() && w.starts_with(first) && w.ends_with(suffix);
+        let same = w == first || (rest.is_empty() && (plural("s") || plural("es")));
         if same {
             matches(words, rest, at + 1)
         } else {
@@ -107,8 +120,38 @@ fn find_phrase(words: &[String], phrase: &[String]) -> Option<(usize, usize)> {
     (0..words.len()).find_map(|i| matches(words, phrase, i).map(|end| (i, end)))
 }
 
+/// `find_phrase` for a phrase written in normalised words in the code ("not what i asked").
 fn find_str(words: &[String], phrase: &str) -> Option<(usize, usize)> {
-    find_phrase(words, &normalise_phrase(phrase))
+    let mut parts = [""; 8];
+    let mut n = 0;
+    for w in phrase.split(' ').take(8) {
+        parts[n] = w;
+        n += 1;
+    }
+    find_phrase(words, &parts[..n])
+}
+
+/// A message analysed once for every rule: its text without quoted spans, its words, its
+/// clauses.
+pub struct Parsed {
+    pub unquoted: String,
+    pub words: Vec<String>,
+    clauses: Vec<Vec<String>>,
+    /// The clauses that may ask for something (not the hypothetical ones).
+    asking: Vec<usize>,
+}
+
+impl Parsed {
+    pub fn new(text: &str) -> Parsed {
+        let unquoted = strip_quotes(text);
+        let marked = clauses(&unquoted);
+        let asking = marked.iter().enumerate().filter(|(_, (_, h))| !h).map(|(i, _)| i).collect();
+        Parsed { words: normalise(&unquoted), clauses: marked.into_iter().map(|(c, _)| c).collect(), asking, unquoted }
+    }
+
+    fn asking_clauses(&self) -> impl Iterator<Item = &Vec<String>> + '_ {
+        self.asking.iter().map(|&i| &self.clauses[i])
+    }
 }
 
 /// A configured phrase as words, keeping `*` wildcards.
@@ -205,7 +248,6 @@ const THING_AFTER: &[&str] = &[
     "sdk",
     "mode",
     "like",
-    "else",
     "elses",
     "config",
     "name",
@@ -350,9 +392,20 @@ fn person_at(words: &[String], i: usize) -> Option<usize> {
     None
 }
 
+/// Words that ask for a way to reach someone later, not for a person now: "what's the number
+/// to contact customer service?", "what hours can I reach support?".
+const CONTACT_DETAILS: &[&str] = &[
+    "number", "phone", "telephone", "email", "mail", "address", "hours", "hour", "time", "schedule", "opening", "open",
+    "timetable", "fax", "free", "toll",
+];
+
 /// Whether the words before `verb` in a clause make it about someone else ("can visitors
-/// talk to…", "how can my customers reach…") or ask who is answering ("am I talking to…").
+/// talk to…", "how can my customers reach…"), ask who is answering ("am I talking to…") or ask
+/// for contact details ("the number to contact support").
 fn not_a_request(words: &[String], verb: usize) -> bool {
+    if words.iter().enumerate().any(|(i, w)| i != verb && CONTACT_DETAILS.contains(&w.as_str())) {
+        return true;
+    }
     let before = &words[..verb];
     if before.iter().any(|w| THIRD_PARTY.contains(&w.as_str())) {
         return true;
@@ -361,7 +414,15 @@ fn not_a_request(words: &[String], verb: usize) -> bool {
         return true;
     }
     // "am I talking to a real person?" asks who answers, not for someone else.
-    before.windows(2).any(|p| p[0] == "am" && p[1] == "i")
+    if before.windows(2).any(|p| p[0] == "am" && p[1] == "i") {
+        return true;
+    }
+    // "no, you don't need to transfer me to a person", "never connect me with…" — but not "I
+    // don't know how to talk to a person" (the negation is the knowing's).
+    let negation = (verb.saturating_sub(4)..verb).rev().find(|&i| matches!(before[i].as_str(), "dont" | "never" | "not" | "without"));
+    negation.is_some_and(|i| {
+        !before[i + 1..].iter().any(|w| matches!(w.as_str(), "know" | "understand" | "see" | "find" | "sure" | "why" | "how" | "where" | "what"))
+    }) || find_str(before, "no need").is_some()
 }
 
 /// Whether a person word shortly before `v` is its subject: "can *someone* call me".
@@ -685,20 +746,179 @@ fn standalone(words: &[String]) -> bool {
             || find_str(words, "human assistance").is_some())
 }
 
-/// Is this message a request for a person? Returns the words that make it one, as evidence.
-pub fn explicit_request(text: &str, extra_phrases: &[String]) -> Option<String> {
-    let text = strip_quotes(text);
-    let all = normalise(&text);
-    for phrase in extra_phrases {
-        if find_phrase(&all, &normalise_phrase(phrase)).is_some() {
-            return Some(phrase.clone());
+/// A request for a person the rules found: the words that make it one, and where from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// One of the site's own phrases (`explicit_phrases`): taken as is.
+    SitePhrase(String),
+    /// The English clause rules: taken unless the classifier finds a request implausible
+    /// (`HandoffClassifier::rule_floor`) — they were written on a few hundred messages.
+    Clause(String),
+    /// A message that is nothing but a person and politeness ("agent", "real human pls").
+    Standalone(String),
+    /// The Spanish, French or German lexicon: taken as is (the classifier reads English).
+    OtherLanguage(String),
+}
+
+impl Request {
+    pub fn words(&self) -> &str {
+        match self {
+            Request::SitePhrase(w) | Request::Clause(w) | Request::Standalone(w) | Request::OtherLanguage(w) => w,
         }
     }
-    let clauses = clauses(&text);
-    clauses
-        .iter()
+}
+
+/// Is this message a request for a person? Returns the words that make it one, as evidence.
+pub fn explicit_request(text: &str, extra_phrases: &[String]) -> Option<String> {
+    explicit_in(&Parsed::new(text), extra_phrases).map(|r| r.words().to_string())
+}
+
+/// A request no classifier can overrule: one of the site's phrases, or in another language.
+pub fn certain_request(text: &str, extra_phrases: &[String]) -> Option<String> {
+    match explicit_in(&Parsed::new(text), extra_phrases)? {
+        Request::Clause(_) => None,
+        r => Some(r.words().to_string()),
+    }
+}
+
+fn explicit_in(m: &Parsed, extra_phrases: &[String]) -> Option<Request> {
+    for phrase in extra_phrases {
+        if find_phrase(&m.words, &normalise_phrase(phrase)).is_some() {
+            return Some(Request::SitePhrase(phrase.clone()));
+        }
+    }
+    // "is it a bot or a human being?" asks what answers: its last clause is no request.
+    let either = m.words.iter().any(|w| w == "or") && is(m.words.first(), QUESTION_START);
+    m.asking_clauses()
         .find_map(|c| request_in_clause(c).or_else(|| rejects_the_bot(c)))
-        .or_else(|| clauses.iter().find(|c| standalone(c)).map(|c| c.join(" ")))
+        .map(Request::Clause)
+        .or_else(|| m.asking_clauses().find(|c| !either && standalone(c)).map(|c| Request::Standalone(c.join(" "))))
+        .or_else(|| request_in_other_language(&m.unquoted).map(Request::OtherLanguage))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests for a person in Spanish, French and German
+// ---------------------------------------------------------------------------------------------
+
+/// A curated lexicon per language: the training data and the embedding model are English, so
+/// a visitor asking for a person in another language is recognised by words, not meaning. A
+/// clause asks when it names a person *and* a way of asking (a verb of talking, contacting or
+/// transferring, or "I want / I need"), and nothing in the message makes it a question about
+/// people ("what happens when…", "can my users…").
+struct Lexicon {
+    language: &'static str,
+    /// Words for someone one can be put through to (accents folded: "atención" → "atencion").
+    person: &'static [&'static str],
+    /// Verbs of talking to, contacting or being put through to someone (anywhere in the clause).
+    talk: &'static [&'static str],
+    /// "I want", "I need": they ask only with the person right after ("quiero una persona").
+    want: &'static [&'static str],
+    /// Words that make it a question about people or about the product.
+    about: &'static [&'static str],
+    /// Turning the bot down: "no quiero un bot".
+    no_bot: &'static [&'static str],
+    /// Words of the language that English never uses: one must occur ("agent", "person" or
+    /// "support" alone are English too).
+    markers: &'static [&'static str],
+}
+
+const LEXICONS: &[Lexicon] = &[
+    Lexicon {
+        language: "es",
+        person: &[
+            "persona", "humano", "humana", "agente", "asesor", "asesora", "operador", "operadora", "representante", "alguien",
+            "empleado", "empleada", "ejecutivo", "ejecutiva", "encargado", "encargada", "tecnico", "tecnica",
+        ],
+        talk: &[
+            "hablar", "hable", "hablo", "charlar", "chatear", "atender", "atienda", "atiende", "atenderme", "comunicar",
+            "comunicarme", "comuniqueme", "contactar", "contactarme", "contacto", "pasar", "pasame", "paseme", "pasarme",
+            "transferir", "transfiera", "transfierame", "transfiereme", "conectar", "conecteme", "conectame", "llamar",
+            "llameme", "llamame",
+        ],
+        want: &["quiero", "quisiera", "necesito", "prefiero", "preferiria", "deseo", "pido"],
+        about: &["pasa", "sucede", "ocurre", "funciona", "usuarios", "clientes", "visitantes", "configurar", "configuro", "rol", "permisos"],
+        no_bot: &["no quiero * bot", "no quiero * robot", "no quiero * maquina", "nada de bots"],
+        markers: &[
+            "una", "quiero", "puedo", "puede", "hablar", "por", "favor", "el", "los", "las", "necesito", "alguien", "persona",
+            "con", "me", "un", "quisiera", "podria", "usted", "atender", "humano",
+        ],
+    },
+    Lexicon {
+        language: "fr",
+        person: &[
+            "personne", "humain", "humaine", "agent", "conseiller", "conseillere", "operateur", "operatrice", "representant",
+            "representante", "quelquun", "employe", "employee", "technicien", "technicienne", "interlocuteur",
+        ],
+        talk: &[
+            "parler", "discuter", "joindre", "contacter", "passer", "passez", "relation", "transferer", "transferez", "appeler",
+            "rappeler", "rappelez", "rappelle",
+        ],
+        want: &["veux", "voudrais", "souhaite", "souhaiterais", "besoin", "aimerais", "prefere", "prefererais", "demande"],
+        about: &["arrive", "fonctionne", "utilisateurs", "clients", "visiteurs", "configurer", "role", "permissions", "quand"],
+        no_bot: &["pas * bot", "pas * robot", "plus * bot", "plus * robot"],
+        markers: &[
+            "je", "une", "avec", "parler", "veux", "voudrais", "moi", "suis", "pas", "svp", "quelquun", "besoin", "vous", "un",
+            "puis", "aimerais", "humain", "conseiller",
+        ],
+    },
+    Lexicon {
+        language: "de",
+        person: &[
+            "mensch", "menschen", "person", "mitarbeiter", "mitarbeiterin", "berater", "beraterin", "agent", "agenten", "jemand",
+            "jemandem", "jemanden", "kundenservice", "kundendienst", "ansprechpartner", "ansprechpartnerin",
+        ],
+        talk: &[
+            "sprechen", "reden", "chatten", "verbinden", "verbinde", "verbindet", "weiterleiten", "erreichen", "erreiche",
+            "kontaktieren", "kontaktiere", "anrufen", "zuruckrufen",
+        ],
+        want: &["mochte", "brauche", "hatte", "wurde", "bitte"],
+        about: &["passiert", "geschieht", "funktioniert", "benutzer", "nutzer", "kunden", "besucher", "einrichten", "konfigurieren", "rolle"],
+        no_bot: &["kein bot", "keinen bot", "kein chatbot", "keinen chatbot", "keinen roboter", "kein roboter"],
+        markers: &[
+            "ich", "mit", "einem", "einer", "einen", "bitte", "mich", "sprechen", "mochte", "kann", "nicht", "und", "jemandem",
+            "menschen", "mensch", "mitarbeiter", "kein", "keinen", "sie", "wir",
+        ],
+    },
+];
+
+/// Lowercase words with accents folded ("atención" → "atencion"), for the other-language
+/// lexicons.
+fn folded_words(text: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    normalise(text)
+        .into_iter()
+        .map(|w| w.nfd().filter(|c| !matches!(*c as u32, 0x0300..=0x036F)).collect::<String>())
+        .map(|w| if w == "ß" { "ss".to_string() } else { w })
+        .collect()
+}
+
+/// A request for a person in Spanish, French or German; returns "<language>: <words>".
+fn request_in_other_language(text: &str) -> Option<String> {
+    let all = folded_words(text);
+    for lex in LEXICONS {
+        if !all.iter().any(|w| lex.markers.contains(&w.as_str())) || all.iter().any(|w| lex.about.contains(&w.as_str())) {
+            continue;
+        }
+        if let Some(p) = lex.no_bot.iter().find(|p| find_phrase(&all, &normalise_phrase(p)).is_some()) {
+            return Some(format!("{}: {p}", lex.language));
+        }
+        for part in text.split(|c: char| matches!(c, '.' | '?' | '!' | ';' | ',' | '\n' | '¿' | '¡')) {
+            let words = folded_words(part);
+            // French "personne ne…" is "nobody".
+            let person = |i: usize| {
+                lex.person.contains(&words[i].as_str())
+                    && !(lex.language == "fr" && words[i] == "personne" && is(words.get(i + 1), &["ne", "n"]))
+            };
+            let Some(p) = (0..words.len()).find(|&i| person(i)) else { continue };
+            let talk = words.iter().position(|w| lex.talk.contains(&w.as_str()));
+            let want = (p.saturating_sub(4)..p).find(|&i| lex.want.contains(&words[i].as_str()));
+            if let Some(a) = talk.or(want) {
+                let (from, to) = (p.min(a), p.max(a));
+                return Some(format!("{}: {}", lex.language, words[from..=to].join(" ")));
+            }
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,10 +936,14 @@ const NAMING_AFTER: &[&str] =
 
 /// The first configured keyword in a message: whole words (or the plural), multi-word keywords
 /// as phrases (`*` = up to three words), not right after a negation ("this isn't urgent").
-pub fn keyword(text: &str, keywords: &[String]) -> Option<String> {
-    let words = normalise(&strip_quotes(text));
+pub fn keyword<K: AsRef<str>>(text: &str, keywords: &[K]) -> Option<String> {
+    keyword_in(&normalise(&strip_quotes(text)), keywords)
+}
+
+fn keyword_in<K: AsRef<str>>(words: &[String], keywords: &[K]) -> Option<String> {
     keywords
         .iter()
+        .map(AsRef::as_ref)
         .find(|k| {
             let phrase = normalise_phrase(k);
             let mut from = 0;
@@ -738,7 +962,7 @@ pub fn keyword(text: &str, keywords: &[String]) -> Option<String> {
             }
             false
         })
-        .cloned()
+        .map(str::to_string)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -772,6 +996,8 @@ const COMPLAINTS: &[&str] = &[
     "just told you",
     "youre no help",
     "already told you",
+    "already told me",
+    "told me that already",
     "i just said",
     "i already said",
     "already said that",
@@ -836,12 +1062,15 @@ pub struct Signal {
 
 /// Frustration signals in one message (with the previous visitor messages for repeats).
 pub fn frustration_signals(text: &str, previous: &[String]) -> Vec<Signal> {
-    let unquoted = strip_quotes(text);
-    let words = normalise(&unquoted);
+    frustration_in(&Parsed::new(text), previous)
+}
+
+fn frustration_in(m: &Parsed, previous: &[String]) -> Vec<Signal> {
+    let (unquoted, words) = (&m.unquoted, &m.words);
     let mut signals = Vec::new();
     let strong = |e: String| Signal { evidence: e, weight: 2 };
     let weak = |e: String| Signal { evidence: e, weight: 1 };
-    if let Some(p) = COMPLAINTS.iter().find(|p| find_str(&words, p).is_some()) {
+    if let Some(p) = COMPLAINTS.iter().find(|p| find_str(words, p).is_some()) {
         signals.push(strong(format!("\"{p}\"")));
     }
     let mut negatives = 0;
@@ -865,7 +1094,7 @@ pub fn frustration_signals(text: &str, previous: &[String]) -> Vec<Signal> {
     if ["!!", "?!", "!?", "??"].iter().any(|p| unquoted.contains(p)) {
         signals.push(weak("repeated punctuation".into()));
     }
-    if find_str(&words, "so hard").is_some() || find_str(&words, "come on").is_some() {
+    if find_str(words, "so hard").is_some() || find_str(words, "come on").is_some() {
         signals.push(weak("exasperation".into()));
     }
     let norm = words.join(" ");
@@ -882,37 +1111,482 @@ pub fn frustrated(signals: &[Signal]) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lexical features (the classifier's inputs besides the embedding)
+// ---------------------------------------------------------------------------------------------
+
+/// The lexical features, in the classifier's input order. A mean of token vectors blurs
+/// exactly what tells a request from a question about requests — who is the subject, whether
+/// it is a question, negation — so these say it outright. Stored in the classifier file: a
+/// classifier trained with other features is refused.
+pub const LEXICAL_LEN: usize = 26;
+pub const LEXICAL_FEATURES: [&str; LEXICAL_LEN] = [
+    "rule_request",
+    "person",
+    "contact_verb",
+    "question_start",
+    "about_product",
+    "third_party",
+    "first_person",
+    "second_person",
+    "bot_word",
+    "negation",
+    "urgency_word",
+    "incident_word",
+    "stakes_word",
+    "complaint",
+    "negative_word",
+    "negative_at_bot",
+    "profanity",
+    "repeat_word",
+    "shouting",
+    "exclamation",
+    "question_mark",
+    "length",
+    "polite",
+    "rejects_bot",
+    "asks_identity",
+    "question_about_bot",
+];
+
+const CONTACT_VERBS: &[&str] = &[
+    "talk", "talking", "speak", "speaking", "chat", "chatting", "contact", "reach", "connect", "connected", "transfer",
+    "transferred", "call", "escalate", "escalated", "message", "phone", "forward", "forwarded",
+];
+const QUESTION_START: &[&str] =
+    &["how", "what", "why", "when", "where", "which", "who", "does", "do", "did", "is", "are", "was", "can", "could", "will", "would", "should", "may"];
+/// Words of a question about the product or its settings rather than a wish.
+const ABOUT_PRODUCT: &[&str] = &[
+    "happens", "happen", "happened", "works", "configure", "configured", "setup", "create", "add", "enable", "disable",
+    "role", "roles", "permission", "permissions", "setting", "settings", "feature", "docs", "documentation", "api", "field",
+    "option", "options", "button", "widget", "handoff", "inbox", "assign", "assigned", "notify", "notification", "routing",
+    "answered", "staffed", "rename", "customize", "customise",
+];
+const FIRST_PERSON: &[&str] = &["i", "me", "my", "mine", "we", "us", "our", "im", "ive", "id", "ill", "myself"];
+const SECOND_PERSON: &[&str] = &["you", "your", "youre", "yours", "u", "ur", "youve"];
+const BOT_WORDS: &[&str] = &["bot", "bots", "chatbot", "robot", "ai", "machine", "automated", "assistant", "automatic"];
+const NEGATION_WORDS: &[&str] =
+    &["not", "no", "dont", "doesnt", "didnt", "cant", "cannot", "wont", "isnt", "arent", "wasnt", "never", "nothing", "nobody", "none"];
+/// The visitor says it is urgent.
+const URGENCY: &[&str] =
+    &["urgent", "urgently", "asap", "emergency", "immediately", "critical", "quickly", "hurry", "priority", "blocker", "blocking"];
+/// Something stopped, broke, disappeared or was attacked.
+const INCIDENT: &[&str] = &[
+    "down", "outage", "offline", "unavailable", "unreachable", "500", "500s", "502", "503", "504", "crash", "crashed",
+    "crashing", "broken", "failing", "fails", "failed", "failure", "lost", "losing", "deleted", "wiped", "gone", "missing",
+    "corrupted", "breach", "breached", "hacked", "leak", "leaked", "leaking", "compromised", "stolen", "unauthorized",
+    "fraud", "fraudulent", "declined", "attack", "exposed", "disappeared", "vanished",
+];
+/// What is at stake: production, customers, money, today.
+const STAKES: &[&str] = &[
+    "production", "prod", "live", "customers", "users", "orders", "revenue", "money", "sales", "deadline", "today",
+    "tonight", "launch", "everyone", "everything", "all", "site", "website", "business", "clients", "payments", "checkout",
+];
+const PROFANITY: &[&str] =
+    &["fuck", "fucking", "fucked", "shit", "damn", "damnit", "crap", "hell", "wtf", "bullshit", "ffs", "goddamn", "screw"];
+const REPEAT_WORDS: &[&str] = &["again", "still", "already", "same", "anymore", "yet", "repeat", "repeating"];
+const POLITE: &[&str] = &["please", "pls", "plz", "thanks", "thank", "thx", "kindly"];
+
+/// The lexical features of a message (`LEXICAL_FEATURES` order), each in [0, 1].
+pub fn lexical_features(text: &str) -> [f32; LEXICAL_LEN] {
+    let m = Parsed::new(text);
+    lexical_in(&m, explicit_in(&m, &[]).is_some())
+}
+
+/// `lexical_features` of a parsed message whose rules' verdict is known.
+pub fn lexical_in(m: &Parsed, rule_request: bool) -> [f32; LEXICAL_LEN] {
+    let (unquoted, words, clauses) = (&m.unquoted, &m.words, &m.clauses);
+    let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    let person = (0..words.len()).any(|j| is_person(words, j));
+    let negative_at = |i: usize| (i.saturating_sub(3)..(i + 4).min(words.len())).any(|k| k != i && TARGETS.contains(&words[k].as_str()));
+    let negatives: Vec<usize> = (0..words.len()).filter(|&i| NEGATIVE.contains(&words[i].as_str())).collect();
+    let letters: Vec<char> = unquoted.chars().filter(|c| c.is_alphabetic()).collect();
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    let starts_question = words.first().is_some_and(|w| QUESTION_START.contains(&w.as_str()));
+    [
+        b(rule_request),
+        b(person),
+        b(has(CONTACT_VERBS)),
+        b(starts_question),
+        b(has(ABOUT_PRODUCT)),
+        b(has(THIRD_PARTY)),
+        b(has(FIRST_PERSON)),
+        b(has(SECOND_PERSON)),
+        b(has(BOT_WORDS)),
+        b(has(NEGATION_WORDS)),
+        b(has(URGENCY)),
+        b(has(INCIDENT)),
+        b(has(STAKES)),
+        b(COMPLAINTS.iter().any(|p| find_str(words, p).is_some())),
+        b(!negatives.is_empty()),
+        b(negatives.iter().any(|&i| negative_at(i))),
+        b(words.iter().any(|w| PROFANITY.contains(&w.as_str()) || w.starts_with("fuck"))),
+        b(has(REPEAT_WORDS)),
+        b(letters.len() >= 8 && words.len() >= 2 && upper * 10 >= letters.len() * 9),
+        b(unquoted.contains('!')),
+        b(unquoted.contains('?')),
+        (words.len().min(40) as f32) / 40.0,
+        b(has(POLITE)),
+        b(clauses.iter().any(|c| rejects_the_bot(c).is_some())),
+        b(asks_identity(words)),
+        b(starts_question && has(BOT_WORDS)),
+    ]
+}
+
+/// "Are you a bot?", "am I talking to a person?", "is this a real human?": who answers, not a
+/// wish for someone else.
+fn asks_identity(words: &[String]) -> bool {
+    let opening = matches!(
+        (words.first().map(String::as_str), words.get(1).map(String::as_str)),
+        (Some("are"), Some("you" | "these" | "the")) | (Some("am"), Some("i")) | (Some("is"), Some("this" | "it" | "that"))
+    );
+    opening && words.iter().any(|w| matches!(w.as_str(), "human" | "person" | "real" | "people" | "humans") || BOT_WORDS.contains(&w.as_str()))
+}
+
+/// Whether the classifier alone may call a message a request for a person. It must name a
+/// person, a way of contacting one or the bot ("you're not listening" is no request), and not
+/// be a question about who answers or about what others (visitors, the bot, the widget) can
+/// do — "can my visitors talk to a human?", "can the bot talk like a human?". The clause rules
+/// know those shapes and still catch the requests among them.
+fn classifier_may_request(words: &[String]) -> bool {
+    // A person ("agent", "someone"), the bot, a call back, "contact me", or talking to *a*
+    // somebody ("speak with a eprson" — typos happen; "talk to Workers KV" names a thing).
+    let names_a_way = words.iter().enumerate().any(|(i, w)| {
+        let person = is_person(words, i);
+        let w = w.as_str();
+        person
+            || BOT_WORDS.contains(&w)
+            || matches!(w, "people" | "worker" | "callback")
+            || (CONTACT_VERBS.contains(&w)
+                && (is(words.get(i + 1), &["me", "us", "back"])
+                    || (is(words.get(i + 1), &["to", "with"])
+                        && is(words.get(i + 2), &["a", "an", "the", "some", "any", "one", "your", "somebody", "someone"]))))
+    });
+    let question = is(words.first(), QUESTION_START);
+    let about_others = words.iter().take(5).any(|w| {
+        THIRD_PARTY.contains(&w.as_str()) || matches!(w.as_str(), "bot" | "chatbot" | "assistant" | "ai" | "handoff" | "inbox")
+    });
+    names_a_way && !asks_identity(words) && !(question && about_others)
+}
+
+/// Whether the classifier alone may call a message frustration. A visitor who asks for
+/// information ("this error is annoying, how do I silence it?", "is it stupid to run two
+/// sites?") wants the answer: a negative word there is about their situation. Unless the
+/// message also turns to the bot ("you", "your answers") — then the question may be the
+/// complaint ("how many times…", "are you even reading…").
+fn classifier_may_frustrate(m: &Parsed) -> bool {
+    let asks = m.clauses.iter().any(|c| {
+        let first = c.first().map(String::as_str);
+        let second = c.get(1).map(String::as_str);
+        matches!(first, Some("how" | "what" | "whats" | "where" | "which" | "who"))
+            || matches!((first, second), (Some("is" | "are"), Some("there" | "it")))
+            || matches!((first, second), (Some("can" | "could" | "do" | "should" | "may"), Some("i" | "we")))
+            || matches!((first, second), (Some("any"), Some("tips" | "idea" | "ideas" | "way")))
+            || matches!(first, Some("does" | "is"))
+    });
+    let at_the_bot = m.words.iter().any(|w| SECOND_PERSON.contains(&w.as_str()) || BOT_WORDS.contains(&w.as_str()));
+    !asks || at_the_bot
+}
+
+// ---------------------------------------------------------------------------------------------
+// The conversation around a message
+// ---------------------------------------------------------------------------------------------
+
+/// What the conversation says about a new message: frustration often shows across turns, not
+/// in one message ("how do I deploy?" twice, "still not working" after an answer).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Turns<'a> {
+    /// The visitor's earlier messages, oldest first.
+    pub previous: &'a [String],
+    /// The bot answered the visitor's previous message (an answer, not "I couldn't find that").
+    pub answered: bool,
+    /// The visitor marked that answer unhelpful (thumbs down).
+    pub thumbs_down: bool,
+}
+
+/// "still" is a complaint only when something still fails: "I still get the error", not "is
+/// this still supported?".
+const STILL_NEXT: &[&str] = &[
+    "not", "no", "doesnt", "dont", "cant", "cannot", "isnt", "wont", "didnt", "fails", "failing", "broken", "the", "same",
+    "getting", "get", "see", "seeing", "have", "having", "stuck", "nothing", "happening", "happens", "errors", "erroring",
+    "crashing", "down", "wrong", "missing", "empty", "blank",
+];
+/// After an answer, these say the answer did not help ("I already tried that", "it didn't work").
+const ANSWER_FAILED: &[&str] = &[
+    "already tried",
+    "tried that",
+    "tried this",
+    "tried it",
+    "tried everything",
+    "did that",
+    "done that",
+    "did not work",
+    "didnt work",
+    "does not work",
+    "doesnt work",
+    "not working",
+    "still",
+    "again",
+    "same thing",
+    "same answer",
+    "same page",
+    "same error",
+    "doesnt help",
+    "didnt help",
+    "does not help",
+    "did not help",
+    "you said",
+    "told me",
+    "already read",
+    "already checked",
+    "already followed",
+];
+/// The visitor correcting the bot: "no, I meant the inbox", "not the widget, the API".
+const CORRECTIONS: &[&str] = &["no", "nope", "not", "wrong", "thats not", "that is not", "i meant", "i mean", "i said", "i asked", "actually"];
+
+/// Frustration the conversation shows around this message (each is enough on its own): the
+/// same question again after an answer, a message after a thumbs-down, "still" / "again" /
+/// "I already tried that" after an answer, a correction of the bot.
+pub fn conversation_signals(text: &str, turns: &Turns) -> Vec<String> {
+    conversation_in(&Parsed::new(text), turns)
+}
+
+fn conversation_in(m: &Parsed, turns: &Turns) -> Vec<String> {
+    let mut out = Vec::new();
+    if !turns.answered {
+        return out;
+    }
+    let words = &m.words;
+    if turns.thumbs_down {
+        out.push("wrote again after a thumbs-down on the answer".into());
+    }
+    let set = |ws: &[String]| ws.iter().filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "i" | "to")).cloned().collect::<Vec<_>>();
+    let mine = set(words);
+    let repeated = mine.len() >= 2
+        && turns.previous.iter().any(|p| {
+            let theirs = set(&normalise(p));
+            let shared = mine.iter().filter(|w| theirs.contains(w)).count();
+            let union = mine.len() + theirs.iter().filter(|w| !mine.contains(w)).count();
+            shared * 10 >= union * 8
+        });
+    if repeated {
+        out.push("asked the same question again after an answer".into());
+    }
+    let failed = ANSWER_FAILED.iter().find(|p| match find_str(words, p) {
+        // "still" only with a failure after it.
+        Some((_, end)) if **p == "still" => is(words.get(end), STILL_NEXT),
+        Some(_) => true,
+        None => false,
+    });
+    if let Some(p) = failed {
+        out.push(format!("\"{p}\" after an answer"));
+    }
+    let first_clause = m.clauses.first().map(Vec::as_slice).unwrap_or_default();
+    let corrects = CORRECTIONS.iter().find(|c| {
+        // "No, I meant…" / "not the widget, the inbox": at the very start of the message.
+        let phrase: Vec<&str> = c.split(' ').collect();
+        first_clause.len() >= phrase.len() && first_clause.iter().zip(&phrase).all(|(w, p)| w == p) && (phrase.len() > 1 || words.len() > 1)
+    });
+    if let Some(c) = corrects {
+        out.push(format!("corrected the bot (\"{c}\")"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
 // Triage
 // ---------------------------------------------------------------------------------------------
 
-/// Decides, from one visitor message (and the previous ones), whether to hand off before the
-/// bot even tries. Order: explicit request, keyword, frustration.
-pub fn triage(text: &str, previous: &[String], config: &HandoffConfig) -> Option<Handoff> {
-    if let Some(e) = explicit_request(text, &config.explicit_phrases) {
-        return Some(Handoff { reason: HandoffReason::ExplicitRequest, evidence: vec![e] });
+/// Words with which the visitor says it is urgent: handed off at once, unless negated ("not
+/// urgent") or naming the label ("how do I tag a conversation urgent?").
+pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "asap", "emergency"];
+/// Phrases of an incident under way, handed off as urgent the same way — unless in a how-to
+/// question ("how do I show a banner during an outage?").
+pub const INCIDENT_PHRASES: &[&str] = &["outage", "is * down", "are * down", "went down", "security incident", "data breach"];
+
+/// The urgency words or incident phrases a message uses (the precise half of urgency; the
+/// classifier sees the rest by meaning).
+fn urgency_in(m: &Parsed) -> Option<String> {
+    let how_to = is(m.words.first(), &["how"]) && is(m.words.get(1), &["do", "does", "can", "could", "should", "would", "to", "i"]);
+    keyword_in(&m.words, URGENCY_WORDS).or_else(|| if how_to { None } else { keyword_in(&m.words, INCIDENT_PHRASES) })
+}
+
+/// The learned half of the decision: the site's classifier and the embedding model it reads.
+/// Absent when the site's index cannot be loaded; then the rules decide alone.
+#[derive(Clone, Copy)]
+pub struct Learned<'a> {
+    pub model: &'a Model,
+    pub classifier: &'a HandoffClassifier,
+}
+
+/// A triage with what it saw: the decision, and the classifier's view of the message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    pub handoff: Option<Handoff>,
+    pub prediction: Option<Prediction>,
+}
+
+/// Decides, from one visitor message and the conversation around it, whether to hand off
+/// before the bot even tries. Order: a request for a person, an urgent incident, a site
+/// keyword, frustration.
+pub fn triage(text: &str, turns: &Turns, config: &HandoffConfig, learned: Option<Learned>) -> Option<Handoff> {
+    assess(text, turns, config, learned).handoff
+}
+
+/// `triage`, with the classifier's probabilities (for `index-builder triage` and the bench).
+pub fn assess(text: &str, turns: &Turns, config: &HandoffConfig, learned: Option<Learned>) -> Assessment {
+    let m = Parsed::new(text);
+    let request = explicit_in(&m, &config.explicit_phrases);
+    let prediction = learned.map(|l| {
+        let rule = match &request {
+            Some(Request::SitePhrase(_)) => explicit_in(&m, &[]).is_some(),
+            r => r.is_some(),
+        };
+        l.classifier.predict_features(l.model, &m.unquoted, &lexical_in(&m, rule))
+    });
+    let handoff = decide(&m, request, turns, config, learned, prediction.as_ref());
+    Assessment { handoff, prediction }
+}
+
+fn decide(
+    m: &Parsed,
+    request: Option<Request>,
+    turns: &Turns,
+    config: &HandoffConfig,
+    learned: Option<Learned>,
+    p: Option<&Prediction>,
+) -> Option<Handoff> {
+    // A request for a person must name one (or a way of contacting one, or the bot): without,
+    // the classifier's next choice stands ("you're not listening" is no request).
+    let class = p.map(|p| match (p.class, learned) {
+        (Class::ExplicitRequest, Some(l)) if !classifier_may_request(&m.words) => {
+            let mut q = p.probabilities;
+            q[Class::ExplicitRequest.index()] = 0.0;
+            l.classifier.decide(&q)
+        }
+        (c, _) => c,
+    });
+    let says = |c: Class| class == Some(c);
+    let handoff = |reason, evidence: Vec<String>| Some(Handoff { reason, evidence });
+    // What the classifier saw, as the operator reads it.
+    let learned_evidence = |c: Class| -> Vec<String> {
+        let Some(p) = p else { return Vec::new() };
+        let mut e = vec![format!("classifier: {} {:.2}", describe_class(c), p.probability(c))];
+        if let (Some((i, cos)), Some(l)) = (p.example, learned) {
+            if l.classifier.examples[i].class == c {
+                e.push(format!("like the site's example “{}” ({cos:.2})", crate::conversation::truncate(&l.classifier.examples[i].text, 60)));
+            }
+        }
+        e
+    };
+
+    if let Some(r) = request {
+        let vetoed = match (&r, p, learned) {
+            (Request::Clause(_), Some(p), Some(l)) => p.probability(Class::ExplicitRequest) < l.classifier.rule_floor,
+            _ => false,
+        };
+        if !vetoed {
+            return handoff(HandoffReason::ExplicitRequest, vec![r.words().to_string()]);
+        }
     }
-    if let Some(k) = keyword(text, &config.keywords) {
-        return Some(Handoff { reason: HandoffReason::Keyword, evidence: vec![k] });
+    if says(Class::ExplicitRequest) {
+        return handoff(HandoffReason::ExplicitRequest, learned_evidence(Class::ExplicitRequest));
+    }
+    if let Some(w) = urgency_in(m) {
+        return handoff(HandoffReason::Urgent, vec![w]);
+    }
+    if says(Class::Urgent) {
+        return handoff(HandoffReason::Urgent, learned_evidence(Class::Urgent));
+    }
+    if let Some(k) = keyword_in(&m.words, &config.keywords) {
+        return handoff(HandoffReason::Keyword, vec![k]);
     }
     if config.frustration {
-        let signals = frustration_signals(text, previous);
-        if frustrated(&signals) {
-            return Some(Handoff { reason: HandoffReason::Frustration, evidence: signals.into_iter().map(|s| s.evidence).collect() });
+        let mut evidence = conversation_in(m, turns);
+        let signals = frustration_in(m, turns.previous);
+        let rules = frustrated(&signals);
+        if rules {
+            evidence.extend(signals.into_iter().map(|s| s.evidence));
+        }
+        if says(Class::Frustration) && classifier_may_frustrate(m) {
+            evidence.extend(learned_evidence(Class::Frustration));
+        }
+        if !evidence.is_empty() {
+            return handoff(HandoffReason::Frustration, evidence);
         }
     }
     None
 }
 
+/// What the precise rules alone find in a message (no site keywords, no conversation): the
+/// training tunes the thresholds on the decision `combine` makes with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuleVerdicts {
+    /// The English clause rules found a request (subject to the classifier's floor).
+    pub clause_request: bool,
+    /// The other-language lexicon found one.
+    pub certain_request: bool,
+    /// The classifier alone may call it a request (`classifier_may_request`).
+    pub classifier_may_request: bool,
+    /// The classifier alone may call it frustration (`classifier_may_frustrate`).
+    pub classifier_may_frustrate: bool,
+    pub urgent: bool,
+    pub frustration: bool,
+}
+
+pub fn rule_verdicts(text: &str) -> RuleVerdicts {
+    let m = Parsed::new(text);
+    let request = explicit_in(&m, &[]);
+    RuleVerdicts {
+        clause_request: matches!(request, Some(Request::Clause(_))),
+        certain_request: matches!(request, Some(Request::OtherLanguage(_) | Request::Standalone(_))),
+        classifier_may_request: classifier_may_request(&m.words),
+        classifier_may_frustrate: classifier_may_frustrate(&m),
+        urgent: urgency_in(&m).is_some(),
+        frustration: frustrated(&frustration_in(&m, &[])),
+    }
+}
+
+/// The class `triage` decides from the rules' verdicts and the classifier's probabilities
+/// (`to_class`: its thresholds), in `decide`'s order (without site keywords or conversation).
+pub fn combine(rules: RuleVerdicts, p: &[f32; 4], rule_floor: f32, to_class: impl Fn(&[f32; 4]) -> Class) -> Class {
+    let mut class = to_class(p);
+    if class == Class::ExplicitRequest && !rules.classifier_may_request {
+        let mut q = *p;
+        q[Class::ExplicitRequest.index()] = 0.0;
+        class = to_class(&q);
+    }
+    if rules.certain_request || (rules.clause_request && p[Class::ExplicitRequest.index()] >= rule_floor) || class == Class::ExplicitRequest {
+        Class::ExplicitRequest
+    } else if rules.urgent || class == Class::Urgent {
+        Class::Urgent
+    } else if rules.frustration || (class == Class::Frustration && rules.classifier_may_frustrate) {
+        Class::Frustration
+    } else {
+        Class::None
+    }
+}
+
+fn describe_class(c: Class) -> &'static str {
+    match c {
+        Class::ExplicitRequest => "request for a person",
+        Class::Urgent => "urgent incident",
+        Class::Frustration => "frustration",
+        Class::None => "none",
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn cfg() -> HandoffConfig {
         HandoffConfig::default()
     }
 
+    /// The rules alone (the index, and with it the classifier, could not be loaded).
     fn reason(m: &str) -> Option<HandoffReason> {
-        triage(m, &[], &cfg()).map(|h| h.reason)
+        triage(m, &Turns::default(), &cfg(), None).map(|h| h.reason)
     }
 
     #[test]
@@ -944,6 +1618,8 @@ mod tests {
             "escalate this to a human",
             "I'd like a callback from your team",
             "need human help",
+            "I don't know how to reach a person here",
+            "The card is declined and that's it, can I talk to somebody else?",
         ] {
             assert_eq!(reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
         }
@@ -970,6 +1646,51 @@ mod tests {
             "What are your customer service hours",
             "how do I get someone's conversation history via the API",
             "I need a callback function for new messages",
+            // Asking what would happen is not asking.
+            "What happens when I ask for a human?",
+            "If I ask for an agent, does the bot stop answering?",
+            // Contact details are for later, not a person now.
+            "what's the phone number to contact customer service?",
+            "what hours can I reach support?",
+            // Negated.
+            "No, you don't need to transfer me to a real person",
+            "never connect me with sales, just answer",
+            // Who answers.
+            "is this a bot or a human being?",
+        ] {
+            assert_ne!(reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
+        }
+    }
+
+    #[test]
+    fn requests_in_spanish_french_and_german_fire() {
+        for m in [
+            "¿Me puede atender una persona, por favor?",
+            "quiero hablar con un humano",
+            "Necesito hablar con alguien de soporte",
+            "Je voudrais parler à un conseiller",
+            "Est-ce que je peux parler avec quelqu'un ?",
+            "je veux un humain svp",
+            "Kann ich bitte mit einem Menschen sprechen?",
+            "Verbinden Sie mich mit einem Mitarbeiter",
+            "Ich möchte einen echten Menschen",
+            "no quiero hablar con un bot",
+        ] {
+            let h = triage(m, &Turns::default(), &cfg(), None).unwrap_or_else(|| panic!("{m}"));
+            assert_eq!(h.reason, HandoffReason::ExplicitRequest, "{m}");
+            assert!(h.evidence[0].contains("es:") || h.evidence[0].contains("fr:") || h.evidence[0].contains("de:"), "{m}: {:?}", h.evidence);
+        }
+        for m in [
+            "¿Qué pasa cuando pido hablar con una persona?",
+            "¿Pueden mis usuarios hablar con un agente?",
+            "Personne ne répond au téléphone",
+            "Que se passe-t-il quand je demande un humain ?",
+            "Was passiert, wenn ich einen Menschen verlange?",
+            "Können meine Kunden mit einem Mitarbeiter sprechen?",
+            // English that shares words with the lexicons.
+            "will a person see my data?",
+            "when will microsoft drop support for windows 7",
+            "can an agent person be assigned?",
         ] {
             assert_ne!(reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
         }
@@ -980,13 +1701,14 @@ mod tests {
         assert_eq!(strip_quotes("what does 'agent' mean, don't guess"), "what does   mean, don't guess");
         assert_eq!(strip_quotes(r#"show "not helpful" counts"#), "show   counts");
         assert_eq!(reason("How do I show 'not helpful' feedback counts?"), None);
+        assert_eq!(reason("what does \"urgent\" do?"), None);
     }
 
     #[test]
     fn extra_phrases_from_config_fire() {
         let mut c = cfg();
         c.explicit_phrases = vec!["hablar con una persona".into()];
-        assert_eq!(triage("quiero hablar con una persona", &[], &c).unwrap().evidence, ["hablar con una persona"]);
+        assert_eq!(triage("quiero hablar con una persona", &Turns::default(), &c, None).unwrap().evidence, ["hablar con una persona"]);
     }
 
     #[test]
@@ -995,11 +1717,34 @@ mod tests {
         assert_eq!(reason("how long do refunds take?"), Some(HandoffReason::Keyword));
         assert_eq!(reason("how are refunded items shown"), None);
         assert_eq!(reason("how do I debug the worker"), None);
-        assert_eq!(reason("is the inbox down?"), Some(HandoffReason::Keyword));
         assert_eq!(reason("how do I scroll down to older messages"), None);
-        assert_eq!(reason("not urgent, but how do I change the colour?"), None);
-        assert_eq!(reason("this isn't urgent: can I export conversations?"), None);
-        assert_eq!(triage("URGENT: inbox not loading", &[], &cfg()).unwrap().evidence, ["urgent"]);
+        let mut c = cfg();
+        c.keywords = vec!["invoice".into(), "is * late".into()];
+        let k = |m: &str| triage(m, &Turns::default(), &c, None).map(|h| h.reason);
+        assert_eq!(k("where is my invoice"), Some(HandoffReason::Keyword));
+        assert_eq!(k("the delivery is very late"), Some(HandoffReason::Keyword));
+        assert_eq!(k("not an invoice question"), None);
+        assert_eq!(k("I want a refund"), None, "the site's keywords replace the defaults");
+    }
+
+    #[test]
+    fn urgency_words_and_incidents_hand_off_as_urgent_unless_negated_or_named() {
+        for m in ["URGENT: inbox not loading", "please respond asap", "is the inbox down?", "We're having an outage since 9am", "possible data breach"] {
+            assert_eq!(reason(m), Some(HandoffReason::Urgent), "{m}");
+        }
+        assert_eq!(triage("URGENT: inbox not loading", &Turns::default(), &cfg(), None).unwrap().evidence, ["urgent"]);
+        for m in [
+            "not urgent, but how do I change the colour?",
+            "this isn't urgent: can I export conversations?",
+            "how do I mark a conversation urgent",
+            "what does the urgent tag do?",
+            "how do I show a banner during an outage?",
+        ] {
+            assert_eq!(reason(m), None, "{m}");
+        }
+        // The site's keywords don't turn urgency off.
+        let c = HandoffConfig { keywords: vec![], ..cfg() };
+        assert_eq!(triage("emergency!", &Turns::default(), &c, None).map(|h| h.reason), Some(HandoffReason::Urgent));
     }
 
     #[test]
@@ -1011,21 +1756,144 @@ mod tests {
         assert_eq!(reason("THIS IS USELESS"), Some(HandoffReason::Frustration));
         assert_eq!(reason("That's not what I asked"), Some(HandoffReason::Frustration));
         assert_eq!(reason("useless bot"), Some(HandoffReason::Frustration));
-        let h = triage("THIS IS USELESS, NOT WHAT I ASKED", &[], &cfg()).unwrap();
+        let h = triage("THIS IS USELESS, NOT WHAT I ASKED", &Turns::default(), &cfg(), None).unwrap();
         assert_eq!(h.reason, HandoffReason::Frustration);
         assert!(h.evidence.iter().any(|e| e.contains("not what i asked")), "{:?}", h.evidence);
         let prev = vec!["how do I deploy this".to_string()];
-        assert_eq!(triage("how do I deploy this!!", &prev, &cfg()).unwrap().reason, HandoffReason::Frustration);
-        assert_eq!(triage("how do I deploy this", &prev, &cfg()), None, "a repeat alone is one weak signal");
+        let asked = Turns { previous: &prev, ..Turns::default() };
+        assert_eq!(triage("how do I deploy this!!", &asked, &cfg(), None).unwrap().reason, HandoffReason::Frustration);
+        assert_eq!(triage("how do I deploy this", &asked, &cfg(), None), None, "a repeat without an answer in between");
         let mut off = cfg();
         off.frustration = false;
-        assert_eq!(triage("THIS IS USELESS", &[], &off), None);
+        assert_eq!(triage("THIS IS USELESS", &Turns::default(), &off, None), None);
     }
 
     #[test]
-    fn explicit_request_wins_over_keyword_and_frustration() {
+    fn the_conversation_shows_frustration_a_single_message_hides() {
+        let prev = vec!["How do I deploy the worker?".to_string()];
+        let answered = Turns { previous: &prev, answered: true, thumbs_down: false };
+        let is_frustration = |m: &str, t: &Turns| triage(m, t, &cfg(), None).map(|h| h.reason) == Some(HandoffReason::Frustration);
+        // The same question again, after an answer.
+        assert!(is_frustration("how do I deploy the worker", &answered));
+        // "still", "again", "I already tried that" after an answer.
+        assert!(is_frustration("It still doesn't deploy", &answered));
+        assert!(is_frustration("I already tried that", &answered));
+        assert!(is_frustration("same error again", &answered));
+        // Correcting the bot.
+        assert!(is_frustration("No, I meant the Pages project", &answered));
+        // A message after a thumbs-down on the answer.
+        let disliked = Turns { thumbs_down: true, ..answered };
+        assert!(is_frustration("ok, and what about environment variables?", &disliked));
+        let h = triage("ok, and what about environment variables?", &disliked, &cfg(), None).unwrap();
+        assert_eq!(h.evidence, ["wrote again after a thumbs-down on the answer"]);
+        // The same messages without an answer before them are mild.
+        let fresh = Turns { previous: &prev, answered: false, thumbs_down: false };
+        for m in ["It still doesn't deploy", "I already tried that", "No, I meant the Pages project"] {
+            assert!(!is_frustration(m, &fresh), "{m}");
+        }
+        // "still" without a failure after it, a new question: nothing.
+        assert!(!is_frustration("is this still supported on Node 18?", &answered));
+        assert!(!is_frustration("Thanks! How do I add a custom domain?", &answered));
+    }
+
+    #[test]
+    fn explicit_request_wins_over_urgency_keyword_and_frustration() {
         assert_eq!(reason("this is useless, let me talk to a human"), Some(HandoffReason::ExplicitRequest));
         assert_eq!(reason("i need to speak to somebody asap about my account"), Some(HandoffReason::ExplicitRequest));
         assert_eq!(reason("I want a refund NOW!!!"), Some(HandoffReason::Keyword));
+        assert_eq!(reason("urgent: I want a refund"), Some(HandoffReason::Urgent));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // With the shipped classifier (model/ in the repository)
+    // -----------------------------------------------------------------------------------------
+
+    pub(crate) fn shipped() -> &'static (Model, HandoffClassifier) {
+        static SHIPPED: std::sync::OnceLock<(Model, HandoffClassifier)> = std::sync::OnceLock::new();
+        SHIPPED.get_or_init(|| {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/");
+            let model = crate::index::model_from_bytes(&std::fs::read(format!("{dir}potion-base-8M.int8.model")).expect("model/ in the repo"))
+                .expect("the model loads");
+            let classifier = HandoffClassifier::from_bytes(&std::fs::read(format!("{dir}handoff.classifier")).expect("model/handoff.classifier"))
+                .expect("the classifier loads");
+            (model, classifier)
+        })
+    }
+
+    fn learned_reason(m: &str) -> Option<HandoffReason> {
+        let (model, classifier) = shipped();
+        triage(m, &Turns::default(), &cfg(), Some(Learned { model, classifier })).map(|h| h.reason)
+    }
+
+    /// Messages of the kinds the rules alone let pass (issue 12). Unit-test material only: the
+    /// figures that count are `./baton bench triage`'s, on held-out public data.
+    #[test]
+    fn the_classifier_sees_what_the_rules_miss() {
+        for (m, want) in [
+            ("Great, another answer that tells me nothing.", Some(HandoffReason::Frustration)),
+            ("You already told me that, it did not work.", Some(HandoffReason::Frustration)),
+            ("The production API has returned 500s since your last release and we are losing orders", Some(HandoffReason::Urgent)),
+            ("I would prefer to explain this to a real person.", Some(HandoffReason::ExplicitRequest)),
+            ("¿Me puede atender una persona, por favor?", Some(HandoffReason::ExplicitRequest)),
+            ("Our payments have been failing all morning and customers can't check out", Some(HandoffReason::Urgent)),
+            ("Our database was wiped and the launch is today", Some(HandoffReason::Urgent)),
+        ] {
+            assert_eq!(learned_reason(m), want, "{m}");
+        }
+        assert_eq!(reason("I would prefer to explain this to a real person."), None, "the rules alone miss it");
+    }
+
+    #[test]
+    fn the_classifier_tells_a_request_from_a_question_about_people() {
+        for m in [
+            "What happens when I ask for a human?",
+            "Is this chat answered by humans?",
+            "how do I create a support-agent role?",
+            "Can the bot talk like a human?",
+            "does my team get notified when a visitor asks for a person?",
+            "How do I speak to Workers KV from Rust?",
+            "Am I talking to a real person?",
+        ] {
+            assert_ne!(learned_reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
+        }
+        for m in ["can I talk to someone", "I'd rather have a person look at this", "get me a human"] {
+            assert_eq!(learned_reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_question_with_a_negative_word_is_answered_not_handed_off() {
+        for m in ["this error is annoying, how do I silence it?", "Is it stupid to run two sites on one worker?", "how do I turn off frustration detection"] {
+            assert_eq!(learned_reason(m), None, "{m}");
+        }
+    }
+
+    #[test]
+    fn the_evidence_says_what_the_classifier_saw() {
+        let (model, classifier) = shipped();
+        let a = assess("Our checkout is failing for every customer since 10am", &Turns::default(), &cfg(), Some(Learned { model, classifier }));
+        let h = a.handoff.unwrap();
+        assert_eq!(h.reason, HandoffReason::Urgent);
+        assert!(h.evidence[0].starts_with("classifier: urgent incident "), "{:?}", h.evidence);
+        let p = a.prediction.unwrap();
+        assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert_eq!(p.class, Class::Urgent);
+    }
+
+    #[test]
+    fn a_site_example_decides_for_messages_close_to_it() {
+        let (model, classifier) = shipped();
+        let plain = Learned { model, classifier };
+        let m = "The nightly Salesforce sync did not run";
+        assert_eq!(triage(m, &Turns::default(), &cfg(), Some(plain)).map(|h| h.reason), None);
+        let site = classifier
+            .clone()
+            .with_examples(model, &[("the nightly sync to Salesforce didn't run".into(), Class::Urgent)])
+            .unwrap();
+        let h = triage(m, &Turns::default(), &cfg(), Some(Learned { model, classifier: &site })).unwrap();
+        assert_eq!(h.reason, HandoffReason::Urgent);
+        assert!(h.evidence.iter().any(|e| e.contains("site's example")), "{:?}", h.evidence);
+        // Unrelated messages are untouched.
+        assert_eq!(triage("How do I add a locale?", &Turns::default(), &cfg(), Some(Learned { model, classifier: &site })), None);
     }
 }

@@ -8,6 +8,7 @@
 use crate::config::SiteConfig;
 use crate::engine::bm25::Bm25;
 use crate::engine::embed::{Model, Vector};
+use crate::engine::handoff_classifier::HandoffClassifier;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
 
@@ -15,8 +16,9 @@ pub const INDEX_MAGIC: &[u8; 8] = b"BATONIDX";
 pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts. 2: the HNSW is stored once (the vectors
 /// come from its points); 3: the conversation rules' config; 4: `inbox_url` and `webhooks` in
-/// the site config.
-pub const INDEX_FORMAT_VERSION: u32 = 4;
+/// the site config; 5: the handoff classifier (with the site's examples) and
+/// `handoff.examples` in the config.
+pub const INDEX_FORMAT_VERSION: u32 = 5;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +59,9 @@ pub struct IndexBody {
     /// handing it to instant-distance, whose search would panic on out-of-range ids.
     #[serde(with = "serde_bytes")]
     pub hnsw: Vec<u8>,
+    /// The handoff classifier: the shipped weights plus the site's own examples
+    /// (`engine::handoff_classifier`), checked at load like everything else.
+    pub handoff: HandoffClassifier,
 }
 
 /// The HNSW graph with the same serde shape as `instant_distance::HnswMap<Vector, u32>`, whose
@@ -276,6 +281,7 @@ impl Index {
         if body.bm25.docs() != n {
             return Err(LoadError::Corrupt("chunk tables disagree".into()));
         }
+        body.handoff.check().map_err(LoadError::Corrupt)?;
         let (vectors, hnsw) = load_hnsw(&body.hnsw, n)?;
         Ok(Index { header, body, vectors, hnsw })
     }
@@ -344,7 +350,7 @@ mod tests {
         let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
         let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&c.text))).collect();
         let graph = instant_distance::Builder::default().seed(1).build(vectors, (0..chunks.len() as u32).collect());
-        IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph) }
+        IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph), handoff: HandoffClassifier::uniform("toy", 4) }
     }
 
     #[test]

@@ -336,6 +336,9 @@ pub enum HandoffReason {
     RepeatedLowConfidence,
     /// Several signals of frustration together.
     Frustration,
+    /// An urgent incident (production down, data loss, a breach, payments failing, a deadline
+    /// today): handed off at once, and first in the operators' list.
+    Urgent,
 }
 
 impl HandoffReason {
@@ -348,6 +351,7 @@ impl HandoffReason {
             HandoffReason::LowConfidence => "The docs had no confident answer",
             HandoffReason::RepeatedLowConfidence => "No confident answer, repeatedly",
             HandoffReason::Frustration => "Visitor seems frustrated",
+            HandoffReason::Urgent => "Urgent: an incident",
         }
     }
 }

@@ -736,13 +736,14 @@ fn form(v: &Json) -> Option<ActionForm> {
     Some(ActionForm { action: v.get("action").string()?, title: v.get("title").string()?, fields })
 }
 
-const HANDOFF_REASONS: [(HandoffReason, &str); 6] = [
+const HANDOFF_REASONS: [(HandoffReason, &str); 7] = [
     (HandoffReason::ExplicitRequest, "explicit_request"),
     (HandoffReason::Button, "button"),
     (HandoffReason::Keyword, "keyword"),
     (HandoffReason::LowConfidence, "low_confidence"),
     (HandoffReason::RepeatedLowConfidence, "repeated_low_confidence"),
     (HandoffReason::Frustration, "frustration"),
+    (HandoffReason::Urgent, "urgent"),
 ];
 
 /// One event of the visitor's view; `None` for types a visitor never sees or this version

@@ -17,6 +17,7 @@
 pub mod bm25;
 pub mod compose;
 pub mod embed;
+pub mod handoff_classifier;
 pub mod rephrase;
 pub mod text;
 
@@ -189,6 +190,10 @@ impl Engine {
         if index.vectors.iter().any(|v| v.dims() != model.dims as usize) {
             return Err(LoadError::Corrupt("vector dimensions differ from the model's".into()));
         }
+        let classifier = &index.body.handoff;
+        if classifier.model_id != model.id || classifier.dims != model.dims {
+            return Err(LoadError::Corrupt(format!("the handoff classifier was trained on model {:?}", classifier.model_id)));
+        }
         Ok(Engine { index, model, params: Params::default() })
     }
 
@@ -211,6 +216,11 @@ impl Engine {
 
     pub fn config(&self) -> &crate::config::SiteConfig {
         &self.index.body.config
+    }
+
+    /// The site's handoff classifier with the model it reads (`handoff::triage`'s learned half).
+    pub fn learned(&self) -> crate::handoff::Learned<'_> {
+        crate::handoff::Learned { model: &self.model, classifier: &self.index.body.handoff }
     }
 
     pub fn chunk(&self, i: u32) -> &Chunk {
