@@ -200,6 +200,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
         <li class="row" data-id=row.id.to_string() data-status=row.ownership.label() tabindex="0"
             class:active=move || store.open.with(|o| o.as_ref() == Some(&id3))
             class:unread={row.unread > 0}
+            class:urgent={rules::is_urgent(&row)}
             on:click=move |_| open_conversation(store, id.clone())
             on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Enter" { open_conversation(store, id2.clone()) }>
             <div class="row-top">

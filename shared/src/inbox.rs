@@ -2,7 +2,7 @@
 //! the bounded text each conversation keeps for search. The `Inbox` object answers queries
 //! with these rules and the inbox app filters its live rows with the same ones.
 
-use crate::protocol::{ConversationId, ConversationSummary, Ownership};
+use crate::protocol::{ConversationId, ConversationSummary, HandoffReason, Ownership};
 use serde::{Deserialize, Serialize};
 
 /// Characters of a conversation's text kept for search: its beginning (what it was about) and
@@ -18,7 +18,7 @@ pub const MAX_QUERY_ROWS: usize = 500;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
-    /// Waiting for a human, oldest first.
+    /// Waiting for a human: urgent incidents first, then the longest-waiting.
     #[default]
     Waiting,
     /// Owned by me.
@@ -155,12 +155,17 @@ pub fn push_search_text(buf: &mut String, text: &str) {
     }
 }
 
-/// The list's order: waiting conversations first, the longest-waiting on top; then the rest,
-/// most recently active first.
+/// Whether a conversation was handed off as an urgent incident.
+pub fn is_urgent(row: &ConversationSummary) -> bool {
+    row.handoff.as_ref().is_some_and(|h| h.reason == HandoffReason::Urgent)
+}
+
+/// The list's order: waiting conversations first — urgent incidents on top, then the
+/// longest-waiting; then the rest, most recently active first.
 pub fn sort_rows(rows: &mut [ConversationSummary]) {
     rows.sort_by_key(|r| match r.ownership {
-        Ownership::WaitingForHuman { since } => (0, since, r.id.clone()),
-        _ => (1, -r.updated_at, r.id.clone()),
+        Ownership::WaitingForHuman { since } => (0, !is_urgent(r) as i64, since, r.id.clone()),
+        _ => (1, 0, -r.updated_at, r.id.clone()),
     });
 }
 
@@ -169,12 +174,12 @@ pub fn waiting_count(rows: &[ConversationSummary]) -> usize {
     rows.iter().filter(|r| matches!(r.ownership, Ownership::WaitingForHuman { .. })).count()
 }
 
-/// The conversation an operator should pick up next: the longest-waiting one, other than the
-/// one open now.
+/// The conversation an operator should pick up next: the first waiting one in the list's
+/// order (urgent, then the longest-waiting), other than the one open now.
 pub fn next_waiting<'a>(rows: &'a [ConversationSummary], current: Option<&ConversationId>) -> Option<&'a ConversationId> {
     rows.iter()
         .filter_map(|r| match r.ownership {
-            Ownership::WaitingForHuman { since } if Some(&r.id) != current => Some((since, &r.id)),
+            Ownership::WaitingForHuman { since } if Some(&r.id) != current => Some(((!is_urgent(r), since), &r.id)),
             _ => None,
         })
         .min()
@@ -254,6 +259,31 @@ mod tests {
         assert_eq!(waiting_count(&rows), 2);
         assert_eq!(next_waiting(&rows, None), Some(&rows[0].id));
         assert_eq!(next_waiting(&rows, Some(&rows[0].id)), Some(&rows[1].id), "not the one already open");
+    }
+
+    #[test]
+    fn urgent_waits_come_first() {
+        let urgent = |mut r: ConversationSummary| {
+            r.handoff = Some(Handoff { reason: HandoffReason::Urgent, evidence: vec!["production is down".into()] });
+            r
+        };
+        let asked = |mut r: ConversationSummary| {
+            r.handoff = Some(Handoff { reason: HandoffReason::ExplicitRequest, evidence: vec![] });
+            r
+        };
+        let mut rows = vec![
+            asked(row(1, Ownership::WaitingForHuman { since: 10 }, 10)),
+            urgent(row(2, Ownership::WaitingForHuman { since: 40 }, 40)),
+            row(3, Ownership::Bot, 50),
+            urgent(row(4, Ownership::WaitingForHuman { since: 20 }, 20)),
+            // Urgent once, now with a person: ordered like any open conversation.
+            urgent(row(5, Ownership::Human { operator: op("ann@x") }, 45)),
+        ];
+        sort_rows(&mut rows);
+        let order: Vec<u8> = rows.iter().map(|r| r.id.as_str()[1..2].parse().unwrap()).collect();
+        assert_eq!(order, [4, 2, 1, 3, 5]);
+        assert_eq!(next_waiting(&rows, None), Some(&rows[0].id));
+        assert_eq!(next_waiting(&rows, Some(&rows[0].id)), Some(&rows[1].id), "the other urgent one before the older request");
     }
 
     #[test]

@@ -571,7 +571,8 @@ impl Conversation {
     }
 
     /// Stores what a frame decides. First, with awaits: the site config, the engine if the bot
-    /// may answer, and — if the frame may hand off — who is online right now. Then the
+    /// may answer (its handoff classifier may then decide to hand off instead: `plan` is asked
+    /// again with it), and — if the frame may hand off — who is online right now. Then the
     /// synchronous part (load → decide → insert → save) with no `await` inside, so no other
     /// frame can interleave and the writes commit together.
     ///
@@ -581,21 +582,24 @@ impl Conversation {
     async fn apply(&self, actor: &Actor, msg: &ClientMsg) -> Result<Applied, Failure> {
         let before = self.load()?;
         let config = assets::site_config(&self.env, &before.site).await?;
-        let plan = conversation::plan(&before, actor, msg, &config);
-        let typing = plan.bot_question.is_some() && self.stored_seq(actor, msg)?.is_none();
-        if typing {
-            self.bot_typing(true);
-        }
+        let mut plan = conversation::plan(&before, actor, msg, &config, None);
         let engine = match plan.bot_question {
             Some(_) => assets::engine(&self.env, &before.site).await.ok(),
             None => None,
         };
+        if let Some(engine) = &engine {
+            plan = conversation::plan(&before, actor, msg, &config, Some(engine));
+        }
+        let typing = plan.bot_question.is_some() && self.stored_seq(actor, msg)?.is_none();
+        if typing {
+            self.bot_typing(true);
+        }
         let operators_online =
             if plan.may_hand_off { self.presence_now(&before.site).await } else { self.operators_online.get().unwrap_or(false) };
         // An LLM-rephrased answer needs a network call, so it is prepared here, before the
         // synchronous section; `decide` uses it instead of asking the engine.
         let prepared_answer = match (&engine, msg) {
-            (Some(engine), ClientMsg::Message { text, .. }) if crate::llm::configured(&self.env) => {
+            (Some(engine), ClientMsg::Message { text, .. }) if plan.bot_question.is_some() && crate::llm::configured(&self.env) => {
                 Some(crate::llm::answer(&self.env, engine, text).await)
             }
             _ => None,
