@@ -175,6 +175,9 @@ enum HandoffCmd {
         /// Explicit-request precision the threshold keeps on the tune look-alikes.
         #[arg(long, default_value_t = 0.98)]
         min_explicit_precision: f32,
+        /// Public tune macro-F1 the thresholds may give up for docs-chat macro-F1.
+        #[arg(long, default_value_t = 0.01)]
+        public_slack: f32,
     },
 }
 
@@ -331,6 +334,7 @@ fn run(cli: Cli) -> Result<()> {
             l2,
             lr,
             min_explicit_precision,
+            public_slack,
         }) => {
             let m = model::load(model.as_deref())?;
             let mut weights = std::collections::BTreeMap::new();
@@ -352,6 +356,7 @@ fn run(cli: Cli) -> Result<()> {
                     l2,
                     lr,
                     min_explicit_precision,
+                    public_slack,
                 },
                 &m,
             )

@@ -1093,7 +1093,7 @@ mod tests {
         let config = SiteConfig::default();
         let engine = shipped_engine();
         let s = state();
-        let polite = say("I would prefer to explain this to a real person.");
+        let polite = say("a human would understand this, please");
         // Without the engine only a certain request is final: the object loads the engine...
         assert!(plan(&s, &Actor::Visitor, &polite, &config, None).bot_question.is_some());
         // ...and asks again: the classifier hands off, so no typing and presence is asked.

@@ -16,10 +16,12 @@ use crate::protocol::{Handoff, HandoffReason};
 // Text
 // ---------------------------------------------------------------------------------------------
 
-/// Lowercase words (letters and digits; apostrophes dropped, so "don't" → "dont").
+/// Lowercase words (letters and digits; apostrophes dropped, so "don't" → "dont"; hyphenated
+/// words joined, so "human-readable" or "human-in-the-loop" name no human, and "e-mail" is
+/// "email").
 pub fn normalise(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-        .map(|w| w.chars().filter(|c| *c != '\'' && *c != '’').flat_map(char::to_lowercase).collect::<String>())
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
+        .map(|w| w.chars().filter(|c| !matches!(c, '\'' | '’' | '-')).flat_map(char::to_lowercase).collect::<String>())
         .filter(|w| !w.is_empty())
         .collect()
 }
@@ -406,6 +408,10 @@ fn not_a_request(words: &[String], verb: usize) -> bool {
     if words.iter().enumerate().any(|(i, w)| i != verb && CONTACT_DETAILS.contains(&w.as_str())) {
         return true;
     }
+    // "is there someone else you work for?" asks about the bot's maker.
+    if find_str(words, "you work for").is_some() {
+        return true;
+    }
     let before = &words[..verb];
     if before.iter().any(|w| THIRD_PARTY.contains(&w.as_str())) {
         return true;
@@ -516,7 +522,7 @@ fn request_in_clause(words: &[String]) -> Option<String> {
                 }
             }
             // I want / need / would like / prefer a person, or to talk to one.
-            "want" | "wanna" | "need" | "like" | "prefer" | "rather" | "request" | "requesting" => {
+            "want" | "wanna" | "need" | "like" | "prefer" | "rather" | "request" | "requesting" | "appreciate" => {
                 let negated = v > 0 && is(words.get(v - 1), &["dont", "not", "no", "never", "doesnt", "didnt"]);
                 let first_person = v == 0
                     || is(words.get(v - 1), &["i", "id", "we", "wed", "just", "really", "only", "still", "would", "dont", "do", "rather"])
@@ -532,7 +538,11 @@ fn request_in_clause(words: &[String]) -> Option<String> {
                             !is(words.get(k + 1), &["function", "url", "handler", "handlers", "functions", "hook", "param", "parameter"])
                         })
                         .filter(|&k| words[j..k].iter().all(|w| matches!(w.as_str(), "a" | "an" | "get" | "have" | "quick")));
-                    callback.or_else(|| person_at(words, j))
+                    // "I'd prefer to explain this to a real person", "I want to discuss it with someone".
+                    let telling = is(words.get(j), &["explain", "discuss", "describe", "show", "go", "walk", "sort", "settle", "raise"])
+                        .then(|| (j + 1..(j + 6).min(n)).find(|&k| is(words.get(k), &["to", "with"])).and_then(|k| person_at(words, k + 1)))
+                        .flatten();
+                    callback.or_else(|| person_at(words, j)).or(telling)
                 }
             }
             // is there a person / is anyone there / are there any humans around.
@@ -574,8 +584,9 @@ fn request_in_clause(words: &[String]) -> Option<String> {
             }
             // can a person help me / look at this: "could somebody from support look at my account".
             "help" | "look" | "assist" | "check" | "review" => {
+                // "could someone from your side take a look at…": the person up to 7 words before.
                 let who =
-                    (v.saturating_sub(5)..v).rev().find(|&k| PERSON.contains(&words[k].as_str()) && (k + 1 == v || is_person(words, k)));
+                    (v.saturating_sub(7)..v).rev().find(|&k| PERSON.contains(&words[k].as_str()) && (k + 1 == v || is_person(words, k)));
                 let asks = words[..v].iter().any(|w| matches!(w.as_str(), "can" | "could" | "would" | "may" | "please" | "get" | "have"));
                 let object = is(words.get(v + 1), &["me", "us", "at", "into", "this", "my", "with"]);
                 match who {
@@ -931,8 +942,10 @@ const NEGATIONS: &[&str] = &["not", "isnt", "non", "no", "never", "arent", "wasn
 const ABOUT_THE_LABEL: &[&str] = &["mark", "tag", "label", "flag", "marked", "tagged", "labelled", "labeled", "flagged"];
 /// After a keyword these make it a name in the product, not the visitor's situation: "the
 /// refund field", "the urgent tag".
-const NAMING_AFTER: &[&str] =
-    &["field", "fields", "column", "columns", "tag", "tags", "label", "attribute", "property", "key", "parameter", "param"];
+const NAMING_AFTER: &[&str] = &[
+    "field", "fields", "column", "columns", "tag", "tags", "label", "labels", "attribute", "property", "key", "parameter", "param",
+    "flag", "flags", "status", "priority", "level", "option", "setting", "filter", "view", "queue",
+];
 
 /// The first configured keyword in a message: whole words (or the plural), multi-word keywords
 /// as phrases (`*` = up to three words), not right after a negation ("this isn't urgent").
@@ -1118,7 +1131,7 @@ pub fn frustrated(signals: &[Signal]) -> bool {
 /// exactly what tells a request from a question about requests — who is the subject, whether
 /// it is a question, negation — so these say it outright. Stored in the classifier file: a
 /// classifier trained with other features is refused.
-pub const LEXICAL_LEN: usize = 26;
+pub const LEXICAL_LEN: usize = 28;
 pub const LEXICAL_FEATURES: [&str; LEXICAL_LEN] = [
     "rule_request",
     "person",
@@ -1146,6 +1159,8 @@ pub const LEXICAL_FEATURES: [&str; LEXICAL_LEN] = [
     "rejects_bot",
     "asks_identity",
     "question_about_bot",
+    "time_pressure",
+    "access_lost",
 ];
 
 const CONTACT_VERBS: &[&str] = &[
@@ -1174,7 +1189,8 @@ const INCIDENT: &[&str] = &[
     "down", "outage", "offline", "unavailable", "unreachable", "500", "500s", "502", "503", "504", "crash", "crashed",
     "crashing", "broken", "failing", "fails", "failed", "failure", "lost", "losing", "deleted", "wiped", "gone", "missing",
     "corrupted", "breach", "breached", "hacked", "leak", "leaked", "leaking", "compromised", "stolen", "unauthorized",
-    "fraud", "fraudulent", "declined", "attack", "exposed", "disappeared", "vanished",
+    "fraud", "fraudulent", "declined", "attack", "exposed", "disappeared", "vanished", "timeout", "timeouts", "timing", "dead",
+    "overwritten", "locked", "erroring", "unusable", "502s", "503s", "504s", "403s", "404s",
 ];
 /// What is at stake: production, customers, money, today.
 const STAKES: &[&str] = &[
@@ -1230,7 +1246,29 @@ pub fn lexical_in(m: &Parsed, rule_request: bool) -> [f32; LEXICAL_LEN] {
         b(clauses.iter().any(|c| rejects_the_bot(c).is_some())),
         b(asks_identity(words)),
         b(starts_question && has(BOT_WORDS)),
+        b(time_pressure(words)),
+        b(access_lost(words)),
     ]
+}
+
+/// A deadline close by: "in 45 minutes", "the launch is today", "before tonight's release".
+fn time_pressure(words: &[String]) -> bool {
+    let soon = words.windows(3).any(|w| {
+        w[0] == "in" && (w[1].chars().all(|c| c.is_ascii_digit()) || matches!(w[1].as_str(), "an" | "a" | "two" | "few"))
+            && matches!(w[2].as_str(), "minutes" | "mins" | "min" | "hour" | "hours" | "hrs")
+    });
+    let today = words.iter().any(|w| matches!(w.as_str(), "today" | "tonight" | "tonights" | "deadline" | "now"));
+    let event = words.iter().any(|w| matches!(w.as_str(), "launch" | "launches" | "release" | "demo" | "live" | "deadline" | "keynote" | "campaign"));
+    soon || (today && event)
+}
+
+/// Someone (or everyone) can no longer get in: "nobody can sign in", "we're locked out".
+fn access_lost(words: &[String]) -> bool {
+    let blocked = words.windows(2).any(|w| {
+        matches!(w[0].as_str(), "cant" | "cannot" | "unable" | "can" | "couldnt")
+            && matches!(w[1].as_str(), "login" | "log" | "sign" | "signin" | "access" | "get")
+    }) && words.iter().any(|w| matches!(w.as_str(), "nobody" | "noone" | "everyone" | "all" | "team" | "we" | "customers" | "users" | "cant" | "cannot"));
+    blocked || find_str(words, "locked out").is_some() || find_str(words, "lost access").is_some()
 }
 
 /// "Are you a bot?", "am I talking to a person?", "is this a real human?": who answers, not a
@@ -1262,12 +1300,24 @@ fn classifier_may_request(words: &[String]) -> bool {
                     || (is(words.get(i + 1), &["to", "with"])
                         && is(words.get(i + 2), &["a", "an", "the", "some", "any", "one", "your", "somebody", "someone"]))))
     });
+    // ...and a way of asking: a verb of contact or wish, or a message too short for one ("human
+    // pls"). "Can I see which human agent replied?" asks about an agent, not for one.
+    let asks = words.len() <= 4 || words.iter().any(|w| ASKING.contains(&w.as_str()));
     let question = is(words.first(), QUESTION_START);
-    let about_others = words.iter().take(5).any(|w| {
+    let about_others = words.iter().any(|w| {
         THIRD_PARTY.contains(&w.as_str()) || matches!(w.as_str(), "bot" | "chatbot" | "assistant" | "ai" | "handoff" | "inbox")
-    });
-    names_a_way && !asks_identity(words) && !(question && about_others)
+    }) || find_str(words, "you work for").is_some();
+    names_a_way && asks && !asks_identity(words) && !(question && about_others)
 }
+
+/// Verbs and words with which people ask for someone (for `classifier_may_request`).
+const ASKING: &[&str] = &[
+    "talk", "talking", "speak", "speaking", "chat", "chatting", "contact", "reach", "connect", "connected", "transfer",
+    "transferred", "call", "escalate", "escalated", "message", "phone", "forward", "forwarded", "get", "give", "want", "wanna",
+    "need", "like", "prefer", "rather", "request", "requesting", "ask", "asking", "put", "pass", "send", "hand", "help", "assist",
+    "assistance", "touch", "available", "there", "online", "around", "reply", "respond", "answer", "callback", "take", "look",
+    "have", "email", "follow", "handle", "please", "pls", "plz", "appreciate", "explain", "discuss", "review", "check",
+];
 
 /// Whether the classifier alone may call a message frustration. A visitor who asks for
 /// information ("this error is annoying, how do I silence it?", "is it stupid to run two
@@ -1407,8 +1457,13 @@ pub const INCIDENT_PHRASES: &[&str] = &["outage", "is * down", "are * down", "we
 /// The urgency words or incident phrases a message uses (the precise half of urgency; the
 /// classifier sees the rest by meaning).
 fn urgency_in(m: &Parsed) -> Option<String> {
-    let how_to = is(m.words.first(), &["how"]) && is(m.words.get(1), &["do", "does", "can", "could", "should", "would", "to", "i"]);
-    keyword_in(&m.words, URGENCY_WORDS).or_else(|| if how_to { None } else { keyword_in(&m.words, INCIDENT_PHRASES) })
+    let w = &m.words;
+    let how_to = is(w.first(), &["how"]) && is(w.get(1), &["do", "does", "can", "could", "should", "would", "to", "i"]);
+    // "what happens during an outage?", "a banner for outages": the incident is a topic.
+    let topic = find_str(w, "what happens").is_some()
+        || w.iter().any(|x| matches!(x.as_str(), "during" | "prevent" | "avoid" | "handle" | "detect" | "history" | "banner"))
+        || find_str(w, "in case of").is_some();
+    keyword_in(w, URGENCY_WORDS).or_else(|| if how_to || topic { None } else { keyword_in(w, INCIDENT_PHRASES) })
 }
 
 /// The learned half of the decision: the site's classifier and the embedding model it reads.
@@ -1840,7 +1895,9 @@ pub(crate) mod tests {
         ] {
             assert_eq!(learned_reason(m), want, "{m}");
         }
-        assert_eq!(reason("I would prefer to explain this to a real person."), None, "the rules alone miss it");
+        assert_eq!(reason("The production API has returned 500s since your last release and we are losing orders"), None, "the rules alone miss it");
+        assert_eq!(reason("a human would understand this, please"), None, "the rules alone miss it");
+        assert_eq!(learned_reason("a human would understand this, please"), Some(HandoffReason::ExplicitRequest));
     }
 
     #[test]
