@@ -1325,7 +1325,25 @@ const ASKING: &[&str] = &[
 /// message also turns to the bot ("you", "your answers") — then the question may be the
 /// complaint ("how many times…", "are you even reading…").
 fn classifier_may_frustrate(m: &Parsed) -> bool {
-    let asks = m.clauses.iter().any(|c| {
+    let at_the_bot = m.words.iter().any(|w| SECOND_PERSON.contains(&w.as_str()) || BOT_WORDS.contains(&w.as_str()));
+    !asks_for_information(m) || at_the_bot
+}
+
+/// Whether the classifier alone may call a message an urgent incident. A question for contact
+/// details ("what is the hotline phone number?") must name something broken, lost, attacked,
+/// pressing or out of reach for that: the public urgent examples are lost phones and cards,
+/// whose words such a question shares.
+fn classifier_may_urgent(m: &Parsed) -> bool {
+    let w = &m.words;
+    let incident = w.iter().any(|x| INCIDENT.contains(&x.as_str()) || URGENCY.contains(&x.as_str()));
+    let details = w.iter().any(|x| CONTACT_DETAILS.contains(&x.as_str()));
+    !(asks_for_information(m) && details) || incident || time_pressure(w) || access_lost(w)
+}
+
+/// A clause that asks for information: "how do I…", "what is…", "is there…", "can I…",
+/// "any tips…".
+fn asks_for_information(m: &Parsed) -> bool {
+    m.clauses.iter().any(|c| {
         let first = c.first().map(String::as_str);
         let second = c.get(1).map(String::as_str);
         matches!(first, Some("how" | "what" | "whats" | "where" | "which" | "who"))
@@ -1333,9 +1351,7 @@ fn classifier_may_frustrate(m: &Parsed) -> bool {
             || matches!((first, second), (Some("can" | "could" | "do" | "should" | "may"), Some("i" | "we")))
             || matches!((first, second), (Some("any"), Some("tips" | "idea" | "ideas" | "way")))
             || matches!(first, Some("does" | "is"))
-    });
-    let at_the_bot = m.words.iter().any(|w| SECOND_PERSON.contains(&w.as_str()) || BOT_WORDS.contains(&w.as_str()));
-    !asks || at_the_bot
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1550,7 +1566,7 @@ fn decide(
     if let Some(w) = urgency_in(m) {
         return handoff(HandoffReason::Urgent, vec![w]);
     }
-    if says(Class::Urgent) {
+    if says(Class::Urgent) && classifier_may_urgent(m) {
         return handoff(HandoffReason::Urgent, learned_evidence(Class::Urgent));
     }
     if let Some(k) = keyword_in(&m.words, &config.keywords) {
@@ -1585,6 +1601,8 @@ pub struct RuleVerdicts {
     pub classifier_may_request: bool,
     /// The classifier alone may call it frustration (`classifier_may_frustrate`).
     pub classifier_may_frustrate: bool,
+    /// The classifier alone may call it urgent (`classifier_may_urgent`).
+    pub classifier_may_urgent: bool,
     pub urgent: bool,
     pub frustration: bool,
 }
@@ -1597,6 +1615,7 @@ pub fn rule_verdicts(text: &str) -> RuleVerdicts {
         certain_request: matches!(request, Some(Request::OtherLanguage(_) | Request::Standalone(_))),
         classifier_may_request: classifier_may_request(&m.words),
         classifier_may_frustrate: classifier_may_frustrate(&m),
+        classifier_may_urgent: classifier_may_urgent(&m),
         urgent: urgency_in(&m).is_some(),
         frustration: frustrated(&frustration_in(&m, &[])),
     }
@@ -1613,7 +1632,7 @@ pub fn combine(rules: RuleVerdicts, p: &[f32; 4], rule_floor: f32, to_class: imp
     }
     if rules.certain_request || (rules.clause_request && p[Class::ExplicitRequest.index()] >= rule_floor) || class == Class::ExplicitRequest {
         Class::ExplicitRequest
-    } else if rules.urgent || class == Class::Urgent {
+    } else if rules.urgent || (class == Class::Urgent && rules.classifier_may_urgent) {
         Class::Urgent
     } else if rules.frustration || (class == Class::Frustration && rules.classifier_may_frustrate) {
         Class::Frustration
