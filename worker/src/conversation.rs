@@ -596,7 +596,7 @@ impl Conversation {
         // synchronous section; `decide` uses it instead of asking the engine.
         let prepared_answer = match (&engine, msg) {
             (Some(engine), ClientMsg::Message { text, .. }) if crate::llm::configured(&self.env) => {
-                Some(crate::llm::answer(&self.env, engine, text).await)
+                Some(crate::llm::answer(&self.env, engine, text, &before.recent_questions).await)
             }
             _ => None,
         };
