@@ -89,8 +89,13 @@ enum Cmd {
         index: PathBuf,
         #[arg(long)]
         model: Option<PathBuf>,
-        /// A question to answer in human-readable form (omit to read JSON Lines from stdin).
+        /// A question to answer in human-readable form (omit to read JSON Lines from stdin,
+        /// `{"id", "question", "previous"?: [earlier questions, oldest first]}`).
         question: Option<String>,
+        /// The visitor's earlier questions, oldest first (repeat the flag): a follow-up that
+        /// does not stand alone is answered in their context, as in a conversation.
+        #[arg(long)]
+        previous: Vec<String>,
         /// Engine parameter overrides for experiments, e.g. `w_bm25=0.6,k1=1.0` (see
         /// `baton_shared::engine::Params`).
         #[arg(long, hide = true)]
@@ -236,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ask { index, model, question, params, evidence, candidates, dump_chunks, llm_base_url, llm_api_key, llm_model } => {
+        Cmd::Ask { index, model, question, previous, params, evidence, candidates, dump_chunks, llm_base_url, llm_api_key, llm_model } => {
             if candidates || dump_chunks.is_some() {
                 return explain(index, model, params, dump_chunks);
             }
@@ -250,7 +255,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => None,
             };
-            ask(index, model, question, params, evidence, llm.as_ref())
+            ask(index, model, question, &previous, params, evidence, llm.as_ref())
         }
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
@@ -320,12 +325,16 @@ fn explain(index: PathBuf, model: Option<PathBuf>, params: Option<String>, dump_
 struct Question {
     id: serde_json::Value,
     question: String,
+    #[serde(default)]
+    previous: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ask(
     index: PathBuf,
     model: Option<PathBuf>,
     question: Option<String>,
+    previous: &[String],
     params: Option<String>,
     evidence: bool,
     llm: Option<&llm::Llm>,
@@ -337,7 +346,7 @@ fn ask(
         engine = engine.with_params(p);
     }
     if let Some(q) = question {
-        let r = engine.respond(&q, 3);
+        let r = engine.respond_in(&q, previous, 3);
         let a = &match llm {
             Some(llm) => llm.rephrase(&engine, &q, &r),
             None => r.answer.clone(),
@@ -362,7 +371,7 @@ fn ask(
     jsonl::map_stdin(r#"{"id", "question"}"#, |q: Question| {
         let t = Instant::now();
         // Enough sections for ten distinct pages (the bench scores pages).
-        let r = engine.respond(&q.question, 60);
+        let r = engine.respond_in(&q.question, &q.previous, 60);
         let micros = t.elapsed().as_micros() as u64;
         let answer = match llm {
             Some(llm) => llm.rephrase(&engine, &q.question, &r),
