@@ -122,7 +122,7 @@ pub fn collect_pages(dir: &Path, config: &SiteConfig, quiet: bool) -> Result<(Ve
                 continue;
             }
         };
-        let result = docs::read_text(&path).and_then(|src| match docs::parse_page(&rel, &src, &config.slugs) {
+        let result = docs::read_text(&path).and_then(|src| match docs::parse_page(&rel, &src, config) {
             Ok(r) => r,
             Err(e) => Err(Skip::Unreadable(e)),
         });
@@ -343,8 +343,10 @@ pub fn build_body(
         })
         .collect();
     let bm25 = Bm25::build(&docs);
-    let vectors: Vec<Vector> =
-        chunks.par_iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
+    let vectors: Vec<Vector> = chunks
+        .par_iter()
+        .map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, text::without_link_targets(&c.text)))))
+        .collect();
     let values: Vec<u32> = (0..chunks.len() as u32).collect();
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(if parallel { 0 } else { 1 }).build().context("cannot start the HNSW builder")?;
@@ -430,7 +432,7 @@ mod tests {
     #[test]
     fn chunks_carry_breadcrumbs_and_urls_and_fold_tiny_intros() {
         let src = "# Guide\n\nWelcome to the guide, which explains everything in detail for new readers of it.\n\n## Install\n\nPick one:\n\n### Linux\n\nRun the package manager.\n\n## Empty\n\n### Child\n\nChild text.\n";
-        let page = docs::parse_page("guide/index.md", src, &Default::default()).unwrap().unwrap();
+        let page = docs::parse_page("guide/index.md", src, &SiteConfig::default()).unwrap().unwrap();
         let mut config = SiteConfig { base_url: "https://example.com/docs/".into(), ..SiteConfig::default() };
         config.slugs.suffix = "/".into();
         let chunks = chunk_pages(&[page], &config);

@@ -3,7 +3,7 @@
 //! Text is kept in a light Markdown form the engine can quote: paragraphs, `- ` list items,
 //! fenced code blocks, tables as "Header: cell; Header: cell" rows.
 
-use baton_shared::config::SlugConfig;
+use baton_shared::config::{SiteConfig, SlugConfig};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use std::path::Path;
 
@@ -182,10 +182,60 @@ pub fn strip_mdx(src: &str) -> String {
     out
 }
 
-/// Removes Markdoc / Liquid tags (`{% hint kind="tip" %}`, `{% /hint %}`) outside code
-/// fences; the text between them stays.
+/// Removes Markdoc / Liquid tags (`{% hint kind="tip" %}`, `{% /hint %}`, also when a tag's
+/// attributes run over several lines) outside code fences; the text between them stays.
 pub fn strip_template_tags(src: &str) -> String {
     if !src.contains("{%") {
+        return src.to_string();
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut in_fence = false;
+    let mut in_tag = false;
+    for line in src.split_inclusive('\n') {
+        let t = line.trim_start();
+        if !in_tag && (t.starts_with("```") || t.starts_with("~~~")) {
+            in_fence = !in_fence;
+        }
+        if in_fence || (!in_tag && !line.contains("{%")) {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        loop {
+            if in_tag {
+                match rest.find("%}") {
+                    Some(j) => {
+                        rest = &rest[j + 2..];
+                        in_tag = false;
+                    }
+                    None => {
+                        rest = "";
+                        break;
+                    }
+                }
+            }
+            match rest.find("{%") {
+                Some(i) => {
+                    out.push_str(&rest[..i]);
+                    rest = &rest[i + 2..];
+                    in_tag = true;
+                }
+                None => break,
+            }
+        }
+        out.push_str(rest);
+        if !out.ends_with('\n') && line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Removes the fences of admonitions — `:::note`, `:::caution[Deprecated]`, `:::` (Starlight,
+/// Docusaurus, VitePress) — and GitHub's `> [!NOTE]` markers outside code fences: the text inside
+/// stays as its own paragraphs, without a marker that would open an answer.
+pub fn strip_admonitions(src: &str) -> String {
+    if !src.contains(":::") && !src.contains("[!") {
         return src.to_string();
     }
     let mut out = String::with_capacity(src.len());
@@ -195,22 +245,25 @@ pub fn strip_template_tags(src: &str) -> String {
         if t.starts_with("```") || t.starts_with("~~~") {
             in_fence = !in_fence;
         }
-        if in_fence || !line.contains("{%") {
+        if in_fence {
             out.push_str(line);
-            continue;
-        }
-        let mut rest = line;
-        while let Some(i) = rest.find("{%") {
-            out.push_str(&rest[..i]);
-            match rest[i..].find("%}") {
-                Some(j) => rest = &rest[i + j + 2..],
-                None => {
-                    rest = "";
-                    out.push('\n');
+        } else if t.starts_with(":::") {
+            out.push('\n');
+        } else if let Some(rest) = t.strip_prefix('>').map(str::trim_start).and_then(|r| r.strip_prefix("[!")) {
+            match rest.find(']') {
+                Some(j) if rest[..j].chars().all(|c| c.is_ascii_alphabetic()) => {
+                    out.push_str(&line[..line.len() - t.len()]);
+                    out.push_str(">");
+                    out.push_str(&rest[j + 1..]);
+                    if !out.ends_with('\n') && line.ends_with('\n') {
+                        out.push('\n');
+                    }
                 }
+                _ => out.push_str(line),
             }
+        } else {
+            out.push_str(line);
         }
-        out.push_str(rest);
     }
     out
 }
@@ -225,14 +278,23 @@ fn brace_balance(s: &str) -> i32 {
         .sum()
 }
 
-/// Removes `<Component ...>`, `</Component>` and `<Component />` (capitalised JSX) from a line.
+/// Removes `<Component ...>`, `</Component>` and `<Component />` (capitalised JSX) from a line;
+/// inside an inline code span (`` `<Image />` ``) the tag is what the text talks about, and stays.
 fn strip_jsx_tags(line: &str) -> String {
     let mut out = String::new();
+    let mut in_code = false;
     let mut rest = line;
-    while let Some(i) = rest.find('<') {
+    while let Some(i) = rest.find(['<', '`']) {
+        if rest.as_bytes()[i] == b'`' {
+            in_code = !in_code;
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+            continue;
+        }
         let after = &rest[i + 1..];
-        let is_jsx = after.starts_with(|c: char| c.is_ascii_uppercase())
-            || (after.starts_with('/') && after[1..].starts_with(|c: char| c.is_ascii_uppercase()));
+        let is_jsx = !in_code
+            && (after.starts_with(|c: char| c.is_ascii_uppercase())
+                || (after.starts_with('/') && after[1..].starts_with(|c: char| c.is_ascii_uppercase())));
         if is_jsx {
             if let Some(j) = after.find('>') {
                 out.push_str(&rest[..i]);
@@ -331,7 +393,8 @@ fn replace_open_tag(s: &str, open: &str, with: &str) -> String {
 }
 
 /// Parses one file's text into a page. `Err` = skipped (with why) or a front-matter error.
-pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Result<Page, Skip>, String> {
+/// Links keep their Markdown form with the target made public (see [`LinkTargets`]).
+pub fn parse_page(rel_path: &str, src: &str, config: &SiteConfig) -> Result<Result<Page, Skip>, String> {
     let is_html = rel_path.ends_with(".html") || rel_path.ends_with(".htm");
     let (fm, body, _) = if is_html { (FrontMatter::default(), src, 0) } else { front_matter(src)? };
     if fm.draft {
@@ -340,11 +403,16 @@ pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Resul
     let (html_title, md) = if is_html {
         html_to_markdown(body)
     } else if rel_path.ends_with(".mdx") {
-        (None, strip_template_tags(&strip_mdx(body)))
+        (None, strip_admonitions(&strip_template_tags(&strip_mdx(body))))
     } else {
-        (None, strip_template_tags(body))
+        (None, strip_admonitions(&strip_template_tags(body)))
     };
-    let (h1, mut sections) = markdown_sections(&md);
+    let slug = match &fm.slug {
+        Some(s) => s.trim_matches('/').to_string(),
+        None => slug_for(rel_path, &config.slugs),
+    };
+    let links = LinkTargets { config, path: rel_path, slug: &slug };
+    let (h1, mut sections) = markdown_sections(&md, &|dest| links.public(dest));
     sections.retain(|s| !s.text.trim().is_empty() || !s.trail.is_empty());
     if sections.iter().all(|s| s.text.trim().is_empty()) {
         return Ok(Err(Skip::Empty));
@@ -352,11 +420,91 @@ pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Resul
     let file_stem = rel_path.rsplit('/').next().unwrap_or(rel_path);
     let file_stem = file_stem.split('.').next().unwrap_or(file_stem);
     let title = fm.title.clone().or(h1).or(html_title).filter(|t| !t.trim().is_empty()).unwrap_or_else(|| humanize(file_stem));
-    let slug = match &fm.slug {
-        Some(s) => s.trim_matches('/').to_string(),
-        None => slug_for(rel_path, slugs),
-    };
     Ok(Ok(Page { path: rel_path.to_string(), title, slug, description: fm.description, sections }))
+}
+
+/// Where a link in a doc page leads once published, so an answer that quotes "see [Embedding
+/// the widget](embedding.md)" still links somewhere a visitor can follow: a source path
+/// (`embedding.md`, `../guide/setup.mdx#install`) becomes the page's public URL under
+/// `base_url` (with its slug rules), `#anchor` the page's own URL plus the anchor, a
+/// site-absolute path (`/en/guides/x/`) the base's origin plus it; external URLs stay as written.
+pub struct LinkTargets<'a> {
+    pub config: &'a SiteConfig,
+    /// The linking page's file, relative to the docs folder.
+    pub path: &'a str,
+    /// The linking page's slug.
+    pub slug: &'a str,
+}
+
+impl LinkTargets<'_> {
+    /// The public URL of a page slug.
+    pub fn page_url(&self, slug: &str) -> String {
+        let base = self.config.base_url.trim_end_matches('/');
+        if slug.is_empty() {
+            format!("{base}/")
+        } else {
+            format!("{base}/{slug}{}", self.config.slugs.suffix)
+        }
+    }
+
+    pub fn public(&self, dest: &str) -> Option<String> {
+        let t = dest.trim();
+        if t.is_empty() {
+            return None;
+        }
+        let has_scheme = t
+            .split_once(':')
+            .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)));
+        if has_scheme || t.starts_with("//") {
+            return Some(t.to_string());
+        }
+        if let Some(fragment) = t.strip_prefix('#') {
+            return Some(format!("{}#{fragment}", self.page_url(self.slug)));
+        }
+        if t.starts_with('/') {
+            // Site-absolute: under the base's origin when the base names one.
+            let origin = self.config.base_url.split_once("://").map(|(scheme, rest)| {
+                let host = rest.split('/').next().unwrap_or("");
+                format!("{scheme}://{host}")
+            });
+            return Some(format!("{}{t}", origin.unwrap_or_default()));
+        }
+        let (path, fragment) = match t.split_once('#') {
+            Some((p, f)) => (p, Some(f)),
+            None => (t, None),
+        };
+        let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
+        let url = if ["md", "mdx", "markdown", "html", "htm"].contains(&ext.as_str()) {
+            // A source file: its page's public URL.
+            let dir = self.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let target = join_path(dir, path)?;
+            self.page_url(&slug_for(&target, &self.config.slugs))
+        } else {
+            // A published path relative to this page's URL (an asset or another page).
+            let page = self.page_url(self.slug);
+            let dir = page.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            format!("{dir}/{}", path.trim_start_matches("./"))
+        };
+        Some(match fragment {
+            Some(f) => format!("{url}#{f}"),
+            None => url,
+        })
+    }
+}
+
+/// `dir/rel` with `.` and `..` resolved; `None` if it climbs out of the docs folder.
+fn join_path(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 fn humanize(stem: &str) -> String {
@@ -368,8 +516,9 @@ fn humanize(stem: &str) -> String {
     }
 }
 
-/// Markdown → (first H1 text, sections). The first H1 is the page title, not a section.
-pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
+/// Markdown → (first H1 text, sections). The first H1 is the page title, not a section. Links
+/// stay `[text](target)` with the target `link` gives (none: only the text stays).
+pub fn markdown_sections(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Option<String>, Vec<Section>) {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES | Options::ENABLE_STRIKETHROUGH;
     let mut h1: Option<String> = None;
     let mut sections = vec![Section { trail: vec![], level: 1, anchor: String::new(), text: String::new() }];
@@ -387,6 +536,8 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
     let mut in_cell = false;
     // Image alt text ("Screenshot of the admin UI") describes a picture the answer can't show.
     let mut in_image = 0i32;
+    // The open link: where its `[` went (in the cell or the block) and its public target.
+    let mut open_link: Option<(bool, usize, Option<String>)> = None;
 
     fn push_block(sections: &mut [Section], block: &mut String) {
         let b = block.trim_end();
@@ -526,6 +677,29 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
                 row.push(std::mem::take(&mut cell));
                 let _ = in_head;
             }
+            Event::Start(Tag::Link { dest_url, .. }) if heading.is_none() && in_image == 0 => {
+                let target = if in_cell { &mut cell } else { &mut block };
+                target.push('[');
+                open_link = Some((in_cell, target.len(), link(&dest_url)));
+            }
+            Event::End(TagEnd::Link) => {
+                if let Some((cell_link, start, dest)) = open_link.take() {
+                    let target = if cell_link { &mut cell } else { &mut block };
+                    let text_len = target.len().saturating_sub(start);
+                    match dest {
+                        Some(d) if text_len > 0 && target.len() >= start && !target[start..].contains(['[', ']']) => {
+                            target.push_str("](");
+                            target.push_str(&d);
+                            target.push(')');
+                        }
+                        // No target, no text, or brackets in the text: keep the words only.
+                        _ if start >= 1 && target.len() >= start => {
+                            target.remove(start - 1);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Event::Start(Tag::Image { .. }) => in_image += 1,
             Event::End(TagEnd::Image) => in_image -= 1,
             Event::Text(_) if in_image > 0 => {}
@@ -608,7 +782,7 @@ mod tests {
     #[test]
     fn sections_follow_headings() {
         let md = "# Title\n\nIntro text.\n\n## Install\n\nRun this:\n\n```sh\n./baton demo\n```\n\n### Details\n\n- one\n- two `code`\n\n| Key | Default |\n|---|---|\n| site | demo |\n";
-        let (h1, s) = markdown_sections(md);
+        let (h1, s) = markdown_sections(md, &|d| Some(d.to_string()));
         assert_eq!(h1.as_deref(), Some("Title"));
         assert_eq!(s[0].text, "Intro text.");
         assert_eq!(s[1].trail, vec!["Install"]);
@@ -643,8 +817,35 @@ mod tests {
     #[test]
     fn markdoc_tags_and_image_alt_text_are_dropped() {
         let src = "{% hint kind=\"tip\" %}\nKeep this.\n{% /hint %}\n\n![Screenshot of the UI](a.png)\n\n```\n{% raw %}\n```\n";
-        let (_, s) = markdown_sections(&strip_template_tags(src));
+        let (_, s) = markdown_sections(&strip_admonitions(&strip_template_tags(src)), &|_| None);
         assert_eq!(s[0].text, "Keep this.\n\n```\n{% raw %}\n```");
+    }
+
+    #[test]
+    fn links_keep_their_text_and_a_public_target() {
+        let mut config = SiteConfig { base_url: "/docs".into(), ..SiteConfig::default() };
+        let src = "# T\n\nSee [Embedding the widget](embedding.md), [options](../guide/setup.mdx#opts), [here](#x), \
+                   [Astro](https://astro.build) and [the API](/en/reference/api/).\n\n![alt](a.png) [](empty.md)\n";
+        let page = parse_page("start/intro.md", src, &config).unwrap().unwrap();
+        assert_eq!(
+            page.sections[0].text,
+            "See [Embedding the widget](/docs/start/embedding), [options](/docs/guide/setup#opts), [here](/docs/start/intro#x), \
+             [Astro](https://astro.build) and [the API](/en/reference/api/)."
+        );
+        config.base_url = "https://docs.example.com/v2/".into();
+        config.slugs.suffix = "/".into();
+        let links = LinkTargets { config: &config, path: "a/b.md", slug: "a/b" };
+        assert_eq!(links.public("c.md#d").as_deref(), Some("https://docs.example.com/v2/a/c/#d"));
+        assert_eq!(links.public("/en/x/").as_deref(), Some("https://docs.example.com/en/x/"));
+        assert_eq!(links.public("../../../out.md"), None, "outside the docs");
+    }
+
+    #[test]
+    fn admonitions_multiline_tags_and_code_in_mdx_text() {
+        let src = ":::caution[Deprecated]\nOld option.\n:::\n\n> [!NOTE]\n> Quoted note.\n\n{% hint\n  kind=\"tip\" %}\nKept.\n{% /hint %}\n\n```\n:::kept\n```\n";
+        let (_, s) = markdown_sections(&strip_admonitions(&strip_template_tags(src)), &|_| None);
+        assert_eq!(s[0].text, "Old option.\n\nQuoted note.\n\nKept.\n\n```\n:::kept\n```");
+        assert_eq!(strip_mdx("Add `<Image />` to <Aside>the page</Aside>.\n"), "Add `<Image />` to the page.\n");
     }
 
     #[test]
@@ -659,7 +860,7 @@ mod tests {
         assert_eq!(slug_for("guide/index.html", &html), "guide/index.html");
         assert_eq!(slug_for("guide/setup.md", &html), "guide/setup.md");
         // Custom heading ids win over derived anchors.
-        let (_, s) = markdown_sections("# T\n\n## Install it {#setup}\n\nText.\n");
+        let (_, s) = markdown_sections("# T\n\n## Install it {#setup}\n\nText.\n", &|_| None);
         assert_eq!(s[1].anchor, "setup");
     }
 }

@@ -91,8 +91,13 @@ enum Cmd {
         index: PathBuf,
         #[arg(long)]
         model: Option<PathBuf>,
-        /// A question to answer in human-readable form (omit to read JSON Lines from stdin).
+        /// A question to answer in human-readable form (omit to read JSON Lines from stdin,
+        /// `{"id", "question", "previous"?: [earlier questions, oldest first]}`).
         question: Option<String>,
+        /// The visitor's earlier questions, oldest first (repeat the flag): a follow-up that
+        /// does not stand alone is answered in their context, as in a conversation.
+        #[arg(long)]
+        previous: Vec<String>,
         /// Engine parameter overrides for experiments, e.g. `w_bm25=0.6,k1=1.0` (see
         /// `baton_shared::engine::Params`).
         #[arg(long, hide = true)]
@@ -100,6 +105,13 @@ enum Cmd {
         /// Add each answer's confidence evidence to the JSON Lines (for calibrating).
         #[arg(long, hide = true)]
         evidence: bool,
+        /// Instead of answers, print every candidate section with its ranking features and its
+        /// best unit's match (for fitting the ranking; see scripts/fit_engine.py).
+        #[arg(long, hide = true)]
+        candidates: bool,
+        /// Write the index's chunks (id, path, heading, text) as JSON Lines to this file.
+        #[arg(long, hide = true)]
+        dump_chunks: Option<PathBuf>,
         /// Rephrase answers with this OpenAI-compatible endpoint (e.g. https://api.openai.com/v1),
         /// as the worker does when BATON_LLM_BASE_URL is set. Off by default.
         #[arg(long)]
@@ -300,7 +312,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ask { index, model, question, params, evidence, llm_base_url, llm_api_key, llm_model } => {
+        Cmd::Ask { index, model, question, previous, params, evidence, candidates, dump_chunks, llm_base_url, llm_api_key, llm_model } => {
+            if candidates || dump_chunks.is_some() {
+                return explain(index, model, params, dump_chunks);
+            }
             let llm = match llm_base_url {
                 Some(url) => {
                     let key = llm_api_key
@@ -311,7 +326,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => None,
             };
-            ask(index, model, question, params, evidence, llm.as_ref())
+            ask(index, model, question, &previous, params, evidence, llm.as_ref())
         }
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
@@ -376,16 +391,67 @@ fn load_engine(index: &PathBuf, model: Option<PathBuf>) -> Result<Engine> {
     Engine::new(idx, Arc::new(m)).map_err(|e| anyhow::anyhow!("index {}: {e}", index.display()))
 }
 
+/// The ranking's raw material, for fitting it offline: every candidate of every question.
+fn explain(index: PathBuf, model: Option<PathBuf>, params: Option<String>, dump_chunks: Option<PathBuf>) -> Result<()> {
+    use baton_shared::engine::{compose, embed};
+    let mut engine = load_engine(&index, model)?;
+    if let Some(spec) = params {
+        let mut p = engine.params().clone();
+        p.apply(&spec).map_err(|e| anyhow::anyhow!("--params: {e}"))?;
+        engine = engine.with_params(p);
+    }
+    if let Some(path) = dump_chunks {
+        let mut out = String::new();
+        for (i, c) in engine.index().body.chunks.iter().enumerate() {
+            out.push_str(
+                &serde_json::json!({"chunk": i, "path": c.path, "heading": c.heading, "breadcrumb": c.breadcrumb, "text": c.text})
+                    .to_string(),
+            );
+            out.push('\n');
+        }
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
+    jsonl::map_stdin(r#"{"id", "question"}"#, |q: Question| {
+        let query = engine.query(&q.question);
+        let hits = engine.candidates(&query);
+        let similarity = |s: &str| embed::dot(&engine.model().embed(s), &query.vector);
+        let cands: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                let c = engine.chunk(h.chunk);
+                let units = compose::Scored::new(&c.text, &c.breadcrumb, &query, &similarity);
+                let pick = units.best(engine.params().w_unit_cosine).unwrap_or_default();
+                let f = &h.features;
+                serde_json::json!({
+                    "chunk": h.chunk, "path": c.path, "heading": c.heading, "score": h.score,
+                    "bm25_raw": h.bm25, "cosine_raw": h.cosine,
+                    "bm25": f.bm25, "cosine": f.cosine, "coverage": f.coverage, "page_bm25": f.page_bm25,
+                    "page_coverage": f.page_coverage, "title": f.title, "heading_cov": f.heading,
+                    "semantic_rank": f.semantic_rank, "page_support": f.page_support,
+                    "unit": pick.lexical, "unit_cosine": pick.cosine, "unit_index": pick.unit,
+                    "crumb_cos": similarity(&c.breadcrumb), "title_cos": similarity(&c.title),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({"id": q.id, "known": query.known, "total": query.total, "terms": query.terms, "candidates": cands}))
+    })
+}
+
 #[derive(serde::Deserialize)]
 struct Question {
     id: serde_json::Value,
     question: String,
+    #[serde(default)]
+    previous: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ask(
     index: PathBuf,
     model: Option<PathBuf>,
     question: Option<String>,
+    previous: &[String],
     params: Option<String>,
     evidence: bool,
     llm: Option<&llm::Llm>,
@@ -397,7 +463,7 @@ fn ask(
         engine = engine.with_params(p);
     }
     if let Some(q) = question {
-        let r = engine.respond(&q, 3);
+        let r = engine.respond_in(&q, previous, 3);
         let a = &match llm {
             Some(llm) => llm.rephrase(&engine, &q, &r),
             None => r.answer.clone(),
@@ -421,7 +487,8 @@ fn ask(
     }
     jsonl::map_stdin(r#"{"id", "question"}"#, |q: Question| {
         let t = Instant::now();
-        let r = engine.respond(&q.question, 10);
+        // Enough sections for ten distinct pages (the bench scores pages).
+        let r = engine.respond_in(&q.question, &q.previous, 60);
         let micros = t.elapsed().as_micros() as u64;
         let answer = match llm {
             Some(llm) => llm.rephrase(&engine, &q.question, &r),
@@ -437,6 +504,9 @@ fn ask(
             }
             seen.push(c.path.clone());
             sources.push(serde_json::json!({"path": c.path, "url": c.url, "title": c.title, "heading": c.heading, "score": h.score}));
+            if sources.len() == 10 {
+                break;
+            }
         }
         let a = &answer;
         let mut v = serde_json::json!({
@@ -445,7 +515,10 @@ fn ask(
         });
         if evidence {
             let e = &r.evidence;
-            v["evidence"] = serde_json::json!({"coverage": e.coverage, "cosine": e.cosine, "known": e.known, "unit": e.unit, "unit_cosine": e.unit_cosine});
+            v["evidence"] = serde_json::json!({
+                "coverage": e.coverage, "cosine": e.cosine, "known": e.known, "unit": e.unit, "unit_cosine": e.unit_cosine,
+                "margin": e.margin, "cues": e.cues,
+            });
         }
         Ok(v)
     })

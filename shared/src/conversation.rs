@@ -635,7 +635,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
         events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
-    let Some(answer) = bot_answer(text, ctx) else {
+    let Some(answer) = bot_answer(text, &previous, ctx) else {
         return Outcome {
             events,
             notice: Some(ErrorBody::new(
@@ -662,12 +662,14 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
     Outcome::events(events)
 }
 
-/// The bot's answer to a question (the one place that asks the engine).
-fn bot_answer(text: &str, ctx: &Ctx<'_>) -> Option<Answer> {
+/// The bot's answer to a question (the one place that asks the engine), in the context of the
+/// visitor's earlier messages (`previous`, oldest first): a follow-up that does not stand alone
+/// ("and for arrays?") is answered with the question it follows (`Engine::answer_in`).
+fn bot_answer(text: &str, previous: &[String], ctx: &Ctx<'_>) -> Option<Answer> {
     if let Some(a) = &ctx.prepared_answer {
         return Some(a.clone());
     }
-    ctx.engine.map(|e| e.answer(text))
+    ctx.engine.map(|e| e.answer_in(text, previous))
 }
 
 /// Tags whose rule keywords occur (as whole words or phrases) in a visitor message.

@@ -17,8 +17,10 @@ pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts. 2: the HNSW is stored once (the vectors
 /// come from its points); 3: the conversation rules' config; 4: `inbox_url` and `webhooks` in
 /// the site config; 5: the handoff classifier (with the site's examples) and
-/// `handoff.examples` in the config.
-pub const INDEX_FORMAT_VERSION: u32 = 5;
+/// `handoff.examples` in the config; 6: the text analysis changed (camelCase parts, links kept
+/// as Markdown with their targets out of the terms), so an older index would match questions
+/// differently.
+pub const INDEX_FORMAT_VERSION: u32 = 6;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -600,7 +600,7 @@ impl Conversation {
         // synchronous section; `decide` uses it instead of asking the engine.
         let prepared_answer = match (&engine, msg) {
             (Some(engine), ClientMsg::Message { text, .. }) if plan.bot_question.is_some() && crate::llm::configured(&self.env) => {
-                Some(crate::llm::answer(&self.env, engine, text).await)
+                Some(crate::llm::answer(&self.env, engine, text, &before.recent_questions).await)
             }
             _ => None,
         };

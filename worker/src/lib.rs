@@ -105,7 +105,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
                 return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
             }
             let engine = assets::engine(env, site).await?;
-            Ok(http::with_cors(json(200, &llm::answer(env, &engine, &q.question).await)?, origin.as_deref()))
+            Ok(http::with_cors(json(200, &llm::answer(env, &engine, &q.question, &[]).await)?, origin.as_deref()))
         }
         (Method::Post, ["conversations"]) => {
             let origin = visitor_origin(req, &config)?;

@@ -53,9 +53,10 @@ impl Llm {
     }
 }
 
-/// The answer to a question: extractive, rephrased when an endpoint is configured.
-pub async fn answer(env: &Env, engine: &Engine, question: &str) -> Answer {
-    let response = engine.respond(question, PASSAGES);
+/// The answer to a question asked after `previous` (the visitor's earlier messages, oldest
+/// first; empty for a one-off question): extractive, rephrased when an endpoint is configured.
+pub async fn answer(env: &Env, engine: &Engine, question: &str, previous: &[String]) -> Answer {
+    let response = engine.respond_in(question, previous, PASSAGES);
     let Some(llm) = Llm::from_env(env) else {
         return response.answer;
     };

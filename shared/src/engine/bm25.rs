@@ -24,6 +24,13 @@ pub struct Match {
     pub covered: f32,
 }
 
+/// Per-group results of [`Bm25::search_groups`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupScores {
+    pub score: Vec<f32>,
+    pub covered: Vec<f32>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bm25 {
     /// Sorted terms; `postings[i]` belongs to `terms[i]`.
@@ -95,7 +102,8 @@ impl Bm25 {
     }
 
     /// Scores every document containing a query term, best first, and sums per document the
-    /// `weights` of the query terms it contains (how much of the question it covers). Query
+    /// `weights` of the query terms it contains (how much of the question it covers). A term's
+    /// weight also replaces its idf in the score (0: the idf). Query
     /// terms are expected unique. A dense accumulator: one pass over the postings, no maps.
     pub fn search_weighted(&self, query: &[String], weights: &[f32], k: usize, k1: f32, b: f32) -> Vec<Match> {
         let n = self.docs();
@@ -106,8 +114,9 @@ impl Bm25 {
             let Some(i) = self.term_index(term) else {
                 continue;
             };
-            let idf = idf(n, self.postings[i].len());
+            // A term weighs its idf unless the caller weighs it otherwise (a boosted term).
             let w = weights.get(qi).copied().unwrap_or(0.0);
+            let idf = if w > 0.0 { w } else { idf(n, self.postings[i].len()) };
             for p in &self.postings[i] {
                 let d = p.doc as usize;
                 let len = *self.doc_len.get(d).unwrap_or(&0) as f32;
@@ -129,6 +138,50 @@ impl Bm25 {
         out.sort_by(by_score);
         out.truncate(k);
         out
+    }
+
+    /// Scores groups of documents as if each group were one document (a page made of its
+    /// sections): term frequencies and lengths summed over the group, idf counted in groups.
+    /// `group_of[doc]` is the doc's group (docs of a group need not be adjacent), `group_len`
+    /// each group's length. Returns each group's score and the summed `weights` of the query
+    /// terms it contains anywhere — dense, one entry per group. One pass over the postings.
+    pub fn search_groups(&self, query: &[String], weights: &[f32], group_of: &[u32], group_len: &[f32], k1: f32, b: f32) -> GroupScores {
+        let groups = group_len.len();
+        let mut out = GroupScores { score: vec![0.0; groups], covered: vec![0.0; groups] };
+        if groups == 0 || group_of.len() != self.docs() {
+            return out;
+        }
+        let avg = (group_len.iter().sum::<f32>() / groups as f32).max(1.0);
+        let mut tf = vec![0f32; groups];
+        let mut touched: Vec<u32> = Vec::new();
+        for (qi, term) in query.iter().enumerate() {
+            let Some(i) = self.term_index(term) else {
+                continue;
+            };
+            for p in &self.postings[i] {
+                let g = group_of[p.doc as usize];
+                if tf[g as usize] == 0.0 {
+                    touched.push(g);
+                }
+                tf[g as usize] += p.tf as f32;
+            }
+            let idf = idf(groups, touched.len());
+            let w = weights.get(qi).copied().unwrap_or(0.0);
+            for &g in &touched {
+                let g = g as usize;
+                let f = tf[g];
+                out.score[g] += idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * group_len[g] / avg));
+                out.covered[g] += w;
+                tf[g] = 0.0;
+            }
+            touched.clear();
+        }
+        out
+    }
+
+    /// A document's length (its weighted term count).
+    pub fn doc_len(&self, doc: u32) -> u32 {
+        self.doc_len.get(doc as usize).copied().unwrap_or(0)
     }
 
     /// Whether a term occurs in the corpus at all.

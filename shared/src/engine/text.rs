@@ -24,6 +24,7 @@ const STOP_WORDS: &[&str] = &[
     "anyone",
     "anything",
     "are",
+    "aren",
     "as",
     "at",
     "be",
@@ -33,14 +34,22 @@ const STOP_WORDS: &[&str] = &[
     "can",
     "change",
     "could",
+    "couldn",
+    "d",
     "did",
+    "didn",
     "do",
     "does",
+    "doesn",
+    "don",
     "for",
     "from",
     "had",
+    "hadn",
     "has",
+    "hasn",
     "have",
+    "haven",
     "he",
     "hello",
     "her",
@@ -53,9 +62,12 @@ const STOP_WORDS: &[&str] = &[
     "in",
     "into",
     "is",
+    "isn",
     "it",
     "its",
     "just",
+    "ll",
+    "m",
     "me",
     "my",
     "need",
@@ -65,12 +77,16 @@ const STOP_WORDS: &[&str] = &[
     "our",
     "please",
     "possible",
+    "re",
     "really",
+    "s",
     "she",
     "should",
+    "shouldn",
     "so",
     "someone",
     "something",
+    "t",
     "than",
     "thank",
     "thanks",
@@ -85,11 +101,14 @@ const STOP_WORDS: &[&str] = &[
     "this",
     "those",
     "to",
+    "ve",
     "want",
     "was",
+    "wasn",
     "way",
     "we",
     "were",
+    "weren",
     "what",
     "when",
     "where",
@@ -99,7 +118,9 @@ const STOP_WORDS: &[&str] = &[
     "why",
     "will",
     "with",
+    "won",
     "would",
+    "wouldn",
     "you",
     "your",
 ];
@@ -108,26 +129,91 @@ pub fn is_stop_word(w: &str) -> bool {
     STOP_WORDS.binary_search(&w).is_ok()
 }
 
-/// Splits text into lowercase words: runs of letters and digits; `_` and inner `-`/`.`
-/// keep identifiers like `data-site` or `wrangler.toml` as one word *and* their parts.
+/// Section text as a reader sees it: a Markdown link `[text](target)` is its text. The docs keep
+/// their links so answers can quote them, but a URL's words say nothing about the section.
+pub fn without_link_targets(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("](") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..i]);
+        // Skip the target up to its closing parenthesis (targets may hold balanced pairs).
+        let mut depth = 0usize;
+        let mut end = None;
+        for (j, c) in rest[i + 2..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => {
+                    end = Some(i + 2 + j + 1);
+                    break;
+                }
+                ')' => depth -= 1,
+                ' ' | '\n' => break,
+                _ => {}
+            }
+        }
+        match end {
+            Some(e) => rest = &rest[e..],
+            None => {
+                out.push_str("](");
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    // The brackets that opened the links.
+    std::borrow::Cow::Owned(out.replace('[', ""))
+}
+
+/// Splits text into lowercase words: runs of letters and digits; `_`, inner `-`/`.` and
+/// camelCase keep identifiers like `data-site`, `wrangler.toml` or `getStaticPaths` as one word
+/// *and* their parts ("get", "static", "paths"), so prose about "static paths" meets the API.
+/// Link targets are not words of the text (see [`without_link_targets`]).
 pub fn words(text: &str) -> Vec<String> {
+    let text = without_link_targets(text);
     let mut out = Vec::new();
     for raw in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.')) {
         let raw = raw.trim_matches(|c: char| c == '-' || c == '.' || c == '_');
         if raw.is_empty() {
             continue;
         }
-        let lower = raw.to_lowercase();
-        if lower.contains(['-', '.', '_']) {
-            for part in lower.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
-                out.push(part.to_string());
+        let camel = has_camel_case(raw);
+        if !camel && !raw.contains(['-', '.', '_']) {
+            out.push(raw.to_lowercase());
+            continue;
+        }
+        for part in raw.split(['-', '.', '_']).filter(|p| !p.is_empty()) {
+            if has_camel_case(part) {
+                out.extend(camel_pieces(part).into_iter().map(str::to_lowercase));
             }
-            // The compound itself too, so an exact identifier match scores higher.
-            out.push(lower.replace(['-', '.', '_'], ""));
-        } else {
-            out.push(lower);
+            out.push(part.to_lowercase());
+        }
+        // The compound itself too, so an exact identifier match scores higher.
+        if raw.contains(['-', '.', '_']) {
+            out.push(raw.to_lowercase().replace(['-', '.', '_'], ""));
         }
     }
+    out
+}
+
+fn has_camel_case(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+}
+
+/// "getStaticPaths" → "get", "Static", "Paths"; "parseHTMLString" → "parse", "HTMLString".
+fn camel_pieces(s: &str) -> Vec<&str> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..b.len() {
+        if b[i - 1].is_ascii_lowercase() && b[i].is_ascii_uppercase() {
+            out.push(&s[start..i]);
+            start = i;
+        }
+    }
+    out.push(&s[start..]);
     out
 }
 
@@ -190,6 +276,29 @@ pub fn contains_terms(text: &str, wanted: &[String]) -> Vec<bool> {
     found
 }
 
+/// The terms of a text's code-like tokens: identifiers written in camelCase or snake_case,
+/// dotted paths, calls, flags and anything in backticks (`Astro.url`, `getStaticPaths()`,
+/// `--no-db-push`). In a question they name the exact API the visitor is asking about.
+pub fn code_terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, piece) in text.split('`').enumerate() {
+        let in_backticks = i % 2 == 1;
+        for token in piece.split(|c: char| c.is_whitespace() || "\"'<>{}[],;:!?".contains(c)) {
+            let flag = token.starts_with("--");
+            let raw = token.trim_matches(|c: char| !c.is_alphanumeric());
+            if raw.len() < 3 {
+                continue;
+            }
+            let camel = raw.as_bytes().windows(2).any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+            let joined = raw.contains(['.', '_', '(']) && raw.chars().any(|c| c.is_alphabetic());
+            if in_backticks || camel || joined || flag {
+                out.extend(terms(raw));
+            }
+        }
+    }
+    out
+}
+
 /// The terms BM25 indexes and queries with.
 pub fn terms(text: &str) -> Vec<String> {
     words(text).into_iter().filter(|w| !is_stop_word(w)).map(|w| stem(&w)).collect()
@@ -233,6 +342,21 @@ mod tests {
             let expected: Vec<bool> = wanted.iter().map(|t| all.contains(t)).collect();
             assert_eq!(contains_terms(text, &wanted), expected, "{text}: {all:?}");
         }
+    }
+
+    #[test]
+    fn identifiers_are_words_and_parts() {
+        assert_eq!(words("getStaticPaths"), vec!["get", "static", "paths", "getstaticpaths"]);
+        assert_eq!(words("Astro.url.searchParams"), vec!["astro", "url", "search", "params", "searchparams", "astrourlsearchparams"]);
+        assert_eq!(words("data-site Hello"), vec!["data", "site", "datasite", "hello"]);
+    }
+
+    #[test]
+    fn link_targets_are_not_words() {
+        assert_eq!(without_link_targets("see [Embedding the widget](/docs/embedding#options)."), "see Embedding the widget.");
+        assert_eq!(without_link_targets("[a](x(1)) and [b](y) (c)"), "a and b (c)");
+        assert_eq!(without_link_targets("no links (here)"), "no links (here)");
+        assert_eq!(terms("see [the guide](/docs/deployment)"), terms("see the guide"));
     }
 
     #[test]
