@@ -635,7 +635,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
         events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
-    let Some(answer) = bot_answer(text, &previous, ctx) else {
+    let Some(answer) = bot_answer(text, &state.recent_questions, ctx) else {
         return Outcome {
             events,
             notice: Some(ErrorBody::new(

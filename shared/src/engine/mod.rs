@@ -686,7 +686,7 @@ mod tests {
         let vectors: Vec<Vector> =
             chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
         let graph = instant_distance::Builder::default().seed(1).build(vectors, (0..chunks.len() as u32).collect());
-        let body = IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph) };
+        let body = IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph), handoff: handoff_classifier::HandoffClassifier::uniform(&model.id, model.dims) };
         let index = Index::from_bytes(&Index::to_bytes(&body, "toy", None)).expect("a built index loads");
         Engine::new(index, Arc::new(model)).expect("same model")
     }
