@@ -4,7 +4,7 @@
 //!
 //! 1. The question becomes unique BM25 terms, each weighted by its idf (a term the docs never
 //!    use weighs half the ceiling idf: information the docs cannot match), and an embedding.
-//! 2. BM25 and the HNSW each propose candidates; both signals are min–max normalised over the
+//! 2. BM25 and the nearest embeddings each propose candidates; both signals are min–max normalised over the
 //!    union and mixed. The BM25 pass also sums each section's coverage of the question.
 //! 3. The best sections' sentences, list items and code blocks are scored against the question;
 //!    each section's best unit moves it up or down, the top section's best unit and its
@@ -19,10 +19,11 @@ pub mod compose;
 pub mod embed;
 pub mod rephrase;
 pub mod text;
+pub mod vectors;
 
 use crate::index::{Chunk, Index, LoadError};
 use crate::protocol::{Answer, Citation};
-use embed::{Model, Vector};
+use embed::Model;
 use std::sync::Arc;
 
 /// Tunable knobs of retrieval, answer selection and confidence. `Params::default()` holds the
@@ -36,7 +37,7 @@ pub struct Params {
     pub b: f32,
     /// Candidates from BM25 before fusion.
     pub lexical_candidates: usize,
-    /// Candidates from the HNSW before fusion.
+    /// Candidates from the nearest embeddings before fusion.
     pub semantic_candidates: usize,
     /// Weights of the normalised BM25 score, the normalised cosine and the coverage.
     pub w_bm25: f32,
@@ -186,7 +187,7 @@ impl Engine {
         if index.header.model_id != model.id {
             return Err(LoadError::ModelMismatch { index: index.header.model_id.clone(), loaded: model.id.clone() });
         }
-        if index.vectors.iter().any(|v| v.dims() != model.dims as usize) {
+        if index.body.vectors.dims() != model.dims as usize && !index.body.vectors.is_empty() {
             return Err(LoadError::Corrupt("vector dimensions differ from the model's".into()));
         }
         Ok(Engine { index, model, params: Params::default() })
@@ -255,18 +256,16 @@ impl Engine {
         let lexical = body.bm25.search_weighted(&q.terms, &q.weights, p.lexical_candidates, p.k1, p.b);
         let mut candidates: Vec<(u32, f32, f32)> = lexical.iter().map(|m| (m.doc, m.score, m.covered)).collect();
         if q.vector.iter().any(|&x| x != 0.0) && p.semantic_candidates > 0 {
-            let qvec = Vector::quantize(&q.vector);
-            let mut search = instant_distance::Search::default();
-            for item in self.index.hnsw.search(&qvec, &mut search).take(p.semantic_candidates) {
-                if !candidates.iter().any(|c| c.0 == *item.value) {
-                    candidates.push((*item.value, 0.0, 0.0));
+            for (chunk, _) in self.index.nearest(&q.vector, p.semantic_candidates) {
+                if !candidates.iter().any(|c| c.0 == chunk) {
+                    candidates.push((chunk, 0.0, 0.0));
                 }
             }
         }
         if candidates.is_empty() {
             return Vec::new();
         }
-        let cosines: Vec<f32> = candidates.iter().map(|c| self.index.vectors[c.0 as usize].cosine_f32(&q.vector)).collect();
+        let cosines: Vec<f32> = candidates.iter().map(|c| self.index.cosine(c.0, &q.vector)).collect();
         let b = min_max(candidates.iter().map(|c| c.1));
         let c = min_max(cosines.iter().copied());
         let total = q.total.max(1e-6);
@@ -336,11 +335,13 @@ impl Engine {
         // A runner-up section whose best unit matches nearly as well adds that unit (and its
         // citation) when it fits: two sections that both look right beat a coin toss.
         if let Some((chunk2, units2, pick2)) = second {
-            let extra = &units2.units[pick2.unit].text;
+            // A section without text has no unit to add (its pick is the default).
+            let extra = units2.units.get(pick2.unit).map_or("", |u| u.text.as_str());
             if p.second_ratio > 0.0
+                && !extra.is_empty()
                 && pick2.score >= p.second_ratio * pick.score
                 && text.chars().count() + extra.chars().count() + 2 <= compose::ANSWER_CHARS
-                && !text.contains(extra.as_str())
+                && !text.contains(extra)
             {
                 text = format!("{text}\n\n{extra}");
                 citations.push(citation(self.chunk(chunk2)));
