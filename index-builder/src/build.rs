@@ -1,11 +1,12 @@
-//! `index-builder build`: docs folder → chunks → BM25 + embeddings + HNSW → one index file.
+//! `index-builder build`: docs folder → chunks → BM25 + embeddings → one index file.
 
 use crate::docs::{self, Page, Skip};
 use anyhow::{bail, Context, Result};
 use baton_shared::config::SiteConfig;
 use baton_shared::engine::bm25::{Bm25, WeightedDoc};
-use baton_shared::engine::embed::{Model, Vector};
+use baton_shared::engine::embed::Model;
 use baton_shared::engine::handoff_classifier::HandoffClassifier;
+use baton_shared::engine::vectors::{Vectors, EXACT_MAX_CHUNKS};
 use baton_shared::engine::{compose, text};
 use baton_shared::index::{self, Chunk, Index, IndexBody};
 use rayon::prelude::*;
@@ -20,15 +21,6 @@ const OVERLAP_CHARS: usize = 300;
 const TINY_SECTION_CHARS: usize = 120;
 /// Weight of title/heading words relative to body words in BM25.
 const HEADING_WEIGHT: u16 = 3;
-/// Fixed HNSW seed: the same docs give the same bytes.
-const HNSW_SEED: u64 = 0xBA70_0001;
-/// HNSW beam widths. Search: the engine takes 40 semantic candidates, and a beam of 40 keeps the
-/// query well under 3 ms in wasm at 10k chunks (64: 3–4 ms; each step is a scalar int8 dot
-/// product there) at some recall@10 against exact search (0.67 vs 0.75 on the synthetic 10k
-/// corpus; BM25 candidates make up for misses). Construction: 64 builds a 10k-chunk graph in
-/// seconds. Figures in docs/benchmarks.md.
-const HNSW_EF_SEARCH: usize = 40;
-const HNSW_EF_CONSTRUCTION: usize = 64;
 
 pub struct BuildOptions {
     pub docs: PathBuf,
@@ -302,16 +294,10 @@ fn blocks(text: &str) -> Vec<&str> {
     out
 }
 
-/// Builds the index in memory. The HNSW is built on one thread unless `parallel`: with
-/// several, instant-distance inserts concurrently and the graph (so the file) varies from run
-/// to run — fine for a benchmark, not for a site's index.
-pub fn build_body(
-    chunks: Vec<Chunk>,
-    config: SiteConfig,
-    model: &Model,
-    handoff: HandoffClassifier,
-    parallel: bool,
-) -> Result<(IndexBody, usize)> {
+/// Builds the index in memory. Everything runs in parallel and stays deterministic (order-
+/// preserving): the same docs give the same bytes. Past `EXACT_MAX_CHUNKS` chunks the vectors
+/// also get their 1-bit search codes (see `baton_shared::engine::vectors`).
+pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, handoff: HandoffClassifier) -> Result<(IndexBody, usize)> {
     // Analysis and embeddings in parallel (order-preserving, so still deterministic).
     let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.text)).collect();
     // The page title weighs like a heading only in the page's introduction: a question that
@@ -343,21 +329,14 @@ pub fn build_body(
         })
         .collect();
     let bm25 = Bm25::build(&docs);
-    let vectors: Vec<Vector> = chunks
-        .par_iter()
-        .map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, text::without_link_targets(&c.text)))))
-        .collect();
-    let values: Vec<u32> = (0..chunks.len() as u32).collect();
-    let pool =
-        rayon::ThreadPoolBuilder::new().num_threads(if parallel { 0 } else { 1 }).build().context("cannot start the HNSW builder")?;
-    let hnsw = pool.install(|| {
-        instant_distance::Builder::default()
-            .seed(HNSW_SEED)
-            .ef_search(HNSW_EF_SEARCH)
-            .ef_construction(HNSW_EF_CONSTRUCTION)
-            .build(vectors, values)
-    });
-    Ok((IndexBody { config, chunks, bm25, hnsw: index::hnsw_bytes(&hnsw), handoff }, tokens))
+    let embeddings = chunk_embeddings(&chunks, model);
+    let vectors = Vectors::build(&embeddings, model.dims as usize, chunks.len() > EXACT_MAX_CHUNKS);
+    Ok((IndexBody::new(config, chunks, bm25, vectors, handoff), tokens))
+}
+
+/// Each chunk's embedding: its breadcrumb and text, in parallel, in chunk order.
+pub fn chunk_embeddings(chunks: &[Chunk], model: &Model) -> Vec<Vec<f32>> {
+    chunks.par_iter().map(|c| model.embed(&format!("{}\n{}", c.breadcrumb, text::without_link_targets(&c.text)))).collect()
 }
 
 pub fn run(opts: &BuildOptions) -> Result<Summary> {
@@ -390,24 +369,59 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     } else {
         let s = indicatif::ProgressBar::new_spinner();
         s.enable_steady_tick(std::time::Duration::from_millis(120));
-        s.set_message(format!("indexing {n_chunks} chunks: BM25, embeddings, HNSW graph"));
+        s.set_message(format!("indexing {n_chunks} chunks: BM25 and embeddings"));
         s
     };
-    let (body, tokens) = build_body(chunks, config, &model, handoff, false)?;
+    let (body, tokens) = build_body(chunks, config, &model, handoff)?;
     spinner.finish_and_clear();
-    let bytes = Index::to_bytes(&body, &model.id, docs_commit(&opts.docs));
-    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    // Write to a temporary file and rename, so a crash never leaves half an index.
-    let tmp = opts.out.with_extension("idx.tmp");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &opts.out).with_context(|| format!("cannot write {}", opts.out.display()))?;
+    let index_files = Index::to_parts(&body, &model.id, docs_commit(&opts.docs));
+    write_index(&opts.out, &index_files)?;
     // The config also goes beside the index as plain JSON: the worker serves handoff (origins,
     // forms) from it even when the index itself cannot be loaded.
     let site_json = opts.out.with_file_name("site.json");
     std::fs::write(&site_json, config_json).with_context(|| format!("cannot write {}", site_json.display()))?;
-    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes: bytes.len(), seconds: started.elapsed().as_secs_f64() })
+    let bytes = index_files.iter().map(Vec::len).sum();
+    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Writes an index's files: the head at `out`, its parts (if any) beside it as `out.1`, `out.2`,
+/// …; part files of an earlier, bigger build are removed. Each file is written to a temporary
+/// name and renamed, so a crash never leaves half a file (and a head never loads with parts
+/// that are not its own: their checksums are in it).
+pub fn write_index(out: &Path, files: &[Vec<u8>]) -> Result<()> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let path_of = |n: usize| if n == 0 { out.to_path_buf() } else { out.with_file_name(index::part_file_name(&name, n)) };
+    for (n, bytes) in files.iter().enumerate().rev() {
+        let path = path_of(n);
+        let tmp = path.with_file_name(format!("{}.tmp", path.file_name().unwrap_or_default().to_string_lossy()));
+        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut n = files.len();
+    while path_of(n).is_file() {
+        std::fs::remove_file(path_of(n)).with_context(|| format!("cannot remove the stale part {}", path_of(n).display()))?;
+        n += 1;
+    }
+    Ok(())
+}
+
+/// Reads an index and its part files (`path.1`, `path.2`, … beside it).
+pub fn read_index(path: &Path) -> Result<Index> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read index {}", path.display()))?;
+    let head = Index::read_head(bytes).map_err(|e| anyhow::anyhow!("index {}: {e}", path.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let parts = (1..=head.part_count())
+        .map(|n| {
+            let p = path.with_file_name(index::part_file_name(&name, n));
+            std::fs::read(&p)
+                .map(index::Blob::from)
+                .with_context(|| format!("cannot read {} (part {n} of index {})", p.display(), path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Index::from_head(head, parts).map_err(|e| anyhow::anyhow!("index {}: {e}", path.display()))
 }
 
 #[cfg(test)]

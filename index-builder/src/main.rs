@@ -22,7 +22,6 @@ mod triage;
 
 use anyhow::{Context, Result};
 use baton_shared::engine::Engine;
-use baton_shared::index::Index;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -212,7 +211,8 @@ enum BenchCmd {
         #[arg(long, default_value_t = 0)]
         misses: usize,
     },
-    /// Query latency and HNSW recall@10 on synthetic corpora of the given sizes.
+    /// Load time, query latency, vector search recall@10 and memory on synthetic corpora of the
+    /// given sizes.
     Synthetic {
         /// Corpus sizes in chunks.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
@@ -222,9 +222,10 @@ enum BenchCmd {
         /// Write the figures as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Also write the first corpus as site `bench` (index.idx + site.json) into this folder.
+        /// Also write each corpus as site `bench` (index.idx, site.json, questions.txt) into
+        /// DIR/site-10k, DIR/site-100k, … (what `./baton bench worker` serves).
         #[arg(long)]
-        site_dir: Option<PathBuf>,
+        sites_dir: Option<PathBuf>,
     },
 }
 
@@ -330,8 +331,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Model(ModelCmd::Import { from, out }) => model::import(&from, &out),
         Cmd::Model(ModelCmd::Export { out_dir }) => model::export(&out_dir),
-        Cmd::Bench(BenchCmd::Synthetic { chunks, queries, json, site_dir }) => {
-            bench::synthetic(&bench::SyntheticOptions { sizes: &chunks, queries, json: json.as_deref(), site_dir: site_dir.as_deref() })
+        Cmd::Bench(BenchCmd::Synthetic { chunks, queries, json, sites_dir }) => {
+            bench::synthetic(&bench::SyntheticOptions { sizes: &chunks, queries, json: json.as_deref(), sites_dir: sites_dir.as_deref() })
         }
         Cmd::Operator(OperatorCmd::Add { site, email, name, password, json }) => operator::add(&site, &email, &name, password, json),
         Cmd::Triage { config, classifier, model } => triage::run(config.as_deref(), classifier.as_deref(), model.as_deref()),
@@ -385,8 +386,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn load_engine(index: &PathBuf, model: Option<PathBuf>) -> Result<Engine> {
-    let bytes = std::fs::read(index).with_context(|| format!("cannot read index {}", index.display()))?;
-    let idx = Index::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("index {}: {e}", index.display()))?;
+    let idx = build::read_index(index)?;
     let m = model::load(model.as_deref())?;
     Engine::new(idx, Arc::new(m)).map_err(|e| anyhow::anyhow!("index {}: {e}", index.display()))
 }

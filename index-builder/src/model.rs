@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use baton_shared::engine::embed::Model;
 use baton_shared::engine::handoff_classifier::HandoffClassifier;
-use baton_shared::index;
+use baton_shared::index::{self, Blob};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -36,15 +36,12 @@ pub fn load_classifier(path: Option<&Path>) -> Result<HandoffClassifier> {
 }
 
 pub fn load(path: Option<&Path>) -> Result<Model> {
-    let bytes;
-    let data: &[u8] = match path {
-        Some(p) => {
-            bytes = std::fs::read(p).with_context(|| format!("cannot read model file {}", p.display()))?;
-            &bytes
-        }
-        None => BUNDLED,
+    let blob = match path {
+        Some(p) => Blob::from(std::fs::read(p).with_context(|| format!("cannot read model file {}", p.display()))?),
+        // Used where it lies in the binary: no copy.
+        None => Blob::from_static(BUNDLED),
     };
-    index::model_from_bytes(data)
+    index::model_from_bytes(blob)
         .map_err(|e| anyhow::anyhow!("model {}: {e}", path.map(|p| p.display().to_string()).unwrap_or("(bundled)".into())))
 }
 

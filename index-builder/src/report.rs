@@ -10,9 +10,9 @@
 
 use crate::build;
 use crate::docs::{self, Page};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use baton_shared::config::SiteConfig;
-use baton_shared::index::{Chunk, Index};
+use baton_shared::index::Chunk;
 use pulldown_cmark::{Event, Options, Parser, Tag};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,11 +160,10 @@ fn load(path: &Path, config: Option<&Path>) -> Result<Snapshot> {
     if !path.is_file() {
         bail!("{} is neither a docs folder nor an index file", path.display());
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let index = Index::from_bytes(&bytes).map_err(|e| {
-        anyhow::anyhow!("index {}: {e} (or compare the docs folders themselves: `index-builder diff OLD_DOCS NEW_DOCS`)", path.display())
-    })?;
-    Ok(from_chunks(path.display().to_string(), &index.body.chunks, vec![], vec![]))
+    let index = build::read_index(path)
+        .map_err(|e| anyhow::anyhow!("{e:#} (or compare the docs folders themselves: `index-builder diff OLD_DOCS NEW_DOCS`)"))?;
+    let chunks: Vec<Chunk> = index.body.chunks.iter().cloned().collect();
+    Ok(from_chunks(path.display().to_string(), &chunks, vec![], vec![]))
 }
 
 fn from_docs(dir: &Path, config: Option<&Path>) -> Result<Snapshot> {

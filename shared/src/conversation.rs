@@ -1064,8 +1064,7 @@ mod tests {
     /// An engine over two sections with the shipped model and classifier.
     fn shipped_engine() -> Engine {
         use crate::engine::bm25::{Bm25, WeightedDoc};
-        use crate::engine::embed::Vector;
-        use crate::index::{hnsw_bytes, Chunk, Index, IndexBody, INDEX_FORMAT_VERSION};
+        use crate::index::{Chunk, Index, IndexBody, INDEX_FORMAT_VERSION};
         let (model, classifier) = crate::handoff::tests::shipped();
         let chunks: Vec<Chunk> = ["Passwords are stored as salted PBKDF2 hashes.", "Deploy with wrangler deploy."]
             .iter()
@@ -1081,9 +1080,9 @@ mod tests {
             .collect();
         let terms: Vec<Vec<String>> = chunks.iter().map(|c| crate::engine::text::terms(&c.text)).collect();
         let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
-        let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::quantize(&model.embed(&c.text))).collect();
-        let graph = instant_distance::Builder::default().seed(1).build(vectors, vec![0, 1]);
-        let body = IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph), handoff: classifier.clone() };
+        let embeddings: Vec<Vec<f32>> = chunks.iter().map(|c| model.embed(&c.text)).collect();
+        let vectors = crate::engine::vectors::Vectors::build(&embeddings, model.dims as usize, false);
+        let body = IndexBody::new(SiteConfig::default(), chunks, bm25, vectors, classifier.clone());
         let bytes = Index::to_bytes(&body, &model.id, None);
         let index = Index::from_bytes(&bytes).expect("a valid index");
         assert_eq!(index.header.format_version, INDEX_FORMAT_VERSION);

@@ -1,7 +1,8 @@
 //! Baton's shared core.
 //!
 //! - [`protocol`]: the wire types every side speaks (always built; no heavy dependencies).
-//! - [`config`]: a site's configuration (always built).
+//! - [`config`]: a site's configuration (always built); [`cache`]: the bounded per-isolate
+//!   cache the worker keeps configs, engines and models in.
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
 //!   (and which visitor frames they count); [`retention`]: when a conversation is erased.
@@ -15,6 +16,7 @@
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
+pub mod cache;
 pub mod config;
 pub mod inbox;
 pub mod insights;

@@ -348,10 +348,7 @@ impl Inbox {
             .map(|r| (r.created_at as i64, r.stats.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()))
             .collect();
         let refs: Vec<(i64, &ConversationStats)> = stats.iter().map(|(at, s)| (*at, s)).collect();
-        let model = match assets::engine(&self.env, &site).await {
-            Ok(engine) => assets::model(&self.env, &engine.index().header.model_id).await.ok(),
-            Err(_) => None,
-        };
+        let model = assets::site_model(&self.env, &site).await.ok();
         let embed = model.as_ref().map(|m| move |t: &str| m.embed(t));
         let out = insights::compute(&refs, since, until, embed.as_ref().map(|e| e as insights::Embed));
         json(200, &out)

@@ -105,7 +105,11 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
                 return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
             }
             let engine = assets::engine(env, site).await?;
-            Ok(http::with_cors(json(200, &llm::answer(env, &engine, &q.question, &[]).await)?, origin.as_deref()))
+            let mut resp = json(200, &llm::answer(env, &engine, &q.question, &[]).await)?;
+            if let Some(timing) = assets::take_load_timing() {
+                resp.headers_mut().set("server-timing", &timing)?;
+            }
+            Ok(http::with_cors(resp, origin.as_deref()))
         }
         (Method::Post, ["conversations"]) => {
             let origin = visitor_origin(req, &config)?;

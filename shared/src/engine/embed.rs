@@ -2,34 +2,47 @@
 //! a BERT WordPiece tokenizer and one int8-quantised vector per token. A text's embedding is
 //! the normalised mean of its tokens' vectors — no network, microseconds per query.
 //!
-//! The vocabulary is stored as one string blob with offsets plus a sorted permutation, so
-//! loading it in the worker is a memcpy, not 30k hash-map inserts.
+//! A loaded model is its file's bytes, used where they lie: the vocabulary is one string blob
+//! with offsets, the vectors one int8 table with a scale per row, and the token → id lookup a
+//! hash table stored in the file (open addressing over xxh3 of the token, at most half full).
+//! Loading is a checksum and bounds checks — no 30k-string map built per isolate.
 
+use crate::engine::vectors::quantize;
+use crate::index::{f32_bytes, kind, u32_bytes, LoadError, Section, Sections};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-/// A token-embedding model, as `index-builder model import` writes it.
+/// An empty slot of the token hash table.
+const EMPTY: u32 = u32::MAX;
+
+/// A token-embedding model, as `index-builder model import` writes it. The plain fields travel
+/// as postcard in the file's `META` section; the tables have sections of their own.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Model {
     /// e.g. "potion-base-8M@bf8b0566/int8": indexes record it and refuse another model.
     pub id: String,
     pub dims: u32,
-    /// Tokens in id order, concatenated.
-    vocab_blob: String,
-    /// `offsets[i]..offsets[i+1]` is token `i` in `vocab_blob`.
-    offsets: Vec<u32>,
-    /// Token ids sorted by token text, for binary search.
-    sorted: Vec<u32>,
     unk_id: u32,
-    /// One scale per token row: value = q * scale.
-    scales: Vec<f32>,
-    /// Row-major int8 matrix (stored as bytes), `dims` per token.
-    #[serde(with = "serde_bytes")]
-    data: Vec<u8>,
-    /// Token → id, built on first use (a few ms): WordPiece probes many substrings per word,
-    /// and a hash lookup is several times cheaper than a binary search over 30k strings.
     #[serde(skip)]
-    table: std::sync::OnceLock<std::collections::HashMap<Box<str>, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>>,
+    tables: Tables,
+}
+
+#[derive(Clone, Default)]
+struct Tables {
+    /// Tokens in id order, concatenated (UTF-8).
+    vocab: Section,
+    /// (n + 1) u32: token `i` is `vocab[offsets[i]..offsets[i + 1]]`.
+    offsets: Section,
+    /// n f32: row `i`'s values are `q × scales[i]`.
+    scales: Section,
+    /// n × dims int8, row-major.
+    rows: Section,
+    /// 2^k u32 token ids (`EMPTY` = free): open addressing keyed by `token_hash`.
+    slots: Section,
+}
+
+fn token_hash(token: &[u8], mask: usize) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(token) & mask as u64) as usize
 }
 
 impl Model {
@@ -38,56 +51,137 @@ impl Model {
         if matrix.len() != tokens.len() * dims {
             return Err(format!("matrix has {} values, expected {} tokens × {dims}", matrix.len(), tokens.len()));
         }
-        let mut vocab_blob = String::new();
+        let mut vocab = String::new();
         let mut offsets = vec![0u32];
         for t in tokens {
-            vocab_blob.push_str(t);
-            offsets.push(vocab_blob.len() as u32);
+            vocab.push_str(t);
+            offsets.push(vocab.len() as u32);
         }
-        let mut sorted: Vec<u32> = (0..tokens.len() as u32).collect();
-        sorted.sort_by(|&a, &b| tokens[a as usize].cmp(&tokens[b as usize]));
         let unk_id = tokens.iter().position(|t| t == unk).ok_or_else(|| format!("vocabulary has no {unk} token"))? as u32;
         let mut scales = Vec::with_capacity(tokens.len());
-        let mut data = Vec::with_capacity(matrix.len());
-        for row in matrix.chunks(dims) {
-            let q = Vector::quantize_row(row);
-            scales.push(q.0);
-            data.extend(q.1.iter().map(|&v| v as u8));
+        let mut rows = Vec::with_capacity(matrix.len());
+        for row in matrix.chunks(dims.max(1)) {
+            let (scale, q) = quantize(row);
+            scales.push(scale);
+            rows.extend_from_slice(&q);
         }
-        Ok(Model { id, dims: dims as u32, vocab_blob, offsets, sorted, unk_id, scales, data, table: Default::default() })
+        let capacity = (tokens.len() * 2).next_power_of_two().max(2);
+        let mut slots = vec![EMPTY; capacity];
+        for (i, t) in tokens.iter().enumerate() {
+            let mut at = token_hash(t.as_bytes(), capacity - 1);
+            while slots[at] != EMPTY {
+                if tokens[slots[at] as usize] == *t {
+                    break; // a repeated token keeps its first id
+                }
+                at = (at + 1) & (capacity - 1);
+            }
+            if slots[at] == EMPTY {
+                slots[at] = i as u32;
+            }
+        }
+        let tables = Tables {
+            vocab: Section::owned(vocab.into_bytes()),
+            offsets: Section::owned(u32_bytes(offsets)),
+            scales: Section::owned(f32_bytes(scales)),
+            rows: Section::owned(rows),
+            slots: Section::owned(u32_bytes(slots)),
+        };
+        Ok(Model { id, dims: dims as u32, unk_id, tables })
+    }
+
+    /// The sections that store the tables (after `META`).
+    pub(crate) fn sections(&self) -> Vec<(u32, &[u8])> {
+        let t = &self.tables;
+        vec![
+            (kind::VOCAB, t.vocab.bytes()),
+            (kind::VOCAB_OFFSETS, t.offsets.bytes()),
+            (kind::SCALES, t.scales.bytes()),
+            (kind::ROWS, t.rows.bytes()),
+            (kind::TOKEN_SLOTS, t.slots.bytes()),
+        ]
+    }
+
+    /// Points the tables at a verified file's sections (then `check`).
+    pub(crate) fn attach(&mut self, sections: &Sections) -> Result<(), LoadError> {
+        self.tables = Tables {
+            vocab: sections.require(kind::VOCAB, "vocabulary")?,
+            offsets: sections.require(kind::VOCAB_OFFSETS, "vocabulary offsets")?,
+            scales: sections.require(kind::SCALES, "scales")?,
+            rows: sections.require(kind::ROWS, "vectors")?,
+            slots: sections.require(kind::TOKEN_SLOTS, "token table")?,
+        };
+        Ok(())
     }
 
     /// The vocabulary, in id order.
     pub fn vocab(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.vocab_len() as u32).map(|id| self.token(id))
+        (0..self.vocab_len() as u32).map(|id| std::str::from_utf8(self.token(id)).unwrap_or(""))
     }
 
     pub fn vocab_len(&self) -> usize {
-        self.offsets.len() - 1
+        (self.tables.offsets.len() / 4).saturating_sub(1)
     }
 
-    fn token(&self, id: u32) -> &str {
-        &self.vocab_blob[self.offsets[id as usize] as usize..self.offsets[id as usize + 1] as usize]
+    fn token(&self, id: u32) -> &[u8] {
+        let (from, to) = (self.tables.offsets.u32_at(id as usize) as usize, self.tables.offsets.u32_at(id as usize + 1) as usize);
+        self.tables.vocab.bytes().get(from..to).unwrap_or(&[])
     }
 
     fn lookup(&self, token: &str) -> Option<u32> {
-        let table = self.table.get_or_init(|| (0..self.vocab_len() as u32).map(|id| (Box::from(self.token(id)), id)).collect());
-        table.get(token).copied()
+        let slots = &self.tables.slots;
+        let capacity = slots.len() / 4;
+        if capacity == 0 {
+            return None;
+        }
+        let mut at = token_hash(token.as_bytes(), capacity - 1);
+        // At most half full, so an empty slot ends every probe; the bound only guards a forged table.
+        for _ in 0..capacity {
+            match slots.u32_at(at) {
+                EMPTY => return None,
+                id if self.token(id) == token.as_bytes() => return Some(id),
+                _ => at = (at + 1) & (capacity - 1),
+            }
+        }
+        None
     }
 
-    /// Checks internal consistency after loading untrusted bytes, so lookups can't panic.
+    /// Checks internal consistency after loading untrusted bytes, so lookups can't panic or
+    /// loop, and every token is text.
     pub fn check(&self) -> Result<(), String> {
+        let t = &self.tables;
         let n = self.vocab_len();
-        let ok = !self.offsets.is_empty()
-            && self.offsets.windows(2).all(|w| w[0] <= w[1])
-            && *self.offsets.last().unwrap() as usize == self.vocab_blob.len()
-            && self.offsets.iter().all(|&o| self.vocab_blob.is_char_boundary(o as usize))
-            && self.sorted.len() == n
-            && self.sorted.iter().all(|&i| (i as usize) < n)
+        let dims = self.dims as usize;
+        let vocab = std::str::from_utf8(t.vocab.bytes()).map_err(|_| "the vocabulary is not UTF-8".to_string())?;
+        let mut prev = 0u32;
+        let offsets_ok = t.offsets.len() >= 4
+            && t.offsets.len() % 4 == 0
+            && t.offsets.u32_at(0) == 0
+            && (0..=n).all(|i| {
+                let o = t.offsets.u32_at(i);
+                let ok = o >= prev && vocab.is_char_boundary(o as usize);
+                prev = o;
+                ok
+            })
+            && prev as usize == vocab.len();
+        let capacity = t.slots.len() / 4;
+        let slots_ok = t.slots.len() % 4 == 0 && capacity.is_power_of_two() && {
+            let ids = t.slots.bytes().chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+            let (mut empty, mut in_range) = (0usize, true);
+            for id in ids {
+                if id == EMPTY {
+                    empty += 1;
+                } else {
+                    in_range &= (id as usize) < n;
+                }
+            }
+            in_range && empty > 0
+        };
+        let ok = offsets_ok
+            && slots_ok
             && (self.unk_id as usize) < n
-            && self.scales.len() == n
-            && self.dims > 0
-            && self.data.len() == n * self.dims as usize;
+            && t.scales.len() == n * 4
+            && dims > 0
+            && n.checked_mul(dims) == Some(t.rows.len());
         if ok {
             Ok(())
         } else {
@@ -98,44 +192,57 @@ impl Model {
     /// WordPiece token ids of a text, unknown words dropped (as Model2Vec does).
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
-        for word in pre_tokenize(text) {
-            self.wordpiece(&word, &mut ids);
-        }
+        let mut scratch = (String::new(), Vec::new());
+        each_word(text, |word| self.wordpiece(word, &mut ids, &mut scratch));
         ids
     }
 
-    fn wordpiece(&self, word: &str, out: &mut Vec<u32>) {
-        let chars: Vec<(usize, char)> = word.char_indices().collect();
-        if chars.len() > 100 {
+    /// Greedy longest-match-first WordPiece of one word, appended to `out` (nothing for a word
+    /// that does not split into known pieces). `scratch` is reused across words.
+    fn wordpiece(&self, word: &str, out: &mut Vec<u32>, scratch: &mut (String, Vec<usize>)) {
+        if word.len() > 100 && word.chars().count() > 100 {
             return;
         }
-        let mut pieces = Vec::new();
+        // Most words are one token as they are: one lookup, no allocation.
+        if let Some(id) = self.lookup(word) {
+            if id != self.unk_id {
+                out.push(id);
+            }
+            return;
+        }
+        let (buf, bounds) = scratch;
+        bounds.clear();
+        bounds.extend(word.char_indices().map(|(i, _)| i));
+        bounds.push(word.len());
+        let chars = bounds.len() - 1;
+        let mark = out.len();
         let mut start = 0;
-        let mut buf = String::new();
-        while start < chars.len() {
-            let mut end = chars.len();
+        while start < chars {
+            // The whole word was looked up already.
+            let mut end = if start == 0 { chars - 1 } else { chars };
             let mut found = None;
             while end > start {
-                let from = chars[start].0;
-                let to = if end == chars.len() { word.len() } else { chars[end].0 };
                 buf.clear();
                 if start > 0 {
                     buf.push_str("##");
                 }
-                buf.push_str(&word[from..to]);
-                if let Some(id) = self.lookup(&buf) {
+                buf.push_str(&word[bounds[start]..bounds[end]]);
+                if let Some(id) = self.lookup(buf) {
                     found = Some(id);
                     break;
                 }
                 end -= 1;
             }
             match found {
-                Some(id) => pieces.push(id),
-                None => return, // the whole word is [UNK]: contributes nothing
+                Some(id) if id != self.unk_id => out.push(id),
+                Some(_) => {}
+                None => {
+                    out.truncate(mark); // the whole word is [UNK]: contributes nothing
+                    return;
+                }
             }
             start = end;
         }
-        out.extend(pieces.into_iter().filter(|&id| id != self.unk_id));
     }
 
     /// The normalised embedding of a text; all zeros if no token is known.
@@ -143,9 +250,10 @@ impl Model {
         let dims = self.dims as usize;
         let mut sum = vec![0f32; dims];
         let ids = self.tokenize(text);
+        let rows = self.tables.rows.bytes();
         for &id in &ids {
-            let row = &self.data[id as usize * dims..(id as usize + 1) * dims];
-            let scale = self.scales[id as usize];
+            let Some(row) = rows.get(id as usize * dims..(id as usize + 1) * dims) else { continue };
+            let scale = self.tables.scales.f32_at(id as usize);
             for (s, &q) in sum.iter_mut().zip(row) {
                 *s += (q as i8) as f32 * scale;
             }
@@ -168,24 +276,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// BERT's basic tokenizer: clean, split CJK ideographs, lowercase, strip accents, split on
 /// whitespace and punctuation (each punctuation mark its own word).
+#[cfg(test)]
 fn pre_tokenize(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    each_word(text, |w| words.push(w.to_string()));
+    words
+}
+
+/// Calls `f` with each word of BERT's basic tokenizer, from one reused buffer.
+fn each_word(text: &str, mut f: impl FnMut(&str)) {
+    let mut word = String::new();
     // ASCII text has nothing to decompose: skipping NFD is the same result, several times faster.
     if text.is_ascii() {
-        pre_tokenize_chars(text.chars())
+        words_of(text.chars(), &mut word, &mut f)
     } else {
-        pre_tokenize_chars(text.nfd())
+        words_of(text.nfd(), &mut word, &mut f)
     }
 }
 
-fn pre_tokenize_chars(chars: impl Iterator<Item = char>) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let flush = |cur: &mut String, words: &mut Vec<String>| {
-        if !cur.is_empty() {
-            words.push(std::mem::take(cur));
+fn words_of(chars: impl Iterator<Item = char>, word: &mut String, f: &mut impl FnMut(&str)) {
+    let flush = |word: &mut String, f: &mut dyn FnMut(&str)| {
+        if !word.is_empty() {
+            f(word);
+            word.clear();
         }
     };
+    let mut one = [0u8; 4];
     for c in chars {
+        if c.is_ascii_alphanumeric() {
+            word.push(c.to_ascii_lowercase());
+            continue;
+        }
         if c == '\0' || c == '\u{fffd}' || (c.is_control() && !c.is_whitespace()) {
             continue;
         }
@@ -193,16 +314,15 @@ fn pre_tokenize_chars(chars: impl Iterator<Item = char>) -> Vec<String> {
             continue; // strip accents
         }
         if c.is_whitespace() {
-            flush(&mut cur, &mut words);
+            flush(word, f);
         } else if is_punctuation(c) || is_cjk(c) {
-            flush(&mut cur, &mut words);
-            words.push(c.to_string());
+            flush(word, f);
+            f(c.encode_utf8(&mut one));
         } else {
-            cur.extend(c.to_lowercase());
+            word.extend(c.to_lowercase());
         }
     }
-    flush(&mut cur, &mut words);
-    words
+    flush(word, f);
 }
 
 fn is_punctuation(c: char) -> bool {
@@ -217,48 +337,6 @@ fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0x2A700..=0x2B73F |
         0x2B740..=0x2B81F | 0x2B820..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
-}
-
-/// A unit vector quantised to int8 with one scale: what the HNSW stores per chunk.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Vector {
-    scale: f32,
-    #[serde(with = "serde_bytes")]
-    q: Vec<u8>,
-}
-
-impl Vector {
-    fn quantize_row(row: &[f32]) -> (f32, Vec<i8>) {
-        let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        (scale, row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect())
-    }
-
-    pub fn quantize(v: &[f32]) -> Vector {
-        let (scale, q) = Self::quantize_row(v);
-        Vector { scale, q: q.into_iter().map(|x| x as u8).collect() }
-    }
-
-    pub fn dims(&self) -> usize {
-        self.q.len()
-    }
-
-    /// Cosine similarity with another quantised unit vector.
-    pub fn cosine(&self, other: &Vector) -> f32 {
-        let d: i32 = self.q.iter().zip(&other.q).map(|(&a, &b)| (a as i8) as i32 * (b as i8) as i32).sum();
-        d as f32 * self.scale * other.scale
-    }
-
-    /// Cosine similarity with an f32 unit vector.
-    pub fn cosine_f32(&self, v: &[f32]) -> f32 {
-        self.q.iter().zip(v).map(|(&a, &b)| (a as i8) as f32 * b).sum::<f32>() * self.scale
-    }
-}
-
-impl instant_distance::Point for Vector {
-    fn distance(&self, other: &Self) -> f32 {
-        1.0 - self.cosine(other)
-    }
 }
 
 #[cfg(test)]
@@ -294,13 +372,103 @@ pub(crate) mod tests {
         assert_eq!(pre_tokenize("Café, naïve"), vec!["cafe", ",", "naive"]);
     }
 
+    /// The plain WordPiece (a `String` per word and per candidate piece) that `tokenize`
+    /// must match exactly: indexes built before and questions asked after must agree.
+    fn reference_tokenize(m: &Model, text: &str) -> Vec<u32> {
+        let vocab: std::collections::HashMap<&str, u32> = m.vocab().enumerate().map(|(i, t)| (t, i as u32)).collect();
+        let mut ids = Vec::new();
+        for word in pre_tokenize(text) {
+            let chars: Vec<(usize, char)> = word.char_indices().collect();
+            if chars.len() > 100 {
+                continue;
+            }
+            let (mut pieces, mut start, mut ok) = (Vec::new(), 0, true);
+            while start < chars.len() {
+                let mut end = chars.len();
+                let mut found = None;
+                while end > start {
+                    let to = if end == chars.len() { word.len() } else { chars[end].0 };
+                    let piece = format!("{}{}", if start > 0 { "##" } else { "" }, &word[chars[start].0..to]);
+                    if let Some(&id) = vocab.get(piece.as_str()) {
+                        found = Some(id);
+                        break;
+                    }
+                    end -= 1;
+                }
+                match found {
+                    Some(id) => pieces.push(id),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+                start = end;
+            }
+            if ok {
+                ids.extend(pieces.into_iter().filter(|&id| id != m.unk_id));
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn tokenize_matches_the_plain_wordpiece() {
+        let m = toy_model();
+        for text in
+            ["Widgets, deploy-cat unrelated!", "UNRELATEDWIDGETS", "catcat uncat", "Café — 中文 deploys\u{0}", "", "   ", &"s".repeat(150)]
+        {
+            assert_eq!(m.tokenize(text), reference_tokenize(&m, text), "{text:?}");
+        }
+        // And the real model on real docs (this repository's README), accents and CJK included.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/potion-base-8M.int8.model");
+        let real = crate::index::model_from_bytes(std::fs::read(path).expect("model/ in the repo")).expect("model");
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+        for text in readme.split("\n\n").chain(["Ünïcode naïveté, 中文字符 and e-mail@ex.com: «quotes»"]) {
+            assert_eq!(real.tokenize(text), reference_tokenize(&real, text), "{text:?}");
+        }
+    }
+
     #[test]
     fn similar_words_embed_close() {
         let m = toy_model();
-        let a = Vector::quantize(&m.embed("deploy"));
-        let b = Vector::quantize(&m.embed("publish"));
-        let c = Vector::quantize(&m.embed("cat"));
-        assert!(a.cosine(&b) > 0.9);
-        assert!(a.cosine(&c).abs() < 0.05);
+        let (a, b, c) = (m.embed("deploy"), m.embed("publish"), m.embed("cat"));
+        assert!(dot(&a, &b) > 0.9);
+        assert!(dot(&a, &c).abs() < 0.05);
+    }
+
+    #[test]
+    fn a_model_reads_back_from_its_file_and_embeds_the_same() {
+        let m = toy_model();
+        let bytes = crate::index::model_to_bytes(&m);
+        let loaded = crate::index::model_from_bytes(bytes.clone()).unwrap();
+        assert_eq!(loaded.id, "toy");
+        assert_eq!(loaded.vocab().collect::<Vec<_>>(), m.vocab().collect::<Vec<_>>());
+        for text in ["deploy widgets", "unrelated cat", "zzz"] {
+            assert_eq!(loaded.embed(text), m.embed(text));
+        }
+        assert_eq!(loaded.lookup("##related"), Some(8));
+        assert_eq!(loaded.lookup("related"), None);
+        // Every token is found through the stored table.
+        for (id, t) in m.vocab().enumerate() {
+            assert_eq!(loaded.lookup(t), Some(id as u32), "{t}");
+        }
+    }
+
+    #[test]
+    fn forged_model_tables_are_refused() {
+        let m = toy_model();
+        let forged = |edit: &dyn Fn(&mut Tables)| {
+            let mut f = m.clone();
+            edit(&mut f.tables);
+            f.check()
+        };
+        assert!(forged(&|_| {}).is_ok());
+        assert!(forged(&|t| t.slots = Section::owned(u32_bytes(vec![0; 16]))).is_err(), "a full table would probe forever");
+        assert!(forged(&|t| t.slots = Section::owned(u32_bytes([EMPTY, 99, EMPTY, EMPTY]))).is_err(), "an id past the vocabulary");
+        assert!(forged(&|t| t.slots = Section::owned(u32_bytes([EMPTY; 3]))).is_err(), "not a power of two");
+        assert!(forged(&|t| t.offsets = Section::owned(u32_bytes([0, 5, 3, 40]))).is_err(), "offsets going back");
+        assert!(forged(&|t| t.vocab = Section::owned(vec![0xff; t.vocab.len()])).is_err(), "not UTF-8");
+        assert!(forged(&|t| t.rows = Section::owned(vec![0; 7])).is_err(), "rows of the wrong size");
+        assert!(forged(&|t| t.scales = Section::owned(vec![])).is_err());
     }
 }

@@ -13,9 +13,9 @@
 //!
 //! A forward pass is one 280×32 and one 32×4 matrix product: a few microseconds.
 
-use super::embed::{Model, Vector};
+use super::embed::Model;
 use crate::handoff;
-use crate::index::{read_header, write_container, LoadError};
+use crate::index::{read_container, write_container, LoadError};
 use serde::{Deserialize, Serialize};
 
 pub const CLASSIFIER_MAGIC: &[u8; 8] = b"BATONHDC";
@@ -298,13 +298,39 @@ impl HandoffClassifier {
 
     /// Decodes and checks a classifier file. Never panics, whatever the bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<HandoffClassifier, LoadError> {
-        let (header, body) = read_header(bytes, CLASSIFIER_MAGIC, CLASSIFIER_FORMAT_VERSION, "handoff classifier")?;
+        let (header, body) = read_container(bytes, CLASSIFIER_MAGIC, CLASSIFIER_FORMAT_VERSION, "handoff classifier")?;
         let c: HandoffClassifier = postcard::from_bytes(body).map_err(|e| LoadError::Corrupt(format!("handoff classifier: {e}")))?;
         if c.model_id != header.model_id {
             return Err(LoadError::Corrupt("handoff classifier: model id disagrees with its header".into()));
         }
         c.check().map_err(LoadError::Corrupt)?;
         Ok(c)
+    }
+}
+
+/// A site example's embedding, a unit vector quantised to int8 with one scale (a few hundred
+/// of them at most: no need for the index's in-place tables).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vector {
+    scale: f32,
+    #[serde(with = "serde_bytes")]
+    q: Vec<u8>,
+}
+
+impl Vector {
+    pub fn quantize(v: &[f32]) -> Vector {
+        let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        Vector { scale, q: v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8 as u8).collect() }
+    }
+
+    pub fn dims(&self) -> usize {
+        self.q.len()
+    }
+
+    /// Cosine similarity with an f32 unit vector.
+    pub fn cosine_f32(&self, v: &[f32]) -> f32 {
+        self.q.iter().zip(v).map(|(&a, &b)| (a as i8) as f32 * b).sum::<f32>() * self.scale
     }
 }
 

@@ -6,7 +6,7 @@
 //!    use weighs half the ceiling idf: information the docs cannot match), and an embedding. A
 //!    follow-up that does not stand alone ("and for arrays?") borrows the previous question's
 //!    terms and meaning at a lower weight (`scope::is_follow_up`).
-//! 2. BM25 and the vector index each propose candidate sections. Each candidate gets
+//! 2. BM25 and the nearest embeddings each propose candidate sections. Each candidate gets
 //!    [`Features`]: its own BM25 and cosine (normalised over the candidates), its coverage of the
 //!    question, and its page's evidence — the page scored as one document, the question's words
 //!    in the page title and in the section's headings, how many candidates the page has — and
@@ -28,10 +28,11 @@ pub mod handoff_classifier;
 pub mod rephrase;
 pub mod scope;
 pub mod text;
+pub mod vectors;
 
 use crate::index::{Chunk, Index, LoadError};
 use crate::protocol::{Answer, Citation};
-use embed::{Model, Vector};
+use embed::Model;
 use std::sync::Arc;
 
 /// Tunable knobs of retrieval, answer selection and confidence. `Params::default()` holds the
@@ -46,7 +47,7 @@ pub struct Params {
     pub b: f32,
     /// Candidates from BM25 before fusion.
     pub lexical_candidates: usize,
-    /// Candidates from the vector index before fusion.
+    /// Candidates from the nearest embeddings before fusion.
     pub semantic_candidates: usize,
     /// Fusion weights of each [`Features`] field (see [`Params::fuse`]).
     pub w_bm25: f32,
@@ -243,15 +244,17 @@ struct Pages {
 }
 
 impl Pages {
-    fn new(chunks: &[Chunk], bm25: &bm25::Bm25) -> Pages {
-        let mut of_chunk = Vec::with_capacity(chunks.len());
-        let mut len: Vec<f32> = Vec::new();
-        for (i, c) in chunks.iter().enumerate() {
-            if i == 0 || chunks[i - 1].path != c.path {
-                len.push(0.0);
+    /// From the index's page table (each page's first chunk) and BM25's section lengths.
+    fn new(page_starts: &[u32], chunks: usize, bm25: &bm25::Bm25) -> Pages {
+        let mut of_chunk = Vec::with_capacity(chunks);
+        let mut len: Vec<f32> = vec![0.0; page_starts.len().max(1)];
+        let mut page = 0usize;
+        for i in 0..chunks {
+            while page + 1 < page_starts.len() && page_starts[page + 1] as usize <= i {
+                page += 1;
             }
-            of_chunk.push(len.len() as u32 - 1);
-            *len.last_mut().expect("a page was started") += bm25.doc_len(i as u32) as f32;
+            of_chunk.push(page as u32);
+            len[page] += bm25.doc_len(i as u32) as f32;
         }
         Pages { of_chunk, len }
     }
@@ -317,14 +320,14 @@ impl Engine {
         if index.header.model_id != model.id {
             return Err(LoadError::ModelMismatch { index: index.header.model_id.clone(), loaded: model.id.clone() });
         }
-        if index.vectors.iter().any(|v| v.dims() != model.dims as usize) {
+        if index.body.vectors.dims() != model.dims as usize && !index.body.vectors.is_empty() {
             return Err(LoadError::Corrupt("vector dimensions differ from the model's".into()));
         }
         let classifier = &index.body.handoff;
         if classifier.model_id != model.id || classifier.dims != model.dims {
             return Err(LoadError::Corrupt(format!("the handoff classifier was trained on model {:?}", classifier.model_id)));
         }
-        let pages = Pages::new(&index.body.chunks, &index.body.bm25);
+        let pages = Pages::new(&index.body.page_starts, index.body.chunks.len(), &index.body.bm25);
         Ok(Engine { index, model, params: Params::default(), pages })
     }
 
@@ -428,18 +431,16 @@ impl Engine {
         let lexical = body.bm25.search_weighted(&q.terms, &q.weights, p.lexical_candidates, p.k1, p.b);
         let mut candidates: Vec<(u32, f32, f32)> = lexical.iter().map(|m| (m.doc, m.score, m.covered)).collect();
         if q.vector.iter().any(|&x| x != 0.0) && p.semantic_candidates > 0 {
-            let qvec = Vector::quantize(&q.vector);
-            let mut search = instant_distance::Search::default();
-            for item in self.index.hnsw.search(&qvec, &mut search).take(p.semantic_candidates) {
-                if !candidates.iter().any(|c| c.0 == *item.value) {
-                    candidates.push((*item.value, 0.0, 0.0));
+            for (chunk, _) in self.index.nearest(&q.vector, p.semantic_candidates) {
+                if !candidates.iter().any(|c| c.0 == chunk) {
+                    candidates.push((chunk, 0.0, 0.0));
                 }
             }
         }
         if candidates.is_empty() {
             return Vec::new();
         }
-        let cosines: Vec<f32> = candidates.iter().map(|c| self.index.vectors[c.0 as usize].cosine_f32(&q.vector)).collect();
+        let cosines: Vec<f32> = candidates.iter().map(|c| self.index.cosine(c.0, &q.vector)).collect();
         let features = self.features(q, &candidates, &cosines);
         let mut hits: Vec<Hit> = candidates
             .iter()
@@ -583,6 +584,7 @@ impl Engine {
             let extra = units2.join(&units2.span(pick2.unit, p.w_answer_cosine, room));
             let fits = text::without_link_targets(&extra).chars().count() <= room;
             if p.second_ratio > 0.0
+                && !extra.is_empty()
                 && pick2.score >= p.second_ratio * pick.score
                 && fits
                 && !extra.is_empty()
@@ -659,7 +661,7 @@ pub fn dont_know(confidence: f32) -> Answer {
 mod tests {
     use super::*;
     use crate::config::SiteConfig;
-    use crate::index::{hnsw_bytes, IndexBody};
+    use crate::index::IndexBody;
     use bm25::{Bm25, WeightedDoc};
 
     /// An engine over `(path, title, heading, text)` sections (a page's sections adjacent, as
@@ -683,11 +685,11 @@ mod tests {
         let docs: Vec<WeightedDoc> =
             (0..chunks.len()).map(|i| WeightedDoc { parts: vec![(body[i].as_slice(), 1), (heads[i].as_slice(), 3)] }).collect();
         let bm25 = Bm25::build(&docs);
-        let vectors: Vec<Vector> =
-            chunks.iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
-        let graph = instant_distance::Builder::default().seed(1).build(vectors, (0..chunks.len() as u32).collect());
-        let body = IndexBody { config: SiteConfig::default(), chunks, bm25, hnsw: hnsw_bytes(&graph), handoff: handoff_classifier::HandoffClassifier::uniform(&model.id, model.dims) };
-        let index = Index::from_bytes(&Index::to_bytes(&body, "toy", None)).expect("a built index loads");
+        let embeddings: Vec<Vec<f32>> = chunks.iter().map(|c| model.embed(&format!("{}\n{}", c.breadcrumb, c.text))).collect();
+        let vectors = vectors::Vectors::build(&embeddings, model.dims as usize, false);
+        let handoff = handoff_classifier::HandoffClassifier::uniform(&model.id, model.dims);
+        let body = IndexBody::new(SiteConfig::default(), chunks, bm25, vectors, handoff);
+        let index = Index::from_bytes(Index::to_bytes(&body, "toy", None)).expect("a built index loads");
         Engine::new(index, Arc::new(model)).expect("same model")
     }
 
