@@ -723,14 +723,17 @@ impl Conversation {
         });
         let (queued, safety_net) = match committed {
             Ok(done) => done,
-            Err(e) => {
-                if typing {
-                    self.bot_typing(false);
+            // Nothing was written. A resent client id fails the insert on the unique index: then
+            // it is acknowledged with the seq it was stored as the first time.
+            Err(e) => match self.stored_seq(actor, msg)? {
+                Some(seq) => return Ok(resent(seq)),
+                None => {
+                    if typing {
+                        self.bot_typing(false);
+                    }
+                    return Err(e);
                 }
-                // Nothing was written. A resent client id fails the insert on the unique index:
-                // then it is acknowledged with the seq it was stored as the first time.
-                return self.stored_seq(actor, msg)?.map(resent).ok_or(e);
-            }
+            },
         };
         if snapshot {
             self.snapshot_seq.set(next.last_seq);
