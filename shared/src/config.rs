@@ -41,7 +41,7 @@ pub struct SiteConfig {
     pub canned_replies: Vec<CannedReply>,
     /// Conversations are erased this many days after their last event (0 = keep).
     pub retention_days: u32,
-    /// Abuse limits for visitors (`[limits]`): messages and new conversations.
+    /// Abuse limits (`[limits]`): visitor messages, new conversations, `/ask`, LLM calls, sign-in.
     pub limits: LimitsConfig,
     /// How to turn a doc file path into its public URL.
     pub slugs: SlugConfig,
@@ -200,11 +200,12 @@ impl Default for SlugConfig {
     }
 }
 
-/// Abuse limits for visitors (`[limits]` in `baton.toml`): token buckets that allow a burst
-/// after a quiet spell and a sustained rate. The defaults are generous for people typing and
-/// browsing (and for many visitors behind one address), tight for scripts. Over a limit the
-/// request gets `429 rate_limited` with `Retry-After` (a socket frame: an error with
-/// `retry_after`), and the widget sends the message again when allowed.
+/// Abuse limits (`[limits]` in `baton.toml`): token buckets that allow a burst after a quiet
+/// spell and a sustained rate. The defaults are generous for people typing and browsing (and
+/// for many visitors behind one address), tight for scripts and password guessers. Over a limit
+/// the request gets `429 rate_limited` with `Retry-After` (a socket frame: an error with
+/// `retry_after`), and the widget sends the message again when allowed. docs/security.md says
+/// what each one protects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -215,40 +216,103 @@ pub struct LimitsConfig {
     pub visitor_messages_per_ip: RateConfig,
     /// New conversations from one IP address.
     pub conversations_per_ip: RateConfig,
+    /// `POST …/ask` (one question, one answer, no conversation) from one IP address.
+    pub ask_per_ip: RateConfig,
+    /// `POST …/ask` from everyone together: what the site's answers may cost in CPU.
+    pub ask_per_site: RateConfig,
+    /// Calls to the optional LLM (`BATON_LLM_*`), from `/ask` and conversations together: a
+    /// budget on what the site may spend upstream. Over it, answers are extractive (never
+    /// refused).
+    pub llm_calls_per_site: RateConfig,
+    /// Operator sign-in attempts from one IP address (browsers without a device cookie).
+    pub sign_in_per_ip: RateConfig,
+    /// Sign-in attempts for one account (site + email, known or not), from anywhere — except
+    /// browsers holding that account's device cookie (set at a successful sign-in), which have
+    /// their own bucket: guessers cannot lock a signed-in-before operator out.
+    pub sign_in_per_account: RateConfig,
+    /// Sign-in attempts from one browser with a device cookie for the account.
+    pub sign_in_per_device: RateConfig,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            visitor_messages: RateConfig { burst: 30, per_minute: 20 },
-            visitor_messages_per_ip: RateConfig { burst: 120, per_minute: 60 },
-            conversations_per_ip: RateConfig { burst: 20, per_minute: 4 },
+            visitor_messages: RateConfig::per_minute(30, 20),
+            visitor_messages_per_ip: RateConfig::per_minute(120, 60),
+            conversations_per_ip: RateConfig::per_minute(20, 4),
+            ask_per_ip: RateConfig::per_minute(60, 30),
+            ask_per_site: RateConfig::per_minute(600, 600),
+            llm_calls_per_site: RateConfig::per_minute(60, 30),
+            sign_in_per_ip: RateConfig::per_minute(10, 1),
+            sign_in_per_account: RateConfig::per_hour(5, 5),
+            sign_in_per_device: RateConfig::per_hour(10, 10),
         }
     }
 }
 
-/// One limit: `burst` at once, then `per_minute` (e.g. `{ burst = 30, per_minute = 20 }`).
+impl LimitsConfig {
+    /// Every limit with its key in `baton.toml` (for validation and documentation).
+    pub fn all(&self) -> [(&'static str, RateConfig); 9] {
+        [
+            ("visitor_messages", self.visitor_messages),
+            ("visitor_messages_per_ip", self.visitor_messages_per_ip),
+            ("conversations_per_ip", self.conversations_per_ip),
+            ("ask_per_ip", self.ask_per_ip),
+            ("ask_per_site", self.ask_per_site),
+            ("llm_calls_per_site", self.llm_calls_per_site),
+            ("sign_in_per_ip", self.sign_in_per_ip),
+            ("sign_in_per_account", self.sign_in_per_account),
+            ("sign_in_per_device", self.sign_in_per_device),
+        ]
+    }
+}
+
+/// One limit: `burst` at once, then `per_minute` (e.g. `{ burst = 30, per_minute = 20 }`) or,
+/// for slow ones such as password guesses, `per_hour` (`{ burst = 5, per_hour = 5 }`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
     pub burst: u32,
+    #[serde(default)]
     pub per_minute: u32,
+    #[serde(default)]
+    pub per_hour: u32,
 }
 
 impl RateConfig {
-    /// The token-bucket rule: `burst` tokens, one more every `60 s / per_minute`.
+    pub const fn per_minute(burst: u32, per_minute: u32) -> RateConfig {
+        RateConfig { burst, per_minute, per_hour: 0 }
+    }
+
+    pub const fn per_hour(burst: u32, per_hour: u32) -> RateConfig {
+        RateConfig { burst, per_minute: 0, per_hour }
+    }
+
+    /// The token-bucket rule: `burst` tokens, one more every `60 s / per_minute` (or
+    /// `3600 s / per_hour`).
     pub fn rule(&self) -> Rule {
-        Rule { burst: self.burst.max(1), refill_ms: 60_000 / self.per_minute.clamp(1, 60_000) }
+        let refill_ms = if self.per_minute == 0 && self.per_hour > 0 {
+            3_600_000 / self.per_hour.clamp(1, 3_600_000)
+        } else {
+            60_000 / self.per_minute.clamp(1, 60_000)
+        };
+        Rule { burst: self.burst.max(1), refill_ms }
     }
 
     fn validate(&self, key: &str) -> Result<(), ErrorBody> {
         if !(1..=1_000_000).contains(&self.burst) {
             return Err(ErrorBody::field(&format!("{key}.burst"), "burst must be 1-1000000: how many at once after a quiet spell"));
         }
-        if !(1..=60_000).contains(&self.per_minute) {
-            return Err(ErrorBody::field(&format!("{key}.per_minute"), "per_minute must be 1-60000: the sustained rate"));
+        match (self.per_minute, self.per_hour) {
+            (0, 0) => Err(ErrorBody::field(
+                &format!("{key}.per_minute"),
+                "per_minute (1-60000) or per_hour (1-3600000) must be set: the sustained rate",
+            )),
+            (m, 0) if m > 60_000 => Err(ErrorBody::field(&format!("{key}.per_minute"), "per_minute must be 1-60000: the sustained rate")),
+            (0, h) if h > 3_600_000 => Err(ErrorBody::field(&format!("{key}.per_hour"), "per_hour must be 1-3600000: the sustained rate")),
+            (m, h) if m > 0 && h > 0 => Err(ErrorBody::field(&format!("{key}.per_hour"), "set per_minute or per_hour, not both")),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -361,10 +425,9 @@ impl SiteConfig {
         self.validate_tags()?;
         self.validate_actions()?;
         self.validate_webhooks()?;
-        let l = &self.limits;
-        l.visitor_messages.validate("limits.visitor_messages")?;
-        l.visitor_messages_per_ip.validate("limits.visitor_messages_per_ip")?;
-        l.conversations_per_ip.validate("limits.conversations_per_ip")?;
+        for (key, rate) in self.limits.all() {
+            rate.validate(&format!("limits.{key}"))?;
+        }
         if self.retention_days > 36_500 {
             return Err(ErrorBody::field("retention_days", "retention_days must be 0 (keep) to 36500 (100 years)"));
         }
@@ -605,28 +668,114 @@ fn check_pattern(p: &str) -> Result<(), String> {
 }
 
 fn origin_pattern_is_valid(p: &str) -> bool {
-    let Some((scheme, rest)) = p.split_once("://") else {
-        return false;
-    };
-    (scheme == "http" || scheme == "https")
-        && !rest.is_empty()
-        && !rest.contains('/')
-        && rest.chars().all(|c| c.is_ascii_alphanumeric() || ".-:*".contains(c))
-        && (!rest.contains('*') || (rest.starts_with("*.") && !rest[2..].contains('*')))
+    Origin::parse_pattern(p).is_some()
 }
 
-/// `https://*.example.com` matches `https://docs.example.com` but not `https://example.com`
-/// nor `https://evil-example.com`.
-pub fn origin_matches(pattern: &str, origin: &str) -> bool {
-    let origin = origin.to_ascii_lowercase();
-    let pattern = pattern.to_ascii_lowercase();
-    if let Some((scheme, host)) = pattern.split_once("://*.") {
-        let Some((oscheme, ohost)) = origin.split_once("://") else {
-            return false;
-        };
-        return oscheme == scheme && ohost.len() > host.len() + 1 && ohost.ends_with(&format!(".{host}"));
+/// A serialized origin (`scheme://host[:port]`, what browsers send in `Origin`), parsed
+/// strictly: http(s) only, a host of DNS labels (or an IP literal), an optional port, and
+/// nothing else — no path, query, fragment, user info or stray characters. Anything that is
+/// not exactly an origin matches nothing, so `https://evil.com/.docs.example.com` can never pass
+/// for a subdomain of `docs.example.com`. (Browsers serialize origins lowercased, IDNs as
+/// punycode, default ports omitted; this accepts uppercase and default ports, and nothing else.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    /// Lowercased; a wildcard pattern's host is the part after `*.`.
+    pub host: String,
+    /// `None` for the scheme's default port.
+    pub port: Option<u16>,
+    /// A `https://*.example.com` pattern: any subdomain of `host`, not `host` itself.
+    pub wildcard: bool,
+}
+
+impl Origin {
+    /// An origin as a browser sends it, or `None` if it is not exactly one.
+    pub fn parse(s: &str) -> Option<Origin> {
+        Self::parse_with(s, false)
     }
-    pattern == origin
+
+    /// An `allowed_origins` entry: an origin, or one with `*.` before its host.
+    pub fn parse_pattern(s: &str) -> Option<Origin> {
+        Self::parse_with(s, true)
+    }
+
+    fn parse_with(s: &str, pattern: bool) -> Option<Origin> {
+        let s = s.to_ascii_lowercase();
+        let (scheme, rest) = s.split_once("://")?;
+        let default_port = match scheme {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let (wildcard, rest) = match rest.strip_prefix("*.") {
+            Some(r) if pattern => (true, r),
+            _ => (false, rest),
+        };
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (addr, after) = v6.split_once(']')?;
+            if wildcard || addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+                return None;
+            }
+            (format!("[{addr}]"), after)
+        } else {
+            let end = rest.find(':').unwrap_or(rest.len());
+            let host = &rest[..end];
+            let labels_ok = !host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|l| {
+                    (1..=63).contains(&l.len())
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                });
+            if !labels_ok {
+                return None;
+            }
+            (host.to_string(), &rest[end..])
+        };
+        let port = match after_colon(port)? {
+            None => None,
+            Some(p) if p == default_port => None,
+            Some(p) => Some(p),
+        };
+        Some(Origin { scheme: scheme.to_string(), host, port, wildcard })
+    }
+
+    /// Whether `origin` (parsed with [`Origin::parse`]) is allowed by this pattern.
+    pub fn allows(&self, origin: &Origin) -> bool {
+        if self.scheme != origin.scheme || self.port != origin.port || origin.wildcard {
+            return false;
+        }
+        if self.wildcard {
+            origin.host.len() > self.host.len() + 1 && origin.host.ends_with(&format!(".{}", self.host))
+        } else {
+            self.host == origin.host
+        }
+    }
+}
+
+/// The port after a host: nothing, or `:` and 1-5 digits of a port number (0 is not one).
+/// `None` when there is anything else (a path, a query, a second colon…).
+fn after_colon(rest: &str) -> Option<Option<u16>> {
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let digits = rest.strip_prefix(':')?;
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = digits.parse().ok().filter(|p| *p > 0)?;
+    Some(Some(port))
+}
+
+/// `https://*.example.com` matches `https://docs.example.com` but not `https://example.com`,
+/// `https://evil-example.com`, nor anything that is not exactly an origin
+/// (`https://evil.com/.example.com`).
+pub fn origin_matches(pattern: &str, origin: &str) -> bool {
+    match (Origin::parse_pattern(pattern), Origin::parse(origin)) {
+        (Some(p), Some(o)) => p.allows(&o),
+        _ => false,
+    }
 }
 
 /// `#rrggbb` → (r, g, b).
@@ -650,6 +799,38 @@ mod tests {
         assert!(!origin_matches("https://*.example.com", "https://evil-example.com"));
         assert!(!origin_matches("https://*.example.com", "http://docs.example.com"));
         assert!(origin_matches("http://localhost:8787", "http://localhost:8787"));
+        assert!(!origin_matches("http://localhost:8787", "http://localhost:8788"));
+        assert!(origin_matches("https://Docs.Example.com", "https://docs.example.com:443"));
+    }
+
+    #[test]
+    fn only_exact_origins_match_and_patterns_are_checked() {
+        // What a hostile tester sent: a path that ends like an allowed subdomain.
+        for hostile in [
+            "https://evil.com/.acme-backup.example",
+            "https://evil.com?.acme-backup.example",
+            "https://evil.com#.acme-backup.example",
+            "https://user@docs.acme-backup.example",
+            "https://evil.com\\.acme-backup.example",
+            "https://docs.acme-backup.example/",
+            "https://docs.acme-backup.example:99999",
+            "https://docs.acme-backup.example:",
+            "https://docs..acme-backup.example",
+            "https://docs.acme-backup.example.",
+            "https:// docs.acme-backup.example",
+            "javascript://docs.acme-backup.example",
+            "null",
+            "",
+        ] {
+            assert!(!origin_matches("https://*.acme-backup.example", hostile), "{hostile:?}");
+        }
+        assert!(origin_matches("https://*.acme-backup.example", "https://status.acme-backup.example"));
+        assert!(origin_matches("http://[::1]:8787", "http://[::1]:8787"));
+        assert!(origin_pattern_is_valid("https://*.example.com:8443"));
+        for bad in ["https://*example.com", "https://a.*.example.com", "https://example.com/docs", "ftp://example.com", "https://*.[::1]"] {
+            assert!(!origin_pattern_is_valid(bad), "{bad:?}");
+        }
+        assert!(Origin::parse("https://*.example.com").is_none(), "a wildcard is never an origin");
     }
 
     #[test]
@@ -776,9 +957,17 @@ mod tests {
         let l = LimitsConfig::default();
         assert_eq!(l.visitor_messages.rule(), Rule { burst: 30, refill_ms: 3_000 });
         assert_eq!(l.conversations_per_ip.rule(), Rule { burst: 20, refill_ms: 15_000 });
-        for r in [l.visitor_messages, l.visitor_messages_per_ip, l.conversations_per_ip] {
-            assert!(r.rule().validate().is_ok());
+        for (key, r) in l.all() {
+            assert!(r.rule().validate().is_ok(), "{key}");
         }
+        // A handful of sign-in guesses per account per hour, from anywhere.
+        assert_eq!(l.sign_in_per_account.rule(), Rule { burst: 5, refill_ms: 720_000 });
+        let mut c = SiteConfig::default();
+        c.limits.sign_in_per_account.per_minute = 1;
+        assert_eq!(error_key(c), "limits.sign_in_per_account.per_hour", "per_minute and per_hour together");
+        let mut c = SiteConfig::default();
+        c.limits.ask_per_ip.per_minute = 60_001;
+        assert_eq!(error_key(c), "limits.ask_per_ip.per_minute");
         let mut c = SiteConfig::default();
         c.limits.visitor_messages.per_minute = 0;
         assert_eq!(error_key(c), "limits.visitor_messages.per_minute");
@@ -791,6 +980,9 @@ mod tests {
         let c: SiteConfig = toml_like(r#"{"site":"docs","limits":{"visitor_messages":{"burst":3,"per_minute":60}}}"#);
         assert_eq!(c.limits.visitor_messages.rule(), Rule { burst: 3, refill_ms: 1_000 });
         assert_eq!(c.limits.conversations_per_ip, LimitsConfig::default().conversations_per_ip);
+        let c: SiteConfig = toml_like(r#"{"site":"docs","limits":{"sign_in_per_account":{"burst":3,"per_hour":2}}}"#);
+        assert_eq!(c.limits.sign_in_per_account.rule(), Rule { burst: 3, refill_ms: 1_800_000 });
+        assert!(c.validate().is_ok());
     }
 
     fn toml_like(json: &str) -> SiteConfig {

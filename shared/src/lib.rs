@@ -5,7 +5,9 @@
 //!   cache the worker keeps configs, engines and models in.
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
-//!   (and which visitor frames they count); [`retention`]: when a conversation is erased.
+//!   (and which visitor frames they count); [`retention`]: when a conversation is erased;
+//!   [`sockets`]: a conversation's socket admission (hello deadline, per-address cap) and
+//!   typing relay; [`signin`]: which sign-in attempts are charged where, device cookies.
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -24,6 +26,8 @@ pub mod markdown;
 pub mod protocol;
 pub mod ratelimit;
 pub mod retention;
+pub mod signin;
+pub mod sockets;
 pub mod wire;
 
 #[cfg(feature = "engine")]

@@ -99,6 +99,23 @@ pub fn take(bucket: Option<Bucket>, rule: Rule, cost: u32, now: i64) -> (Bucket,
     }
 }
 
+/// Charges `cost` tokens for actions already done (a visitor's message stored and relayed before
+/// its address was charged): unlike [`take`], a charge is never refused — what the bucket
+/// lacks is carried as debt (down to one burst below empty) that later refills pay back, so an
+/// address cannot get messages through free by making its charges fail. The decision says
+/// whether the *next* action may go ahead (at least one whole token left) and, if not, when.
+pub fn charge(bucket: Option<Bucket>, rule: Rule, cost: u32, now: i64) -> (Bucket, Decision) {
+    let mut b = refill(bucket, rule, now);
+    let floor = -(rule.burst as i64 * 1000);
+    b.milli_tokens = (b.milli_tokens - cost as i64 * 1000).max(floor);
+    if b.milli_tokens >= 1000 {
+        (b, Decision { allowed: true, remaining: (b.milli_tokens / 1000) as u32, retry_after_ms: 0 })
+    } else {
+        let wait = ((1000 - b.milli_tokens) * rule.refill_ms.max(1) as i64 + 999) / 1000;
+        (b, Decision { allowed: false, remaining: 0, retry_after_ms: wait })
+    }
+}
+
 /// When this bucket will be full again (its state can be forgotten from then on).
 pub fn full_at(bucket: Bucket, rule: Rule) -> i64 {
     let missing = rule.burst as i64 * 1000 - bucket.milli_tokens;
@@ -145,6 +162,31 @@ mod tests {
         let (_, d) = take(None, LOGIN, 4, 0);
         assert!(!d.allowed, "a cost above the burst is never allowed");
         assert_eq!(Decision { allowed: false, remaining: 0, retry_after_ms: 1 }.retry_after_secs(), 1);
+    }
+
+    #[test]
+    fn charges_carry_what_the_bucket_lacks_as_debt() {
+        let rule = Rule { burst: 5, refill_ms: 1_000 };
+        // Four charged one by one leave one token: the next may go ahead.
+        let mut b = None;
+        for left in [4, 3, 2, 1] {
+            let (nb, d) = charge(b, rule, 1, 0);
+            assert_eq!((d.allowed, d.remaining), (true, left));
+            b = Some(nb);
+        }
+        // The fifth empties the bucket: nothing more until a token is back.
+        let (nb, d) = charge(b, rule, 1, 0);
+        assert_eq!((d.allowed, d.retry_after_ms), (false, 1_000));
+        // A batch of eight that arrives anyway is carried (not dropped, as a refused take
+        // would be), so the address waits for it to be paid back.
+        let (nb, d) = charge(Some(nb), rule, 8, 0);
+        assert!(!d.allowed);
+        assert_eq!(nb.milli_tokens, -5_000, "debt is floored at one burst");
+        assert_eq!(d.retry_after_ms, 6_000);
+        let (_, d) = take(Some(nb), rule, 1, 5_000);
+        assert!(!d.allowed, "still paying back at 5 s");
+        let (_, d) = take(Some(nb), rule, 1, 6_000);
+        assert!(d.allowed, "paid back at 6 s");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! with its own state directory and secrets, and stops it — the whole process group — when
 //! dropped. Plus small HTTP / WebSocket helpers that speak Baton's protocol.
 //!
-//! Tests need the build from `./baton build` (dist/ and worker/build/); `./baton test` does it.
+//! Tests need the build of `./baton test` (worker/build/, dist/ and target/test-dist/: the
+//! deployed sites plus the test-only ones in tests/sites/, which never go into dist/).
 
 use baton_shared::protocol::*;
 use futures_util::{SinkExt, StreamExt};
@@ -36,11 +37,16 @@ pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("widget-test", "cy@example.com", "Cy", "cy-password-1"),
     // The demo's second site (examples/acme-docs): isolation between sites, webhooks.
     ("acme", "dee@example.com", "Dee", "dee-password-1"),
-    // The benchmarks' site (tests/sites/bench) and the limits tests' site.
+    // The benchmarks' site (tests/sites/bench) and the limits tests' sites.
     ("bench", "ann@example.com", "Ann", "ann-password-1"),
     ("bench", "bob@example.com", "Bob", "bob-password-1"),
     ("limits-test", "lim@example.com", "Lim", "lim-password-1"),
+    ("flood-test", "lim@example.com", "Lim", "lim-password-1"),
 ];
+
+/// Where `./baton test` puts the deployed sites plus the test-only ones (tests/sites/*): the
+/// static assets every test worker serves. `dist/` alone is what a deployment serves.
+pub const TEST_DIST: &str = "target/test-dist";
 
 pub fn root() -> PathBuf {
     match std::env::var_os("BATON_ROOT") {
@@ -73,7 +79,8 @@ pub fn operators_json() -> String {
 /// How to start `wrangler dev` beyond the defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Another wrangler config (`--config`), e.g. one serving a benchmark's assets.
+    /// Another wrangler config (`--config`), e.g. one serving a benchmark's assets. By default
+    /// the repo's, serving `TEST_DIST` instead of `dist/`.
     pub config: Option<PathBuf>,
     /// Extra variables for the worker's environment, as `.dev.vars` lines `KEY=VALUE`.
     pub vars: Vec<(String, String)>,
@@ -82,6 +89,11 @@ pub struct Options {
 impl Options {
     pub fn with_vars(vars: &[(&str, &str)]) -> Options {
         Options { vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+    }
+
+    /// The repo's own wrangler config as it deploys: `dist/`, no test-only site.
+    pub fn production() -> Options {
+        Options { config: Some(root().join("wrangler.toml")), ..Default::default() }
     }
 }
 
@@ -93,6 +105,8 @@ pub struct Wrangler {
     log: Arc<Mutex<String>>,
     _tmp: Option<tempfile::TempDir>,
     _env: tempfile::NamedTempFile,
+    /// Holds the generated wrangler config (serving `TEST_DIST`).
+    _config: Option<tempfile::TempDir>,
 }
 
 impl Wrangler {
@@ -145,9 +159,16 @@ impl Wrangler {
     pub async fn start_with(state: &Path, options: &Options) -> Wrangler {
         let root = root();
         assert!(
-            root.join("worker/build/worker/shim.mjs").is_file() && root.join("dist/sites/demo/index.idx").is_file(),
-            "the worker is not built: run ./baton build (./baton test does it)"
+            root.join("worker/build/worker/shim.mjs").is_file() && root.join(TEST_DIST).join("sites/demo/index.idx").is_file(),
+            "the worker and the test sites are not built: run ./baton test (or ./baton build-tests)"
         );
+        let (config, config_dir) = match &options.config {
+            Some(c) => (c.clone(), None),
+            None => {
+                let dir = tempfile::tempdir().expect("config dir");
+                (wrangler_config_with_assets(dir.path(), &root.join(TEST_DIST)), Some(dir))
+            }
+        };
         let mut env = tempfile::NamedTempFile::new().expect("env file");
         use std::io::Write;
         writeln!(env, "BATON_SESSION_KEY={SESSION_KEY}").unwrap();
@@ -166,7 +187,8 @@ impl Wrangler {
             .arg(state)
             .arg("--env-file")
             .arg(env.path())
-            .args(options.config.iter().flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]))
+            .arg("--config")
+            .arg(&config)
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
@@ -199,7 +221,7 @@ impl Wrangler {
                 }
             });
         }
-        let w = Wrangler { port, state: state.to_path_buf(), child: Some(child), log, _tmp: None, _env: env };
+        let w = Wrangler { port, state: state.to_path_buf(), child: Some(child), log, _tmp: None, _env: env, _config: config_dir };
         if tokio::time::timeout(Duration::from_secs(90), ready_rx.recv()).await.is_err() {
             panic!("wrangler dev did not become ready:\n{}", w.log());
         }
@@ -277,11 +299,11 @@ pub fn wrangler_config_with_assets(dir: &Path, dist: &Path) -> PathBuf {
     config
 }
 
-/// Copies the repo's built `dist/` to `to` (to damage a copy, not the build).
+/// Copies the tests' build (`TEST_DIST`) to `to` (to damage a copy, not the build).
 pub fn copy_dist(to: &Path) {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).expect("dist/: run ./baton build first") {
+        for entry in std::fs::read_dir(from).expect("target/test-dist: run ./baton test (or ./baton build-tests) first") {
             let entry = entry.unwrap();
             let target = to.join(entry.file_name());
             if entry.file_type().unwrap().is_dir() {
@@ -291,7 +313,7 @@ pub fn copy_dist(to: &Path) {
             }
         }
     }
-    copy(&root().join("dist"), to);
+    copy(&root().join(TEST_DIST), to);
 }
 
 /// The value of a `--name value` command-line option of a bench binary.
@@ -400,9 +422,18 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(url: &str, cookie: Option<&str>) -> Result<Ws, String> {
+        Self::connect_with(url, &cookie.map(|c| ("cookie", c)).into_iter().collect::<Vec<_>>()).await
+    }
+
+    /// A socket opened with extra request headers (e.g. `CF-Connecting-IP`, which the local
+    /// worker trusts as sent: another client address).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Ws, String> {
         let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-        if let Some(c) = cookie {
-            req.headers_mut().insert("cookie", c.parse().unwrap());
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?,
+                value.parse().map_err(|e: http::header::InvalidHeaderValue| e.to_string())?,
+            );
         }
         // No Nagle: small frames go out at once (latency benches measure the server, not TCP).
         match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async_with_config(req, None, true)).await {

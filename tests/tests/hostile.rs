@@ -136,16 +136,16 @@ async fn an_address_over_its_limits_gets_429_with_retry_after() {
                 .unwrap()
         }
     };
-    // Three from one conversation and two from another reach the address's five; the sixth
-    // goes over it (a message is charged to its address once stored), and the next is refused
-    // with 429, Retry-After and the message.
+    // Three from one conversation and two from another spend the address's five (over HTTP a
+    // message is charged to its address before the answer); the next is refused with 429,
+    // Retry-After and the message.
     for n in 0..3 {
         assert_eq!(send(&b, &b_token, n).await.status(), 200);
     }
-    for n in 0..3 {
+    for n in 0..2 {
         assert_eq!(send(&c, &c_token, n).await.status(), 200, "message {n} of the second conversation");
     }
-    let r = send(&c, &c_token, 3).await;
+    let r = send(&c, &c_token, 2).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
@@ -312,18 +312,5 @@ async fn allowed_pages_can_read_every_visitor_answer_and_oversized_or_broken_inp
         assert_eq!(e["code"], "invalid_state", "{client_id}: {e}");
     }
 
-    // Sockets per conversation are capped: the 65th gets 429 too_many_connections.
-    let (fresh, _) = create_conversation(&w, "demo").await;
-    let mut open = Vec::new();
-    let url = format!("{}/api/v1/sites/demo/conversations/{fresh}/ws", w.ws_base());
-    let refused = loop {
-        match Ws::connect(&url, None).await {
-            Ok(ws) => open.push(ws),
-            Err(e) => break e,
-        }
-        assert!(open.len() <= 64, "more than 64 sockets accepted");
-    };
-    assert_eq!(open.len(), 64, "refused: {refused}");
-    assert!(refused.contains("429"), "{refused}");
     no_panic(&w);
 }

@@ -1,6 +1,7 @@
 //! Who may read the inbox, over HTTP and WebSocket, on a real worker: nobody without a session,
-//! never with a visitor's token, never with another site's session; sign-in is rate-limited
-//! and says nothing about which emails exist; sessions expire and logout ends them for good.
+//! never with a visitor's token, never with another site's session; sign-in is rate-limited,
+//! says nothing about which emails exist, and guessers cannot lock out a browser that signed in
+//! before; sessions expire and logout ends them for good.
 
 use baton_tests::*;
 use serde_json::{json, Value};
@@ -103,9 +104,10 @@ async fn sign_in_is_rate_limited_and_does_not_tell_which_emails_exist() {
     assert_eq!(wrong, unknown);
     assert_eq!(wrong["error"]["message"], "wrong email or password");
 
-    // Ten tries from one address, then 429 with Retry-After — also for the right password.
+    // Ten tries from one address (demo's `sign_in_per_ip`), then 429 with Retry-After — also
+    // for the right password.
     for i in 2..10 {
-        assert_eq!(attempt("ann@example.com", &format!("guess-{i}")).await.unwrap().status(), 401);
+        assert_eq!(attempt(&format!("guess-{i}@example.com"), "guess").await.unwrap().status(), 401);
     }
     let limited = attempt("ann@example.com", "ann-password-1").await.unwrap();
     assert_eq!(limited.status(), 429);
@@ -117,19 +119,91 @@ async fn sign_in_is_rate_limited_and_does_not_tell_which_emails_exist() {
     assert!(body["error"]["message"].as_str().unwrap().contains("try again in"), "{body}");
 
     // Per account too, whatever the address (locally the worker trusts CF-Connecting-IP as
-    // sent; on Cloudflare the edge sets it). An unknown email is limited just the same.
+    // sent; on Cloudflare the edge sets it): a handful of tries an hour from browsers that never
+    // signed in to it. An unknown email is limited just the same.
     let from = |ip: String, email: &str, password: &str| {
         c.post(&url).header("cf-connecting-ip", ip).json(&json!({"email": email, "password": password})).send()
     };
     for email in ["bob@example.com", "someone-else@example.com"] {
-        for i in 0..10 {
+        for i in 0..5 {
             assert_eq!(from(format!("203.0.113.{i}"), email, "guess").await.unwrap().status(), 401);
         }
         let r = from("198.51.100.1".into(), email, "bob-password-1").await.unwrap();
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry > 60, "the account lockout lasts minutes: Retry-After {retry}");
         assert_eq!(status_and_code(r).await, (429, "rate_limited".into()), "{email} from a new address");
     }
     // Another account from a fresh address signs in.
     assert_eq!(from("198.51.100.2".into(), "ann@example.com", "ann-password-1").await.unwrap().status(), 200);
+    assert!(!w.log().contains("panicked"), "{}", w.log());
+}
+
+/// The `name=value` of the `Set-Cookie` header for `name`, and the whole header.
+fn set_cookie(r: &reqwest::Response, name: &str) -> (String, String) {
+    let header = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|h| h.to_str().unwrap().to_string())
+        .find(|h| h.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", r.headers()));
+    (header.split(';').next().unwrap().to_string(), header)
+}
+
+#[tokio::test]
+async fn guessers_cannot_lock_out_an_operator_from_a_browser_she_signed_in_with() {
+    let w = Wrangler::start().await;
+    let c = http();
+    let url = format!("{}/api/v1/sites/demo/login", w.base());
+    let attempt = |ip: &str, cookie: Option<&str>, email: &str, password: &str| {
+        let mut r = c.post(&url).header("cf-connecting-ip", ip).json(&json!({"email": email, "password": password}));
+        if let Some(cookie) = cookie {
+            r = r.header("cookie", cookie);
+        }
+        r.send()
+    };
+
+    // Ann signs in: her browser gets a device cookie too, sent back only to this login route.
+    let r = attempt("198.51.100.10", None, "ann@example.com", "ann-password-1").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (device, header) = set_cookie(&r, "baton_device");
+    for attr in ["Path=/api/v1/sites/demo/login", "HttpOnly", "SameSite=Strict", "Max-Age=2592000"] {
+        assert!(header.contains(attr), "{attr} missing: {header}");
+    }
+
+    // Someone guesses her password from many addresses: a handful of tries (five an hour, her
+    // own sign-in was one), then the account is closed to every browser that never signed in to
+    // it — even with the right password.
+    for i in 0..4 {
+        assert_eq!(attempt(&format!("203.0.113.{i}"), None, "ann@example.com", "guess").await.unwrap().status(), 401);
+    }
+    let r = attempt("203.0.113.99", None, "ann@example.com", "ann-password-1").await.unwrap();
+    assert_eq!(status_and_code(r).await, (429, "rate_limited".into()), "a sixth guess in the hour was checked");
+    // Ann's browser still signs her in, from anywhere, at once.
+    let r = attempt("192.0.2.77", Some(&device), "ann@example.com", "ann-password-1").await.unwrap();
+    assert_eq!(r.status(), 200, "the guessers locked Ann out: {}", r.text().await.unwrap());
+
+    // The cookie vouches for Ann's account only, and only as signed: Bob's account, locked the
+    // same way, stays locked for it, and an edited cookie counts for nothing.
+    for i in 0..5 {
+        assert_eq!(attempt(&format!("203.0.113.{i}"), None, "bob@example.com", "guess").await.unwrap().status(), 401);
+    }
+    let r = attempt("192.0.2.77", Some(&device), "bob@example.com", "bob-password-1").await.unwrap();
+    assert_eq!(status_and_code(r).await, (429, "rate_limited".into()), "Ann's device cookie opened Bob's account");
+    let value = device.trim_start_matches("baton_device=");
+    let (payload, sig) = value.split_once('.').unwrap();
+    let bytes: Vec<u8> = (0..payload.len()).step_by(2).map(|i| u8::from_str_radix(&payload[i..i + 2], 16).unwrap()).collect();
+    let edited = String::from_utf8(bytes).unwrap().replace("ann@example.com", "bob@example.com");
+    let forged = format!("baton_device={}.{sig}", baton_shared::protocol::hex(edited.as_bytes()));
+    let r = attempt("192.0.2.77", Some(&forged), "bob@example.com", "bob-password-1").await.unwrap();
+    assert_eq!(status_and_code(r).await, (429, "rate_limited".into()), "an edited device cookie was believed");
+
+    // Whoever holds the cookie gets only a handful of guesses with it, too.
+    for _ in 0..9 {
+        assert_eq!(attempt("192.0.2.78", Some(&device), "ann@example.com", "guess").await.unwrap().status(), 401);
+    }
+    let r = attempt("192.0.2.78", Some(&device), "ann@example.com", "guess").await.unwrap();
+    assert_eq!(status_and_code(r).await, (429, "rate_limited".into()));
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
 

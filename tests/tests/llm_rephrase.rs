@@ -1,7 +1,8 @@
 //! Optional LLM phrasing, against a small fake OpenAI-compatible server on loopback (no real
 //! model anywhere): with the endpoint configured, answers are the model's words with Baton's
 //! citations; the model sees only the question and the retrieved passages; a failing endpoint
-//! falls back to the extractive answer; questions Baton can't answer never reach the model.
+//! falls back to the extractive answer; questions Baton can't answer never reach the model; a
+//! site's budget of calls (`[limits] llm_calls_per_site`) caps what it spends.
 //! Every other test runs with no endpoint, so purely extractive.
 
 use baton_tests::*;
@@ -126,4 +127,25 @@ async fn answers_are_rephrased_from_the_passages_with_citations_kept() {
     assert_ne!(a["text"], REPHRASED);
     assert!(a["text"].as_str().unwrap().contains("PBKDF2"), "{a}");
     assert_eq!(a["citations"][0]["path"], "faq.md");
+
+    // Each call is paid for: a site's budget (limits-test: 2, then one a minute) caps them, and
+    // past it answers are extractive — still answers, from any address — and the model is not
+    // called.
+    fail.store(false, Ordering::SeqCst);
+    let before = seen.lock().unwrap().len();
+    let mut texts = Vec::new();
+    for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let r = http()
+            .post(format!("{}/api/v1/sites/limits-test/ask", w.base()))
+            .header("cf-connecting-ip", ip)
+            .json(&json!({"question": "When are invoices sent?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        texts.push(r.json::<Value>().await.unwrap()["text"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.lock().unwrap().len() - before, 2, "calls past the site's budget");
+    assert_eq!(texts[..2], [REPHRASED, REPHRASED]);
+    assert!(texts[2].contains("first day of each month"), "the extractive answer: {}", texts[2]);
 }

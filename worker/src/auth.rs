@@ -5,10 +5,15 @@
 //! Logout ends a session for good, not only in the browser that signs out: each session has a
 //! random id (`sid`), and logout records it as revoked in the site's `Inbox` object until the
 //! session would have expired anyway ([`require_operator`] asks; the inbox socket checks it
-//! when it opens, and logout closes that session's open inbox sockets).
+//! when it opens, and logout closes that session's open inbox and conversation sockets, see
+//! `sessions.rs`).
+//!
+//! A successful sign-in also sets a device cookie (`baton_device`, only sent to the site's
+//! login route): it exempts that browser from the per-account lockout (`shared::signin`).
 
 use crate::http::{api, Failure};
 use baton_shared::protocol::{hex, ErrorCode, OperatorRef, SiteId};
+use baton_shared::signin::Device;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -16,6 +21,7 @@ use subtle::ConstantTimeEq;
 use worker::{Env, Request};
 
 pub const COOKIE: &str = "baton_session";
+pub const DEVICE_COOKIE: &str = "baton_device";
 /// Sessions last a working day.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
 
@@ -134,12 +140,40 @@ fn secure_attr(req: &Request) -> &'static str {
     }
 }
 
-/// The session a request carries, if its cookie is present, genuine and unexpired.
-pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session>, Failure> {
+/// A device cookie's signature covers this prefix too, so no session cookie can pass for a
+/// device cookie or the other way round.
+const DEVICE_DOMAIN: &[u8] = b"baton-device\0";
+
+/// The `Set-Cookie` value of a browser's device cookie: sent back only to the site's login
+/// route, for as long as the device vouches.
+pub fn device_cookie(env: &Env, req: &Request, device: &Device) -> Result<String, Failure> {
+    let payload = serde_json::to_vec(device)?;
+    let sig = sign(&session_key(env)?, &[DEVICE_DOMAIN, &payload].concat());
+    Ok(format!(
+        "{DEVICE_COOKIE}={}.{}; Path=/api/v1/sites/{}/login; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        hex(&payload),
+        hex(&sig),
+        device.site,
+        baton_shared::signin::DEVICE_SECONDS,
+        secure_attr(req)
+    ))
+}
+
+/// The device cookie a request carries, if genuine (what it vouches for is `Device::vouches_for`).
+pub fn device(env: &Env, req: &Request) -> Result<Option<Device>, Failure> {
+    let Some(payload) = signed_cookie(env, req, DEVICE_COOKIE, DEVICE_DOMAIN)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&payload).ok())
+}
+
+/// The payload of a cookie signed with the session key (after `domain`), if the signature holds.
+fn signed_cookie(env: &Env, req: &Request, name: &str, domain: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
     let Some(cookies) = req.headers().get("cookie")? else {
         return Ok(None);
     };
-    let Some(value) = cookies.split(';').filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}="))).next() else {
+    let prefix = format!("{name}=");
+    let Some(value) = cookies.split(';').filter_map(|c| c.trim().strip_prefix(prefix.as_str())).next() else {
         return Ok(None);
     };
     let Some((payload, sig)) = value.split_once('.') else {
@@ -148,10 +182,18 @@ pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session
     let (Some(payload), Some(sig)) = (unhex(payload), unhex(sig)) else {
         return Ok(None);
     };
-    let expected = sign(&session_key(env)?, &payload);
+    let expected = sign(&session_key(env)?, &[domain, &payload].concat());
     if !bool::from(expected.ct_eq(&sig)) {
         return Ok(None);
     }
+    Ok(Some(payload))
+}
+
+/// The session a request carries, if its cookie is present, genuine and unexpired.
+pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session>, Failure> {
+    let Some(payload) = signed_cookie(env, req, COOKIE, b"")? else {
+        return Ok(None);
+    };
     let Ok(s) = serde_json::from_slice::<Session>(&payload) else {
         return Ok(None);
     };
@@ -165,7 +207,7 @@ pub fn session(env: &Env, req: &Request, now_secs: i64) -> Result<Option<Session
     Ok(Some(s))
 }
 
-fn signed_out() -> Failure {
+pub fn signed_out() -> Failure {
     api(ErrorCode::Unauthorized, "sign in to the inbox first (your session may have expired)")
 }
 

@@ -17,10 +17,13 @@ use crate::assets;
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
 use crate::jobs::{self, Job, Next};
 use crate::limiter;
+use crate::sessions;
+use crate::txn;
 use crate::webhooks;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::{self, Actor, ConversationState, Ctx};
 use baton_shared::protocol::*;
+use baton_shared::sockets::{self, SocketView, TypingGate, TypingStep};
 use baton_shared::turns::Turns;
 use baton_shared::{ratelimit, retention};
 use serde::{Deserialize, Serialize};
@@ -29,11 +32,13 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
-/// Open sockets one conversation accepts: a visitor's tabs, the operators on it, and those
-/// watching. Beyond that, `too_many_connections`.
+/// Sockets one conversation holds once they proved themselves (a visitor's hello with the
+/// token) or were authenticated by the worker (operators): a visitor's tabs, the operators on
+/// it, and those watching. Beyond that, `too_many_connections`. Sockets that have not said
+/// hello yet never count here (`shared::sockets`: their address's cap, a hello deadline).
 pub const MAX_SOCKETS: usize = 64;
 /// Header the worker sets after authenticating an operator; visitors never reach the object
 /// with it (the worker builds the object's requests itself).
@@ -43,13 +48,18 @@ pub const ACTOR_HEADER: &str = "x-baton-actor";
 pub const SITE_HEADER: &str = "x-baton-site";
 /// Header the worker sets to the caller's IP address (for the per-IP visitor limit).
 pub const IP_HEADER: &str = "x-baton-ip";
+/// Worker variable for the fault-injection test: a visitor message containing its value fails
+/// half-way through its step (after its events and jobs are written), as a full disk would.
+const FAULT_VAR: &str = "BATON_TEST_FAIL_STEP_ON";
 /// The folded state is written to `meta` once per this many events (and at creation).
 const SNAPSHOT_EVERY: u64 = 32;
 /// The inbox row is updated at most once per this many milliseconds: a change after a quiet
 /// spell goes out at once, the changes of a busy thread together (the newest state).
 const INBOX_MIN_INTERVAL_MS: i64 = 100;
-/// A socket's visitor frames are charged to their address at most once per this many ms.
+/// A socket's visitor frames are charged to their address at most once per this many ms...
 const CHARGE_INTERVAL_MS: i64 = 1_000;
+/// ...unless the address has fewer tokens left than this: then each is charged at once.
+const CHARGE_AT_ONCE_BELOW: u32 = 10;
 /// The inbox row is also brought up to date by a job this long after a change (`INBOX_JOB`):
 /// the immediate update runs detached and in memory, so a crash, an eviction or a failed call
 /// to the `Inbox` would otherwise leave the row stale until the next change.
@@ -82,6 +92,29 @@ struct SocketInfo {
     /// The client's IP address (for the per-IP visitor limit).
     #[serde(default)]
     ip: Option<String>,
+    /// When the socket opened (ms): it has `sockets::HELLO_DEADLINE_MS` to say hello.
+    #[serde(default)]
+    opened_at: i64,
+    /// An operator's session: the socket closes (4401) once it expires or signs out.
+    #[serde(default)]
+    session: Option<SocketSession>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SocketSession {
+    sid: String,
+    /// Expiry, seconds since the epoch.
+    exp: i64,
+}
+
+impl SocketInfo {
+    fn view(&self) -> SocketView<'_> {
+        SocketView {
+            counted: self.ready || matches!(self.actor, Actor::Operator { .. }),
+            address: self.ip.as_deref(),
+            opened_at: self.opened_at,
+        }
+    }
 }
 
 /// An event as stored, with its stored JSON (sent to operators as it is).
@@ -113,7 +146,8 @@ struct InboxSync {
 }
 
 /// Visitor frames charged to their address (the `RateLimiter`), from the socket path in
-/// batches: what is pending, whether a charge is on its way, and the addresses refused.
+/// batches: what is pending, whether a charge is on its way, and the addresses refused (until
+/// their debt is paid back: a charge is never dropped, see `ratelimit::charge`).
 #[derive(Default)]
 struct Charges {
     pending: RefCell<HashMap<String, u32>>,
@@ -121,18 +155,28 @@ struct Charges {
     last_sent: Cell<i64>,
     /// Addresses over their message limit, until when (ms).
     throttled: RefCell<HashMap<String, i64>>,
+    /// Addresses with few tokens left: charged at once, not batched, so that the moment their
+    /// budget runs out is known within a round trip.
+    low: RefCell<std::collections::HashSet<String>>,
 }
 
-/// Takes `cost` tokens from the address's bucket; a refusal throttles the address here.
+/// Charges `cost` stored frames to the address's bucket (carried as debt if it lacks them); an
+/// empty bucket throttles the address here until it has a token again.
 async fn charge(env: &Env, charges: &Charges, site: &SiteId, ip: &str, cost: u32) {
     let Ok(config) = assets::site_config(env, site).await else { return };
-    let per_ip = limiter::Limit { name: "messages-ip", rule: config.limits.visitor_messages_per_ip.rule(), durable: false };
-    match limiter::take(env, &per_ip, &format!("{site}:{ip}"), cost).await {
+    let per_ip = limiter::Limit::memory("messages-ip", config.limits.visitor_messages_per_ip.rule());
+    match limiter::charge(env, &per_ip, &format!("{site}:{ip}"), cost).await {
         Ok(d) if !d.allowed => {
             charges.throttled.borrow_mut().insert(ip.to_string(), now_ms() + d.retry_after_ms);
+            charges.low.borrow_mut().insert(ip.to_string());
         }
-        Ok(_) => {
+        Ok(d) => {
             charges.throttled.borrow_mut().remove(ip);
+            if d.remaining < CHARGE_AT_ONCE_BELOW {
+                charges.low.borrow_mut().insert(ip.to_string());
+            } else {
+                charges.low.borrow_mut().remove(ip);
+            }
         }
         // The limiter is down: let visitors through (logged), as for sign-in.
         Err(e) => console_error!("rate limiter unavailable, not limiting {ip}: {e:?}"),
@@ -182,6 +226,9 @@ pub struct Conversation {
     erase_due: Cell<bool>,
     /// The per-address message limit: what is charged, what is refused (see `visitor_limits`).
     charges: Rc<Charges>,
+    /// Typing indicators relayed, per typist ("visitor", or the operator's id): at most one a
+    /// second, the newest state last (`shared::sockets::TypingGate`).
+    typing: Rc<RefCell<HashMap<String, TypingGate>>>,
 }
 
 impl DurableObject for Conversation {
@@ -198,6 +245,7 @@ impl DurableObject for Conversation {
             turns: Rc::new(Turns::default()),
             erase_due: Cell::new(false),
             charges: Rc::new(Charges::default()),
+            typing: Rc::new(RefCell::new(HashMap::new())),
         }
     }
 
@@ -302,6 +350,11 @@ impl Conversation {
             (Method::Get, "/events") => self.events_http(req),
             (Method::Post, "/command") => self.command_http(req).await,
             (Method::Get, "/export") => self.export(req),
+            (Method::Post, "/sessions/revoke") => {
+                let r: sessions::Revoked = crate::http::body(req).await?;
+                self.revoke_session(&r)?;
+                json(200, &serde_json::json!({ "ok": true }))
+            }
             (Method::Post, "/erase") => {
                 conversation::may_erase(&self.http_actor(req)?)?;
                 let id = self.load()?.id;
@@ -386,18 +439,10 @@ impl Conversation {
         Ok(s)
     }
 
-    /// Keeps the new state; writes the snapshot when enough events have piled up since the
-    /// last. The snapshot only saves folding after a wake: if writing it fails, the log still
-    /// has everything and the next wake folds from the older snapshot.
-    fn save(&self, s: &ConversationState) {
-        *self.cache.borrow_mut() = Some(s.clone());
-        if s.last_seq >= self.snapshot_seq.get() + SNAPSHOT_EVERY {
-            let written = serde_json::to_string(s).map_err(Failure::from).and_then(|json| self.set_meta(snapshot_key(), &json));
-            match written {
-                Ok(()) => self.snapshot_seq.set(s.last_seq),
-                Err(e) => console_error!("snapshot not written (the log has everything): {e:?}"),
-            }
-        }
+    /// Whether the state after a step is to be written as the snapshot (enough events have
+    /// piled up since the last; the snapshot only saves folding after a wake).
+    fn snapshot_due(&self, s: &ConversationState) -> bool {
+        s.last_seq >= self.snapshot_seq.get() + SNAPSHOT_EVERY
     }
 
     /// Appends a frame's events in one statement, so they are stored all together or not at
@@ -476,19 +521,23 @@ impl Conversation {
         let mut st = ConversationState::new(c.id.clone(), c.site.clone(), now);
         let ev = Event { seq: 1, at: now, client_id: None, kind: EventKind::Started { site: c.site.clone(), page: c.page.clone() } };
         let started = Stored { body: serde_json::to_string(&ev)?, event: ev };
-        self.insert(std::slice::from_ref(&started), None)?;
         st.apply(&started.event);
-        self.set_meta("token_hash", &c.token_hash)?;
-        if let Some(origin) = &c.origin {
-            self.set_meta("origin", origin)?;
-        }
-        self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
-        let sql = self.sql();
-        jobs::add(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
-        // Retention looks first at the end of the site's period (the job moves itself on while
-        // the conversation is active, so events cost nothing).
-        let first_look = retention::erase_at(now, config.retention_days, self.day_ms()).unwrap_or(now + retention::DAY_MS);
-        jobs::add(&sql, RETENTION_JOB, first_look, "")?;
+        // All or nothing: a conversation with its first event, token, snapshot and jobs.
+        txn::transaction(&self.state.storage(), || {
+            self.insert(std::slice::from_ref(&started), None)?;
+            self.set_meta("token_hash", &c.token_hash)?;
+            if let Some(origin) = &c.origin {
+                self.set_meta("origin", origin)?;
+            }
+            self.set_meta(snapshot_key(), &serde_json::to_string(&st)?)?;
+            let sql = self.sql();
+            jobs::add(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
+            // Retention looks first at the end of the site's period (the job moves itself on
+            // while the conversation is active, so events cost nothing).
+            let first_look = retention::erase_at(now, config.retention_days, self.day_ms()).unwrap_or(now + retention::DAY_MS);
+            jobs::add(&sql, RETENTION_JOB, first_look, "")?;
+            Ok(())
+        })?;
         self.snapshot_seq.set(st.last_seq);
         *self.cache.borrow_mut() = Some(st);
         jobs::arm(&self.state.storage()).await?;
@@ -497,17 +546,30 @@ impl Conversation {
         json(201, &serde_json::json!({ "ok": true }))
     }
 
+    /// Accepts a socket. A visitor's is *pending* until its hello proves the token: it counts
+    /// against its address's cap, not the conversation's, and has a few seconds to say hello
+    /// (`shared::sockets`); sockets past that deadline are closed here, as each new one arrives.
     fn accept_socket(&self, req: &Request) -> Handled {
         self.load()?;
-        if self.state.get_websockets().len() >= MAX_SOCKETS {
-            return Err(api(
-                ErrorCode::TooManyConnections,
-                format!("this conversation already has {MAX_SOCKETS} open connections: close a tab"),
-            ));
-        }
         let actor: Actor = match req.headers().get(ACTOR_HEADER)? {
             Some(a) => serde_json::from_str(&a)?,
             None => Actor::Visitor,
+        };
+        let ip = req.headers().get(IP_HEADER)?;
+        let now = now_ms();
+        let mut live = Vec::new();
+        for ws in self.state.get_websockets() {
+            match socket_info(&ws) {
+                Some(info) if info.view().overdue(now) => close_overdue(&ws),
+                Some(info) => live.push(info),
+                None => {}
+            }
+        }
+        let counted = matches!(actor, Actor::Operator { .. });
+        sockets::admit(live.iter().map(SocketInfo::view), ip.as_deref(), counted, MAX_SOCKETS).map_err(|r| Failure::Api(refusal(r)))?;
+        let session = match (req.headers().get(crate::inbox::SID_HEADER)?, req.headers().get(crate::inbox::EXP_HEADER)?) {
+            (Some(sid), Some(exp)) if counted => Some(SocketSession { sid, exp: exp.parse().unwrap_or(0) }),
+            _ => None,
         };
         let pair = WebSocketPair::new()?;
         let tag = match actor.role() {
@@ -516,8 +578,8 @@ impl Conversation {
         };
         self.state.accept_websocket_with_tags(&pair.server, &[tag]);
         let socket = (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
-        let ip = req.headers().get(IP_HEADER)?;
-        pair.server.serialize_attachment(serde_json::to_string(&SocketInfo { actor, socket, ready: false, ip })?)?;
+        let info = SocketInfo { actor, socket, ready: false, ip, opened_at: now, session };
+        pair.server.serialize_attachment(serde_json::to_string(&info)?)?;
         Ok(Response::from_websocket(pair.client)?)
     }
 
@@ -573,8 +635,9 @@ impl Conversation {
     /// Stores what a frame decides. First, with awaits: the site config, the engine if the bot
     /// may answer (its handoff classifier may then decide to hand off instead: `plan` is asked
     /// again with it), and — if the frame may hand off — who is online right now. Then the
-    /// synchronous part (load → decide → insert → save) with no `await` inside, so no other
-    /// frame can interleave and the writes commit together.
+    /// synchronous part (load → decide → one transaction: events, webhooks, jobs, snapshot →
+    /// the cached state) with no `await` inside, so no other frame can interleave and the
+    /// step is all or nothing.
     ///
     /// A resent client id is caught by the unique index when its first event is inserted (no
     /// lookup on the hot path): nothing is stored and the resend is acknowledged with the seq
@@ -600,13 +663,13 @@ impl Conversation {
         // synchronous section; `decide` uses it instead of asking the engine.
         let prepared_answer = match (&engine, msg) {
             (Some(engine), ClientMsg::Message { text, .. }) if plan.bot_question.is_some() && crate::llm::configured(&self.env) => {
-                Some(crate::llm::answer(&self.env, engine, text, &before.recent_questions).await)
+                Some(crate::llm::answer(&self.env, engine, text, &before.recent_questions, &before.site, &config).await)
             }
             _ => None,
         };
 
-        // ---- no await from here to `save` (the events, their webhooks, the new state) ----
-        let mut st = self.load()?;
+        // ---- no await from here to the commit (the events, their webhooks, the new state) ----
+        let st = self.load()?;
         let client_id = msg.client_id().map(str::to_string);
         let resent = |seq: u64| Applied { events: vec![], ack: client_id.clone().map(|c| (c, seq)), notice: None, retract_typing: typing };
         let ctx = Ctx { now: now_ms(), config: &config, engine: engine.as_deref(), operators_online, prepared_answer };
@@ -629,28 +692,57 @@ impl Conversation {
             events.push(Stored { event, body });
         }
         let client_key = client_id.as_deref().map(|c| actor.client_key(c));
-        if let Err(e) = self.insert(&events, client_key.as_deref()) {
-            // Failed on the unique client id: a resend, and nothing was written.
-            return self.stored_seq(actor, msg)?.map(resent).ok_or(e);
-        }
-        // The webhooks these events fire go into the outbox in this same synchronous step, so
-        // they are stored with the events or not at all.
-        let queued = if config.webhooks.is_empty() {
-            0
-        } else {
-            let origin = self.meta("origin")?.unwrap_or_default();
-            webhooks::enqueue(&self.sql(), &config, &origin, &st, &events.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), ctx.now)
+        let snapshot = self.snapshot_due(&next);
+        let fault = self.fault_injected(msg);
+        // One transaction: the events, the webhook deliveries they fire, the inbox row's job and
+        // the snapshot commit together, or nothing does; the cached state moves on only once
+        // they did. (Before, a failure after the insert left the events stored but unsent and
+        // the cache behind storage: every later frame reused a stored seq and failed.)
+        let committed = txn::transaction(&self.state.storage(), || {
+            self.insert(&events, client_key.as_deref())?;
+            // The webhooks these events fire go into the outbox with them.
+            let queued = if config.webhooks.is_empty() {
+                0
+            } else {
+                let origin = self.meta("origin")?.unwrap_or_default();
+                let fired: Vec<Event> = events.iter().map(|e| e.event.clone()).collect();
+                webhooks::enqueue(&self.sql(), &config, &origin, &st, &fired, ctx.now)?
+            };
+            // The inbox row's safety net: a crash right after this frame still brings the row up
+            // to date (see `INBOX_SAFETY_MS`). One pending job covers every change until it
+            // runs, so a busy thread adds no job (and no alarm call) per event: awaiting the
+            // alarm here would hold the frame until the writes are on disk, tripling latency.
+            let safety_net = !jobs::exists(&self.sql(), INBOX_JOB)?;
+            if safety_net {
+                jobs::add(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
+            }
+            if fault {
+                // The fault-injection test: a statement that fails, as a full disk would.
+                self.sql().exec("INSERT INTO injected_fault (x) VALUES (1)", None)?;
+            }
+            if snapshot {
+                self.set_meta(snapshot_key(), &serde_json::to_string(&next)?)?;
+            }
+            Ok((queued, safety_net))
+        });
+        let (queued, safety_net) = match committed {
+            Ok(done) => done,
+            // Nothing was written. A resent client id fails the insert on the unique index: then
+            // it is acknowledged with the seq it was stored as the first time.
+            Err(e) => match self.stored_seq(actor, msg)? {
+                Some(seq) => return Ok(resent(seq)),
+                None => {
+                    if typing {
+                        self.bot_typing(false);
+                    }
+                    return Err(e);
+                }
+            },
         };
-        // The inbox row's safety net, in the same step: a crash right after this frame still
-        // brings the row up to date (see `INBOX_SAFETY_MS`). One pending job covers every change
-        // until it runs, so a busy thread adds no job (and no alarm call) per event: awaiting
-        // the alarm here would hold the frame until the writes are on disk, tripling latency.
-        let safety_net = !jobs::exists(&self.sql(), INBOX_JOB)?;
-        if safety_net {
-            jobs::add(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
+        if snapshot {
+            self.snapshot_seq.set(next.last_seq);
         }
-        st = next;
-        self.save(&st);
+        *self.cache.borrow_mut() = Some(next);
         if queued > 0 || safety_net {
             if let Err(e) = jobs::arm(&self.state.storage()).await {
                 // The jobs are stored; the next request to this object sets the alarm.
@@ -661,6 +753,13 @@ impl Conversation {
         let answered = events.iter().any(|e| matches!(e.event.kind, EventKind::BotAnswer { .. }));
         let ack = client_id.map(|c| (c, events[0].event.seq));
         Ok(Applied { events, ack, notice: out.notice, retract_typing: typing && !answered })
+    }
+
+    /// Whether the fault-injection test asks this frame's step to fail half-way (`FAULT_VAR`: a
+    /// test-only worker variable, unset in production).
+    fn fault_injected(&self, msg: &ClientMsg) -> bool {
+        let ClientMsg::Message { text, .. } = msg else { return false };
+        self.env.var(FAULT_VAR).map(|v| v.to_string()).is_ok_and(|marker| !marker.is_empty() && text.contains(&marker))
     }
 
     /// The seq this frame's client id was stored as, if it was (a resend).
@@ -688,11 +787,18 @@ impl Conversation {
             }
             for_operators.push(frame);
         }
+        let now_secs = now_ms() / 1000;
         for ws in self.state.get_websockets() {
             let Some(info) = socket_info(&ws) else {
                 continue;
             };
             if !info.ready {
+                continue;
+            }
+            // An operator socket whose session expired hears nothing more (signed-out ones were
+            // closed at logout).
+            if info.session.as_ref().is_some_and(|s| s.exp <= now_secs) {
+                let _ = ws.close(Some(ErrorCode::Unauthorized.close_code()), Some("session expired"));
                 continue;
             }
             let frames = match info.actor {
@@ -787,6 +893,18 @@ impl Conversation {
             let _ = ws.close(Some(4400), Some("unknown socket"));
             return Ok(());
         };
+        let now = now_ms();
+        if info.view().overdue(now) {
+            close_overdue(ws);
+            return Ok(());
+        }
+        // Every operator frame: the session that opened the socket is still live.
+        if let Some(session) = &info.session {
+            if let Some(why) = self.session_ended(session, now)? {
+                let _ = ws.close(Some(ErrorCode::Unauthorized.close_code()), Some(why));
+                return Ok(());
+            }
+        }
         let text = match message {
             WebSocketIncomingMessage::String(s) => s,
             WebSocketIncomingMessage::Binary(_) => return Err(api(ErrorCode::BadRequest, "send JSON text frames, not binary")),
@@ -812,6 +930,20 @@ impl Conversation {
                             },
                         );
                         let _ = ws.close(Some(ErrorCode::Unauthorized.close_code()), Some("unauthorized"));
+                        return Ok(());
+                    }
+                    // Proved: now it takes one of the conversation's places, if one is free.
+                    let others = self
+                        .state
+                        .get_websockets()
+                        .iter()
+                        .filter(|w| *w != ws)
+                        .filter_map(socket_info)
+                        .filter(|i| i.view().counted)
+                        .count();
+                    if let Err(r) = sockets::admit_hello(others, MAX_SOCKETS) {
+                        send(ws, &ServerMsg::Error { error: refusal(r), client_id: None });
+                        let _ = ws.close(Some(ErrorCode::TooManyConnections.close_code()), Some("too many connections"));
                         return Ok(());
                     }
                 }
@@ -850,7 +982,7 @@ impl Conversation {
             ClientMsg::Typing { on } => {
                 let site = self.load()?.site;
                 let config = assets::site_config(&self.env, &site).await?;
-                self.relay_typing(&info.actor, *on, &config);
+                self.typing(&info.actor, *on, config);
                 Ok(())
             }
             _ => {
@@ -897,12 +1029,13 @@ impl Conversation {
     /// in `meta`, so it survives hibernation, taken before the frame is stored. Per IP address:
     /// the `RateLimiter` object, charged *after* the frame is stored and relayed — over HTTP
     /// before the answer, from sockets in batches at most once a second (a round trip to
-    /// another object per message would more than double the relay latency and its CPU); once
-    /// it says no, this conversation refuses that address's frames until it allows again. An
-    /// address spreading a flood over many conversations gets at most one message past the
-    /// limit per conversation (a second's worth from a socket) — and conversations per address
-    /// are limited too. Operators are not limited; resends of stored frames and frames that
-    /// store nothing are free.
+    /// another object per message would more than double the relay latency and its CPU), and
+    /// at once when the address has few tokens left. A charge is never refused: what the
+    /// bucket lacks is carried as debt, and while the address owes, this conversation refuses
+    /// its frames. So an address spreading a flood over many conversations gets past its
+    /// budget by at most what it sends while the charges are on their way (a second's worth at
+    /// most, a round trip's near the limit), and pays that back. Operators are not limited;
+    /// resends of stored frames and frames that store nothing are free.
     async fn visitor_limits(&self, actor: &Actor, msg: &ClientMsg, ip: Option<&str>) -> Result<(), Failure> {
         let cost = ratelimit::visitor_cost(actor.role(), msg);
         if cost == 0 || self.stored_seq(actor, msg)?.is_some() {
@@ -954,14 +1087,18 @@ impl Conversation {
         let env = self.env.clone();
         wasm_bindgen_futures::spawn_local(async move {
             loop {
+                let urgent = {
+                    let (pending, low) = (charges.pending.borrow(), charges.low.borrow());
+                    if pending.is_empty() {
+                        break;
+                    }
+                    pending.keys().any(|ip| low.contains(ip))
+                };
                 let wait = charges.last_sent.get() + CHARGE_INTERVAL_MS - now_ms();
-                if wait > 0 {
+                if wait > 0 && !urgent {
                     Delay::from(std::time::Duration::from_millis(wait as u64)).await;
                 }
                 let pending: Vec<(String, u32)> = charges.pending.borrow_mut().drain().collect();
-                if pending.is_empty() {
-                    break;
-                }
                 charges.last_sent.set(now_ms());
                 for (ip, cost) in pending {
                     charge(&env, &charges, &site, &ip, cost).await;
@@ -1049,19 +1186,105 @@ impl Conversation {
         Ok(())
     }
 
-    /// Typing indicators are not stored: visitor typing goes to operators, operator typing to
-    /// the visitor (under the operator's display name).
-    fn relay_typing(&self, from: &Actor, on: bool, config: &SiteConfig) {
-        let (tag, who) = match from {
-            Actor::Visitor => ("operator", Typist::Visitor),
-            Actor::Operator { operator } => ("visitor", Typist::Operator { name: config.operator_display(operator).name }),
+    /// A typing frame: relayed through its typist's gate, at most once a second; a change in
+    /// between is relayed at the end of that second (the newest state), from a timer.
+    fn typing(&self, from: &Actor, on: bool, config: Rc<SiteConfig>) {
+        let key = match from {
+            Actor::Visitor => "visitor".to_string(),
+            Actor::Operator { operator } => operator.id.clone(),
         };
-        let frame = ServerMsg::Typing { who, on };
-        for ws in self.state.get_websockets_with_tag(tag) {
-            if socket_info(&ws).is_some_and(|i| i.ready) {
-                send(&ws, &frame);
+        let now = now_ms();
+        let step = self.typing.borrow_mut().entry(key.clone()).or_default().offer(on, now);
+        match step {
+            TypingStep::Relay(on) => relay_typing(&self.state, from, on, &config),
+            TypingStep::FlushAt(at) => {
+                let (gates, state, from) = (self.typing.clone(), self.state_handle(), from.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    Delay::from(std::time::Duration::from_millis((at - now).max(0) as u64)).await;
+                    let flushed = gates.borrow_mut().get_mut(&key).and_then(|g| g.flush(now_ms()));
+                    if let Some(on) = flushed {
+                        relay_typing(&state, &from, on, &config);
+                    }
+                });
+            }
+            TypingStep::Drop => {}
+        }
+        self.typing.borrow_mut().retain(|_, g| !g.idle(now));
+    }
+
+    /// Another handle on this object's state, for work that outlives the handler (a timer).
+    fn state_handle(&self) -> State {
+        let raw: &JsValue = self.state.as_raw().as_ref();
+        State::from(raw.clone().unchecked_into::<worker::worker_sys::DurableObjectState>())
+    }
+
+    /// Whether an operator socket's session ended: expired, or signed out (recorded by
+    /// `/sessions/revoke`). `Some(reason)` for the close frame.
+    fn session_ended(&self, s: &SocketSession, now: i64) -> Result<Option<&'static str>, Failure> {
+        if s.exp <= now / 1000 {
+            return Ok(Some("session expired"));
+        }
+        if self.meta(&revoked_key(&s.sid))?.is_some() {
+            return Ok(Some("signed out"));
+        }
+        Ok(None)
+    }
+
+    /// A session signed out (from the worker, at logout): remembered until it would have
+    /// expired anyway — a socket it opens later is refused — and its open sockets are closed.
+    fn revoke_session(&self, r: &sessions::Revoked) -> Result<(), Failure> {
+        if !self.has_schema()? {
+            return Ok(());
+        }
+        self.set_meta(&revoked_key(&r.sid), &r.exp.to_string())?;
+        for ws in self.state.get_websockets() {
+            if socket_info(&ws).and_then(|i| i.session).is_some_and(|s| s.sid == r.sid) {
+                let _ = ws.close(Some(ErrorCode::Unauthorized.close_code()), Some("signed out"));
             }
         }
+        Ok(())
+    }
+}
+
+/// Typing indicators are not stored: visitor typing goes to operators, operator typing to the
+/// visitor (under the operator's display name).
+fn relay_typing(state: &State, from: &Actor, on: bool, config: &SiteConfig) {
+    let (tag, who) = match from {
+        Actor::Visitor => ("operator", Typist::Visitor),
+        Actor::Operator { operator } => ("visitor", Typist::Operator { name: config.operator_display(operator).name }),
+    };
+    let frame = ServerMsg::Typing { who, on };
+    for ws in state.get_websockets_with_tag(tag) {
+        if socket_info(&ws).is_some_and(|i| i.ready) {
+            send(&ws, &frame);
+        }
+    }
+}
+
+/// The `meta` key of a signed-out session.
+fn revoked_key(sid: &str) -> String {
+    format!("revoked:{sid}")
+}
+
+/// Closes a socket that did not say hello in time (clients reconnect as after any drop).
+fn close_overdue(ws: &WebSocket) {
+    let _ = ws.close(Some(sockets::HELLO_TIMEOUT_CLOSE), Some("say hello within a few seconds"));
+}
+
+/// The error for a socket refused by `shared::sockets`.
+fn refusal(r: sockets::Refusal) -> ErrorBody {
+    match r {
+        sockets::Refusal::Full => ErrorBody::new(
+            ErrorCode::TooManyConnections,
+            format!("this conversation already has {MAX_SOCKETS} open connections: close a tab"),
+        ),
+        sockets::Refusal::TooManyPending => ErrorBody::new(
+            ErrorCode::TooManyConnections,
+            format!(
+                "{} connections from your network have not said hello yet: send hello on those first",
+                sockets::MAX_PENDING_PER_ADDRESS
+            ),
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP plumbing: typed JSON errors, JSON bodies with size limits, CORS.
 
 use baton_shared::protocol::{ApiError, ErrorBody, ErrorCode, MAX_FRAME_BYTES};
+use futures_util::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use worker::{Headers, Request, Response};
 
@@ -51,6 +52,7 @@ pub fn error_response(f: Failure) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
     if let Some(s) = retry {
         let _ = headers.set("retry-after", &s.to_string());
     }
@@ -62,6 +64,8 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Handled {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;
+    // A browser must never take an API answer for HTML or script, whatever is inside.
+    headers.set("x-content-type-options", "nosniff")?;
     Ok(Response::builder().with_status(status).with_headers(headers).fixed(body))
 }
 
@@ -87,20 +91,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Er
     serde_json::from_slice(bytes).map_err(|e| decode_error(&e, what))
 }
 
-/// Reads a JSON request body (refusing oversized ones before reading them when possible).
-pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Failure> {
+/// Reads a request body of at most `max` bytes. A declared `Content-Length` over it is refused
+/// before reading; a chunked body is read piece by piece and refused as soon as it passes the
+/// limit — never read whole first (a client could stream forever).
+pub async fn read_capped(req: &mut Request, max: usize) -> Result<Vec<u8>, Failure> {
+    let too_large = |n: &dyn std::fmt::Display| api(ErrorCode::TooLarge, format!("the body is {n} bytes; the limit is {max}"));
     if let Some(len) = req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok()) {
-        if len > MAX_FRAME_BYTES {
-            return Err(api(ErrorCode::TooLarge, format!("the body is {len} bytes; the limit is {MAX_FRAME_BYTES}")));
+        if len > max {
+            return Err(too_large(&len));
         }
     }
-    let bytes = req.bytes().await?;
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Ok(body); // no body at all
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large(&format!("more than {max}")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads a JSON request body (refusing oversized ones before reading them whole).
+pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Failure> {
+    let bytes = read_capped(req, MAX_FRAME_BYTES).await?;
     Ok(parse_json(&bytes, "the request body")?)
 }
 
 /// Reads an optional JSON body: empty means `T::default()`.
 pub async fn body_or_default<T: DeserializeOwned + Default>(req: &mut Request) -> Result<T, Failure> {
-    let bytes = req.bytes().await?;
+    let bytes = read_capped(req, MAX_FRAME_BYTES).await?;
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
@@ -130,6 +153,17 @@ pub fn with_cors(resp: Response, origin: Option<&str>) -> Response {
     Response::builder().with_status(status).with_headers(headers).body(body)
 }
 
+/// The answer to a HEAD request: the GET's status and headers, no body. (A fresh response: one
+/// from a Durable Object has immutable headers.)
+pub fn without_body(resp: Response) -> Response {
+    if resp.status_code() == 101 {
+        return resp;
+    }
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    Response::builder().with_status(status).with_headers(headers).empty()
+}
+
 /// Answer to a CORS preflight from an allowed origin.
 pub fn preflight(origin: &str) -> Response {
     let headers = Headers::new();
@@ -138,6 +172,7 @@ pub fn preflight(origin: &str) -> Response {
     let _ = headers.set("access-control-allow-headers", "content-type, authorization");
     let _ = headers.set("access-control-max-age", "86400");
     let _ = headers.set("vary", "Origin");
+    let _ = headers.set("x-content-type-options", "nosniff");
     Response::builder().with_status(204).with_headers(headers).empty()
 }
 

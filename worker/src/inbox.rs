@@ -169,11 +169,21 @@ impl Inbox {
             (Method::Post, "/revoke") => {
                 let r: Revoke = crate::http::body(req).await?;
                 self.revoke(&r)?;
-                json(200, &serde_json::json!({ "ok": true }))
+                // The conversations whose sockets the session opened: the worker tells them.
+                let conversations = crate::sessions::conversations(&self.sql(), &r.sid)?;
+                json(200, &serde_json::json!({ "ok": true, "conversations": conversations }))
             }
             (Method::Get, "/session") => {
                 let sid = crate::http::query(req, "sid").unwrap_or_default();
-                json(200, &serde_json::json!({ "revoked": self.revoked(&sid)? }))
+                let revoked = self.revoked(&sid)?;
+                // A conversation socket being opened with this session: remembered (in the same
+                // step as the check, so a logout either sees it or came first).
+                let conversation = crate::http::query(req, "conversation").and_then(|c| ConversationId::parse(&c).ok());
+                if let (false, Some(c)) = (revoked, conversation) {
+                    let exp = crate::http::query(req, "exp").and_then(|e| e.parse().ok()).unwrap_or(0);
+                    crate::sessions::record(&self.sql(), &sid, &c, exp, Date::now().as_millis() as i64 / 1000)?;
+                }
+                json(200, &serde_json::json!({ "revoked": revoked }))
             }
             _ => Err(api(ErrorCode::NotFound, "no such inbox route")),
         }
@@ -195,6 +205,7 @@ impl Inbox {
         sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)", None)?;
         sql.exec("CREATE TABLE IF NOT EXISTS revoked (sid TEXT PRIMARY KEY, exp INTEGER NOT NULL)", None)?;
         crate::webhooks::log_schema(&sql)?;
+        crate::sessions::schema(&sql)?;
         #[derive(Deserialize)]
         struct V {
             v: f64,
@@ -489,8 +500,18 @@ pub fn rows_path(q: &RowQuery) -> String {
 
 /// Whether a session id was signed out (asked of the site's `Inbox` object).
 pub async fn is_revoked(env: &Env, site: &SiteId, sid: &str) -> Result<bool, Failure> {
+    session_check(env, site, &format!("sid={sid}")).await
+}
+
+/// Whether a session id was signed out; if not, the `Inbox` remembers that it is opening a
+/// socket on `conversation`, so that signing out closes it (see `sessions.rs`).
+pub async fn is_revoked_opening(env: &Env, site: &SiteId, sid: &str, exp: i64, conversation: &ConversationId) -> Result<bool, Failure> {
+    session_check(env, site, &format!("sid={sid}&exp={exp}&conversation={conversation}")).await
+}
+
+async fn session_check(env: &Env, site: &SiteId, query: &str) -> Result<bool, Failure> {
     let stub = env.durable_object("INBOX")?.get_by_name(site.as_str())?;
-    let mut resp = stub.fetch_with_str(&format!("https://inbox/session?sid={sid}")).await?;
+    let mut resp = stub.fetch_with_str(&format!("https://inbox/session?{query}")).await?;
     #[derive(Deserialize)]
     struct Reply {
         revoked: bool,
@@ -498,16 +519,22 @@ pub async fn is_revoked(env: &Env, site: &SiteId, sid: &str) -> Result<bool, Fai
     Ok(resp.json::<Reply>().await?.revoked)
 }
 
-/// Tells the site's `Inbox` object that a session signed out.
-pub async fn revoke(env: &Env, site: &SiteId, revoke: &Revoke) -> Result<(), Failure> {
+/// Tells the site's `Inbox` object that a session signed out; returns the conversations the
+/// session opened sockets on.
+pub async fn revoke(env: &Env, site: &SiteId, revoke: &Revoke) -> Result<Vec<String>, Failure> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&serde_json::to_string(revoke)?)));
     let req = Request::new_with_init("https://inbox/revoke", &init)?;
-    let resp = env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(req).await?;
+    let mut resp = env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(Failure::Internal(format!("inbox revoke answered {}", resp.status_code())));
     }
-    Ok(())
+    #[derive(Deserialize)]
+    struct Reply {
+        #[serde(default)]
+        conversations: Vec<String>,
+    }
+    Ok(resp.json::<Reply>().await?.conversations)
 }
 
 fn socket_of(ws: &WebSocket) -> Option<OperatorSocket> {

@@ -16,6 +16,9 @@ mod inbox;
 mod jobs;
 mod limiter;
 mod llm;
+mod pages;
+mod sessions;
+mod txn;
 mod webhooks;
 
 use assets::Cache;
@@ -23,6 +26,7 @@ use baton_shared::config::SiteConfig;
 use baton_shared::conversation::Actor;
 use baton_shared::insights;
 use baton_shared::protocol::*;
+use baton_shared::signin;
 use http::{api, error_response, json, Failure, Handled};
 use wasm_bindgen::JsValue;
 use worker::*;
@@ -33,20 +37,24 @@ pub use limiter::RateLimiter;
 
 #[event(fetch)]
 pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(route(&mut req, &env).await.unwrap_or_else(error_response))
+    // HEAD is GET without the body (uptime checks use it): same route, same headers.
+    let head = req.method() == Method::Head;
+    let method = if head { Method::Get } else { req.method() };
+    let resp = route(&mut req, &env, method).await.unwrap_or_else(error_response);
+    Ok(if head { http::without_body(resp) } else { resp })
 }
 
-async fn route(req: &mut Request, env: &Env) -> Handled {
+async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (req.method(), segments.as_slice()) {
+    match (method, segments.as_slice()) {
         // ---- pages and bundles ----
-        (Method::Get, [""]) => assets::serve(env, req, "demo.html", "text/html; charset=utf-8", Cache::NoCache).await,
-        (Method::Get, ["inbox"]) => assets::serve(env, req, "inbox.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        (Method::Get, [""]) => pages::serve(env, req, "demo.html").await,
+        (Method::Get, ["inbox"]) => pages::serve(env, req, "inbox.html").await,
         // The site's webhook delivery log, for operators (reads GET /api/v1/sites/:site/webhooks).
-        (Method::Get, ["inbox", "webhooks"]) => assets::serve(env, req, "webhooks.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        (Method::Get, ["inbox", "webhooks"]) => pages::serve(env, req, "webhooks.html").await,
         // The second demo site's page (examples/acme-docs): one deployment, two sites.
-        (Method::Get, ["acme"]) => assets::serve(env, req, "acme.html", "text/html; charset=utf-8", Cache::NoCache).await,
+        (Method::Get, ["acme"]) => pages::serve(env, req, "acme.html").await,
         (Method::Get, ["widget.js"]) => assets::serve(env, req, "widget.js", "text/javascript; charset=utf-8", Cache::Short).await,
         (Method::Get, [bundle @ ("widget" | "inbox"), hash, file]) => {
             let content_type = content_type(file).ok_or_else(|| api(ErrorCode::NotFound, "no such file"))?;
@@ -104,8 +112,15 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             if q.question.trim().is_empty() || q.question.len() > MAX_MESSAGE_BYTES {
                 return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
             }
+            // After the body (a malformed request costs the caller nothing); the address first,
+            // so one flooding address does not spend the site's budget. Memory-only buckets:
+            // no disk wait before an answer.
+            let per_ip = limiter::Limit::memory("ask-ip", config.limits.ask_per_ip.rule());
+            limiter::enforce(env, &per_ip, &format!("{site}:{}", limiter::client_ip(req)), "questions from your network").await?;
+            let per_site = limiter::Limit::memory("ask-site", config.limits.ask_per_site.rule());
+            limiter::enforce(env, &per_site, site.as_str(), "questions to these docs right now").await?;
             let engine = assets::engine(env, site).await?;
-            let mut resp = json(200, &llm::answer(env, &engine, &q.question, &[]).await)?;
+            let mut resp = json(200, &llm::answer(env, &engine, &q.question, &[], site, &config).await)?;
             if let Some(timing) = assets::take_load_timing() {
                 resp.headers_mut().set("server-timing", &timing)?;
             }
@@ -115,7 +130,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let origin = visitor_origin(req, &config)?;
             let body: CreateConversation = http::body_or_default(req).await?;
             // Checked after the body: a malformed request costs the caller nothing.
-            let limit = limiter::Limit { name: "conversations-ip", rule: config.limits.conversations_per_ip.rule(), durable: true };
+            let limit = limiter::Limit::durable("conversations-ip", config.limits.conversations_per_ip.rule());
             let key = format!("{site}:{}", limiter::client_ip(req));
             limiter::enforce(env, &limit, &key, "new conversations from your network").await?;
             let created = create_conversation(env, site, body, own_origin(req)).await?;
@@ -126,12 +141,16 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             if req.headers().get("upgrade")?.as_deref() != Some("websocket") {
                 return Err(api(ErrorCode::BadRequest, "this endpoint speaks WebSocket: send 'Upgrade: websocket'"));
             }
-            let actor = socket_actor(req, env, site, &config, now).await?;
+            let operator = socket_operator(req, env, site, &config, &id, now).await?;
             let mut headers = Headers::new();
             headers.set("upgrade", "websocket")?;
             headers.set(conversation::IP_HEADER, &limiter::client_ip(req))?;
-            if let Some(a) = &actor {
-                headers.set(conversation::ACTOR_HEADER, &serde_json::to_string(a)?)?;
+            if let Some(session) = &operator {
+                headers
+                    .set(conversation::ACTOR_HEADER, &serde_json::to_string(&Actor::Operator { operator: session.operator.clone() })?)?;
+                // The object closes the socket once the session expires or signs out.
+                headers.set(inbox::SID_HEADER, &session.sid)?;
+                headers.set(inbox::EXP_HEADER, &session.exp.to_string())?;
             }
             forward(env, site, &id, "/ws", Method::Get, &mut headers, None).await
         }
@@ -148,10 +167,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let id = ConversationId::parse(id)?;
             let (mut headers, origin) = visitor_or_operator(req, env, site, &config, now).await?;
             headers.set(conversation::IP_HEADER, &limiter::client_ip(req))?;
-            let body = req.bytes().await?;
-            if body.len() > MAX_FRAME_BYTES {
-                return Err(api(ErrorCode::TooLarge, format!("the body is {} bytes; the limit is {MAX_FRAME_BYTES}", body.len())));
-            }
+            let body = http::read_capped(req, MAX_FRAME_BYTES).await?;
             let resp = forward(env, site, &id, "/command", Method::Post, &mut headers, Some(body)).await?;
             Ok(http::with_cors(resp, origin.as_deref()))
         }
@@ -173,12 +189,14 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
         }
 
         // ---- operators: sign-in, the inbox list, insights ----
-        (Method::Post, ["login"]) => login(req, env, site, now).await,
+        (Method::Post, ["login"]) => login(req, env, site, config, now).await,
         (Method::Post, ["logout"]) => {
             same_origin(req)?;
-            // Revoke the session server-side too, so a copy of the cookie stops working.
+            // Revoke the session server-side too, so a copy of the cookie stops working, and
+            // close every socket it opened: the inbox's, and each conversation's.
             if let Some(s) = auth::session(env, req, now / 1000)?.filter(|s| &s.site == site) {
-                inbox::revoke(env, site, &inbox::Revoke { sid: s.sid, exp: s.exp }).await?;
+                let conversations = inbox::revoke(env, site, &inbox::Revoke { sid: s.sid.clone(), exp: s.exp }).await?;
+                sessions::revoke_everywhere(env, site, &conversations, &sessions::Revoked { sid: s.sid, exp: s.exp }).await?;
             }
             let mut resp = json(200, &serde_json::json!({ "ok": true }))?;
             resp.headers_mut().set("set-cookie", &auth::logout_cookie(req))?;
@@ -236,33 +254,79 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let headers = Headers::new();
             headers.set("content-type", "application/json; charset=utf-8")?;
             headers.set("cache-control", "no-store")?;
+            headers.set("x-content-type-options", "nosniff")?;
             headers.set("content-disposition", &format!("attachment; filename=\"baton-insights-{site}-{days}d.json\""))?;
             Ok(Response::builder().with_status(200).with_headers(headers).fixed(resp.bytes().await?))
         }
-        _ => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
+        _ => match api_methods(rest) {
+            Some(allow) => {
+                let mut resp = error_response(api(ErrorCode::MethodNotAllowed, format!("this route answers {allow}")));
+                resp.headers_mut().set("allow", allow)?;
+                Ok(resp)
+            }
+            None => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
+        },
     }
 }
 
-/// Signs an operator in. Rate-limited per IP address and per account before the password is
-/// checked; a wrong password and an unknown email get the same answer.
-async fn login(req: &mut Request, env: &Env, site: &SiteId, now: i64) -> Handled {
+/// The methods an API route answers (`Allow` of a 405), or `None` if there is no such route.
+/// Keep it beside `site_routes`: one row per route there.
+fn api_methods(rest: &[&str]) -> Option<&'static str> {
+    Some(match rest {
+        ["widget"] | ["conversations", _, "events"] => "GET, HEAD, OPTIONS",
+        ["ask"] | ["conversations"] | ["conversations", _, "commands"] => "POST, OPTIONS",
+        ["conversations", _, "ws"] | ["inbox", "ws"] => "GET",
+        ["conversations", _, "export"] | ["webhooks"] | ["me"] | ["inbox", "rows"] | ["insights"] => "GET, HEAD",
+        ["conversations", _] => "DELETE",
+        ["login"] | ["logout"] => "POST",
+        _ => return None,
+    })
+}
+
+/// Signs an operator in. Rate-limited before the password is checked (`shared::signin`): a
+/// browser holding this account's device cookie against its own bucket, any other attempt
+/// against its address's and the account's. A wrong password and an unknown email get the same
+/// answer. A successful sign-in renews the browser's device cookie.
+async fn login(req: &mut Request, env: &Env, site: &SiteId, config: &SiteConfig, now: i64) -> Handled {
     same_origin(req)?;
     let l: LoginRequest = http::body(req).await?;
-    limiter::enforce(env, &limiter::LOGIN_PER_IP, &limiter::client_ip(req), "sign-in attempts from your network").await?;
-    let account = format!("{site}:{}", l.email.trim().to_lowercase());
-    limiter::enforce(env, &limiter::LOGIN_PER_ACCOUNT, &account, "sign-in attempts for this email").await?;
+    let now_secs = now / 1000;
+    let device = auth::device(env, req)?.filter(|d| d.vouches_for(site, &l.email, now_secs));
+    let limits = &config.limits;
+    for bucket in signin::buckets(device.is_some()) {
+        let (limit, key, what) = match bucket {
+            signin::Bucket::Address => (
+                limiter::Limit::durable("login-ip", limits.sign_in_per_ip.rule()),
+                format!("{site}:{}", limiter::client_ip(req)),
+                "sign-in attempts from your network",
+            ),
+            signin::Bucket::Account => (
+                limiter::Limit::durable("login-account", limits.sign_in_per_account.rule()),
+                format!("{site}:{}", signin::account(&l.email)),
+                "sign-in attempts for this email (a browser that signed in to it before is not held up)",
+            ),
+            signin::Bucket::Device => (
+                limiter::Limit::durable("login-device", limits.sign_in_per_device.rule()),
+                device.as_ref().map(|d| d.id.clone()).unwrap_or_default(),
+                "sign-in attempts from this browser",
+            ),
+        };
+        limiter::enforce(env, &limit, &key, what).await?;
+    }
     let Some(account) = auth::login(env, site, &l.email, &l.password) else {
         return Err(api(ErrorCode::Unauthorized, "wrong email or password"));
     };
     let session = auth::Session {
         site: site.clone(),
         operator: OperatorRef { id: account.email.clone(), name: account.name.clone() },
-        exp: now / 1000 + auth::SESSION_SECONDS,
+        exp: now_secs + auth::SESSION_SECONDS,
         sid: auth::new_sid()?,
     };
     let cookie = auth::session_cookie(env, req, &session)?;
+    let device = signin::Device::new(site.clone(), &account.email, auth::new_sid()?, now_secs);
     let mut resp = json(200, &Me { site: site.clone(), operator: session.operator })?;
-    resp.headers_mut().set("set-cookie", &cookie)?;
+    resp.headers_mut().append("set-cookie", &cookie)?;
+    resp.headers_mut().append("set-cookie", &auth::device_cookie(env, req, &device)?)?;
     Ok(resp)
 }
 
@@ -355,13 +419,24 @@ async fn visitor_or_operator(
     Ok((h, origin))
 }
 
-/// Who opens a conversation socket: an operator (`?as=operator` + session) or the visitor
-/// (`None`: the object checks the token in the hello frame).
-async fn socket_actor(req: &Request, env: &Env, site: &SiteId, config: &SiteConfig, now: i64) -> Result<Option<Actor>, Failure> {
+/// Who opens a conversation socket: an operator (`?as=operator` + a session not signed out,
+/// which the site's `Inbox` then remembers, so that signing out closes this socket) or the
+/// visitor (`None`: the object checks the token in the hello frame).
+async fn socket_operator(
+    req: &Request,
+    env: &Env,
+    site: &SiteId,
+    config: &SiteConfig,
+    id: &ConversationId,
+    now: i64,
+) -> Result<Option<auth::Session>, Failure> {
     if http::query(req, "as").as_deref() == Some("operator") {
         same_origin(req)?;
-        let session = auth::require_operator(env, req, site, now / 1000).await?;
-        return Ok(Some(Actor::Operator { operator: session.operator }));
+        let session = auth::operator_session(env, req, site, now / 1000)?;
+        if inbox::is_revoked_opening(env, site, &session.sid, session.exp, id).await? {
+            return Err(auth::signed_out());
+        }
+        return Ok(Some(session));
     }
     visitor_origin(req, config)?;
     Ok(None)

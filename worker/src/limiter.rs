@@ -2,8 +2,9 @@
 //! `login-ip:203.0.113.7` — holding one token bucket (`baton_shared::ratelimit`).
 //!
 //! Use it from a route with [`enforce`] (429 `rate_limited` with `Retry-After` when the bucket
-//! is empty) or [`take`] (the decision itself). A new use is a new [`Limit`] constant: a name
-//! (the key's namespace) and a rule (burst, refill interval); the object needs no change.
+//! is empty), [`take`] (the decision itself) or [`charge`] (for what already happened: never
+//! refused, carried as debt). A new use is a new [`Limit`]: a name (the key's namespace) and a
+//! rule from the site's `[limits]`; the object needs no change.
 //!
 //! Storage: the bucket lives in the object's SQLite storage, not only in memory, so the limit
 //! survives the object being evicted or restarted — otherwise a patient password guesser could
@@ -31,11 +32,17 @@ pub struct Limit {
     pub durable: bool,
 }
 
-/// Sign-in attempts from one IP address: 10 at once, then one a minute.
-pub const LOGIN_PER_IP: Limit = Limit { name: "login-ip", rule: Rule { burst: 10, refill_ms: 60_000 }, durable: true };
-/// Sign-in attempts for one account (site + email, known or not — the same for both, so the
-/// limit says nothing about which emails exist): 10 at once, then one a minute, from anywhere.
-pub const LOGIN_PER_ACCOUNT: Limit = Limit { name: "login-account", rule: Rule { burst: 10, refill_ms: 60_000 }, durable: true };
+impl Limit {
+    /// A limit whose bucket lives in the limiter's memory (see `durable`).
+    pub fn memory(name: &'static str, rule: Rule) -> Limit {
+        Limit { name, rule, durable: false }
+    }
+
+    /// A limit whose bucket is written to storage on every take.
+    pub fn durable(name: &'static str, rule: Rule) -> Limit {
+        Limit { name, rule, durable: true }
+    }
+}
 
 /// What the worker sends to `/take`.
 #[derive(Serialize, Deserialize)]
@@ -44,11 +51,24 @@ pub struct TakeRequest {
     pub cost: u32,
     #[serde(default)]
     pub durable: bool,
+    /// A charge for what already happened (`ratelimit::charge`): never refused, what the bucket
+    /// lacks is carried as debt.
+    #[serde(default)]
+    pub charge: bool,
 }
 
 /// Takes `cost` tokens from the bucket of `key` under `limit`.
 pub async fn take(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<Decision, Failure> {
-    let body = serde_json::to_string(&TakeRequest { rule: limit.rule, cost, durable: limit.durable })?;
+    request(env, limit, key, TakeRequest { rule: limit.rule, cost, durable: limit.durable, charge: false }).await
+}
+
+/// Charges `cost` tokens for actions already done; the decision says whether the next may go.
+pub async fn charge(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<Decision, Failure> {
+    request(env, limit, key, TakeRequest { rule: limit.rule, cost, durable: limit.durable, charge: true }).await
+}
+
+async fn request(env: &Env, limit: &Limit, key: &str, take: TakeRequest) -> Result<Decision, Failure> {
+    let body = serde_json::to_string(&take)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
     let req = Request::new_with_init("https://limiter/take", &init)?;
@@ -139,14 +159,15 @@ impl RateLimiter {
                 let t: TakeRequest = crate::http::body(req).await?;
                 t.rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
                 let now = now_ms();
+                let step = if t.charge { ratelimit::charge } else { ratelimit::take };
                 if !t.durable {
-                    let (bucket, decision) = ratelimit::take(self.memory.get(), t.rule, t.cost, now);
+                    let (bucket, decision) = step(self.memory.get(), t.rule, t.cost, now);
                     self.memory.set(Some(bucket));
                     return json(200, &decision);
                 }
                 // No await between reading and writing the bucket: takes never interleave.
                 let stored = self.load()?.map(|(b, _)| b);
-                let (bucket, decision) = ratelimit::take(stored, t.rule, t.cost, now);
+                let (bucket, decision) = step(stored, t.rule, t.cost, now);
                 self.state.storage().sql().exec(
                     "INSERT INTO bucket (k, milli, at, burst, refill_ms) VALUES (1, ?, ?, ?, ?) \
                      ON CONFLICT(k) DO UPDATE SET milli = excluded.milli, at = excluded.at, burst = excluded.burst, refill_ms = excluded.refill_ms",

@@ -2,10 +2,13 @@
 //! Off unless `BATON_LLM_BASE_URL` and `BATON_LLM_API_KEY` are set (secrets or vars);
 //! `BATON_LLM_MODEL` picks the model. What is sent and what is accepted is decided in
 //! `baton_shared::engine::rephrase`; here we only carry the bytes. Any failure (network,
-//! status, timeout, bad JSON) falls back to the extractive answer.
+//! status, timeout, bad JSON) falls back to the extractive answer — and so does a site whose
+//! budget of calls (`[limits] llm_calls_per_site`) is spent: each call is paid for upstream.
 
+use crate::limiter;
+use baton_shared::config::SiteConfig;
 use baton_shared::engine::{rephrase, Engine};
-use baton_shared::protocol::Answer;
+use baton_shared::protocol::{Answer, SiteId};
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// How long the endpoint may take before the extractive answer is used instead.
@@ -54,14 +57,29 @@ impl Llm {
 }
 
 /// The answer to a question asked after `previous` (the visitor's earlier messages, oldest
-/// first; empty for a one-off question): extractive, rephrased when an endpoint is configured.
-pub async fn answer(env: &Env, engine: &Engine, question: &str, previous: &[String]) -> Answer {
+/// first; empty for a one-off question): extractive, rephrased when an endpoint is configured
+/// and the site's budget of calls allows.
+pub async fn answer(env: &Env, engine: &Engine, question: &str, previous: &[String], site: &SiteId, config: &SiteConfig) -> Answer {
     let response = engine.respond_in(question, previous, PASSAGES);
     let Some(llm) = Llm::from_env(env) else {
         return response.answer;
     };
     if !rephrase::wanted(&response.answer) {
         return response.answer;
+    }
+    let budget = limiter::Limit::memory("llm-site", config.limits.llm_calls_per_site.rule());
+    match limiter::take(env, &budget, site.as_str(), 1).await {
+        Ok(d) if d.allowed => {}
+        Ok(_) => {
+            worker::console_log!("site {site}: LLM budget (limits.llm_calls_per_site) spent for now; answering extractively");
+            return response.answer;
+        }
+        // Unlike the other limits, this one fails closed: an outage of the limiter must not
+        // turn into an unbounded bill.
+        Err(e) => {
+            worker::console_error!("LLM budget unavailable ({e:?}); answering extractively");
+            return response.answer;
+        }
     }
     let body = rephrase::request(&llm.model, question, &response.answer, &engine.passages(&response, PASSAGES));
     match llm.complete(&body).await {

@@ -26,19 +26,23 @@ const RETRY_BASE_VAR: &str = "BATON_WEBHOOK_RETRY_BASE_MS";
 /// Attempts kept in a site's delivery log.
 const LOG_ROWS: i64 = 200;
 
-/// Puts the deliveries of just-stored `events` in the outbox. Synchronous, so they commit with
-/// the events; the caller arms the alarm afterwards. Returns how many were queued.
-pub fn enqueue(sql: &SqlStorage, config: &SiteConfig, origin: &str, before: &ConversationState, events: &[Event], now: i64) -> usize {
+/// Puts the deliveries of just-stored `events` in the outbox. Synchronous, inside the step's
+/// transaction: an error fails the whole step (the events are not stored either), so an event
+/// is never stored without the deliveries it fires. The caller arms the alarm afterwards.
+/// Returns how many were queued.
+pub fn enqueue(
+    sql: &SqlStorage,
+    config: &SiteConfig,
+    origin: &str,
+    before: &ConversationState,
+    events: &[Event],
+    now: i64,
+) -> Result<usize, Failure> {
     let deliveries = webhook::deliveries(config, origin, before, events);
-    let mut queued = 0;
     for d in &deliveries {
-        let stored = serde_json::to_string(d).map_err(Failure::from).and_then(|p| Ok(jobs::add(sql, JOB_KIND, now, &p)?));
-        match stored {
-            Ok(()) => queued += 1,
-            Err(e) => console_error!("webhook {} not queued: {e:?}", d.id),
-        }
+        jobs::add(sql, JOB_KIND, now, &serde_json::to_string(d)?)?;
     }
-    queued
+    Ok(deliveries.len())
 }
 
 /// Runs one delivery job: one try, logged; says when to try again.

@@ -57,6 +57,10 @@ fn stage(dir: &Path, site_dirs: &[PathBuf]) -> PathBuf {
             let mut config: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(site_dir.join("site.json")).expect("site.json in the site folder")).unwrap();
             config["site"] = site.into();
+            // One client asks every question: no `/ask` limit may get in the way of the figures.
+            let wide = serde_json::json!({"burst": 1_000_000, "per_minute": 60_000});
+            config["limits"]["ask_per_ip"] = wide.clone();
+            config["limits"]["ask_per_site"] = wide;
             std::fs::write(d.join("site.json"), serde_json::to_vec(&config).unwrap()).unwrap();
         }
     }
