@@ -36,6 +36,8 @@ pub struct BuildOptions {
     pub config: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub quiet: bool,
+    /// Also write the docs as HTML pages into this folder, at their URLs' paths (`pages.rs`).
+    pub pages: Option<PathBuf>,
 }
 
 pub struct Summary {
@@ -45,6 +47,8 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     pub bytes: usize,
     pub seconds: f64,
+    /// HTML pages written (`--pages`).
+    pub pages_written: usize,
 }
 
 /// Loads and checks a site config; errors name the file, the line and the key.
@@ -137,13 +141,139 @@ fn warn(bar: &indicatif::ProgressBar, quiet: bool, msg: &str) {
     }
 }
 
+/// Where a page is published: `base_url`, then its slug (from the file's path by `[slugs]`, or
+/// the front matter's `slug`), then `slugs.suffix`; the folder's index page is `base_url/`.
+pub fn page_url(page: &Page, config: &SiteConfig) -> String {
+    let base = config.base_url.trim_end_matches('/');
+    if page.slug.is_empty() {
+        format!("{base}/")
+    } else {
+        format!("{base}/{}{}", page.slug, config.slugs.suffix)
+    }
+}
+
+/// The links in a section's text (`[text](target)` as `docs.rs` keeps them) with public
+/// targets: another doc file (`deployment.md#secrets`) becomes its page's URL, `#anchor` this
+/// page's; web, mail and site-absolute links stay. Any other target (an image, a file, a page
+/// not in the docs) is dropped and its text kept: an answer never links somewhere that isn't.
+pub fn resolve_links(text: &str, page: &Page, by_path: &std::collections::BTreeMap<&str, &Page>, config: &SiteConfig) -> String {
+    let resolve = |target: &str| -> Option<String> {
+        let (path, fragment) = match target.split_once('#') {
+            Some((p, f)) => (p, Some(f)),
+            None => (target, None),
+        };
+        let lower = path.to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("mailto:") || path.starts_with('/') {
+            return baton_shared::markdown::safe_href(target);
+        }
+        let with_fragment = |url: String| match fragment.filter(|f| !f.is_empty()) {
+            Some(f) => format!("{url}#{f}"),
+            None => url,
+        };
+        if path.is_empty() {
+            return fragment.map(|_| with_fragment(page_url(page, config)));
+        }
+        if path.contains(':') {
+            return None;
+        }
+        let dir = page.path.rfind('/').map(|i| &page.path[..i]).unwrap_or("");
+        let mut parts: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+        let path = path.replace("%20", " ");
+        for seg in path.split('/') {
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    parts.pop()?;
+                }
+                s => parts.push(s),
+            }
+        }
+        let joined = parts.join("/");
+        let found = by_path
+            .get(joined.as_str())
+            .or_else(|| ["md", "mdx", "markdown", "html"].iter().find_map(|e| by_path.get(format!("{joined}.{e}").as_str())))
+            .or_else(|| by_path.get(format!("{joined}/index.md").as_str()));
+        found.map(|p| with_fragment(page_url(p, config)))
+    };
+    // Scan outside code: fenced blocks and `code spans` keep their brackets as written.
+    let mut out = String::with_capacity(text.len());
+    let mut in_fence = false;
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if in_fence || line.trim_start().starts_with("```") {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        let mut in_code = false;
+        while let Some(i) = rest.find(['`', '[']) {
+            out.push_str(&rest[..i]);
+            let c = rest.as_bytes()[i];
+            rest = &rest[i..];
+            if c == b'`' {
+                in_code = !in_code;
+                out.push('`');
+                rest = &rest[1..];
+                continue;
+            }
+            let link = (!in_code)
+                .then(|| {
+                    let close = rest.find("](")?;
+                    let end = rest[close..].find(')')? + close;
+                    (!rest[1..close].contains('[')).then_some((close, end))
+                })
+                .flatten();
+            match link {
+                Some((close, end)) => {
+                    let label = &rest[1..close];
+                    match resolve(&rest[close + 2..end]) {
+                        Some(href) => out.push_str(&format!("[{label}]({href})")),
+                        None => out.push_str(label),
+                    }
+                    rest = &rest[end + 1..];
+                }
+                None => {
+                    out.push('[');
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+/// The words of a chunk's text for retrieval: link targets are addresses, not what the
+/// section says.
+fn searchable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find(')') {
+            Some(j) if !rest[i + 2..i + j].contains(char::is_whitespace) => rest = &rest[i + j + 1..],
+            _ => {
+                out.push_str("](");
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace('[', "")
+}
+
 /// Turns pages into retrieval chunks: one per section, long ones split with a small overlap,
 /// heading-only sections and tiny introductions folded into the next (sub)section.
 pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
-    let base = config.base_url.trim_end_matches('/');
+    let by_path: std::collections::BTreeMap<&str, &Page> = pages.iter().map(|p| (p.path.as_str(), p)).collect();
     let mut chunks = Vec::new();
     for page in pages {
-        let page_url = if page.slug.is_empty() { format!("{base}/") } else { format!("{base}/{}{}", page.slug, config.slugs.suffix) };
+        let page_url = page_url(page, config);
         let mut carry: Option<String> = None;
         let mut carried_text: Option<String> = None;
         for (i, s) in page.sections.iter().enumerate() {
@@ -184,6 +314,7 @@ pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
                     }
                 }
             }
+            let text = resolve_links(&text, page, &by_path, config);
             for part in split_long(&text) {
                 chunks.push(Chunk {
                     path: page.path.clone(),
@@ -290,7 +421,7 @@ fn blocks(text: &str) -> Vec<&str> {
 /// to run — fine for a benchmark, not for a site's index.
 pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, parallel: bool) -> Result<(IndexBody, usize)> {
     // Analysis and embeddings in parallel (order-preserving, so still deterministic).
-    let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&c.text)).collect();
+    let body_terms: Vec<Vec<String>> = chunks.par_iter().map(|c| text::terms(&searchable(&c.text))).collect();
     // The page title weighs like a heading only in the page's introduction: a question that
     // names the page ("how do I embed the widget?") wants its opening, not whichever subsection
     // is shortest. Subsections keep the title at body weight and their own trail at heading weight.
@@ -321,7 +452,7 @@ pub fn build_body(chunks: Vec<Chunk>, config: SiteConfig, model: &Model, paralle
         .collect();
     let bm25 = Bm25::build(&docs);
     let vectors: Vec<Vector> =
-        chunks.par_iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, c.text)))).collect();
+        chunks.par_iter().map(|c| Vector::quantize(&model.embed(&format!("{}\n{}", c.breadcrumb, searchable(&c.text))))).collect();
     let values: Vec<u32> = (0..chunks.len() as u32).collect();
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(if parallel { 0 } else { 1 }).build().context("cannot start the HNSW builder")?;
@@ -362,6 +493,10 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     }
     let files = pages.len();
     let chunks = chunk_pages(&pages, &config);
+    let pages_written = match &opts.pages {
+        Some(out) => crate::pages::write(&opts.docs, &pages, &config, out)?,
+        None => 0,
+    };
     let n_chunks = chunks.len();
     let config_json = serde_json::to_vec_pretty(&config)?;
     // Big corpora take seconds in the embedding and graph steps: say what is happening.
@@ -387,7 +522,7 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     // forms) from it even when the index itself cannot be loaded.
     let site_json = opts.out.with_file_name("site.json");
     std::fs::write(&site_json, config_json).with_context(|| format!("cannot write {}", site_json.display()))?;
-    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes: bytes.len(), seconds: started.elapsed().as_secs_f64() })
+    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes: bytes.len(), seconds: started.elapsed().as_secs_f64(), pages_written })
 }
 
 #[cfg(test)]
@@ -423,6 +558,20 @@ mod tests {
         assert_eq!(chunks[1].text, "Pick one:\n\nRun the package manager.", "the tiny intro leads its subsection");
         assert_eq!(chunks[1].heading, "Linux");
         assert!(chunks.iter().all(|c| c.path == "guide/index.md" && c.title == "Guide"));
+    }
+
+    #[test]
+    fn cross_references_keep_their_links_with_public_urls() {
+        let page = |path: &str, src: &str| docs::parse_page(path, src, &Default::default()).unwrap().unwrap();
+        let a = page("guide/a.md", "# A\n\n## Setup\n\nSee [deploying](../deploy.md#secrets), [the web](https://example.com), [below](#more), [a picture](shot.png) and `[not](a link)`.\n\n## More\n\nMore text here.\n");
+        let d = page("deploy.md", "# Deploy\n\n## Secrets\n\nSet them.\n");
+        let config = SiteConfig::default();
+        let chunks = chunk_pages(&[a, d], &config);
+        assert_eq!(
+            chunks[0].text,
+            "See [deploying](/docs/deploy#secrets), [the web](https://example.com), [below](/docs/guide/a#more), a picture and `[not](a link)`."
+        );
+        assert_eq!(searchable(&chunks[0].text), "See deploying, the web, below, a picture and `not](a link)`.");
     }
 
     #[test]

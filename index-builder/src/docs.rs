@@ -280,7 +280,9 @@ pub fn html_to_markdown(src: &str) -> (Option<String>, String) {
             body.replace_range(i..end, "");
         }
     }
-    let mut md = body;
+    // A heading's own id is what the site's links (and so citations) point at: keep it as a
+    // Markdown heading attribute (`## Install {#install-guide}`).
+    let mut md = keep_heading_ids(&body);
     for (open, prefix) in [
         ("<h1", "\n\n# "),
         ("<h2", "\n\n## "),
@@ -309,6 +311,43 @@ pub fn html_to_markdown(src: &str) -> (Option<String>, String) {
     (title, strip_html(&md))
 }
 
+/// `<h2 class="x" id="setup">Set up</h2>` → `<h2>Set up {#setup}</h2>` (h1-h6).
+fn keep_heading_ids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let l = rest.to_ascii_lowercase();
+        let found = (1..=6).filter_map(|n| l.find(&format!("<h{n}")).map(|i| (i, n))).min();
+        let Some((i, n)) = found else { break };
+        let open_end = l[i..].find('>').map(|j| i + j);
+        let close = format!("</h{n}>");
+        let next = l.as_bytes().get(i + 3).copied();
+        let (Some(open_end), true) = (open_end, matches!(next, Some(b'>' | b' ' | b'\n' | b'\t'))) else {
+            out.push_str(&rest[..i + 3]);
+            rest = &rest[i + 3..];
+            continue;
+        };
+        let Some(close_at) = l[open_end..].find(&close).map(|j| open_end + j) else { break };
+        let attrs = &rest[i + 3..open_end];
+        let id = attrs.split_once("id=").and_then(|(before, v)| {
+            // `id=`, not `data-id=` or `grid=`.
+            (before.is_empty() || before.ends_with(char::is_whitespace)).then_some(())?;
+            let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            v[1..].split(q).next().map(str::to_string)
+        });
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("<h{n}>"));
+        out.push_str(&rest[open_end + 1..close_at]);
+        if let Some(id) = id.filter(|id| !id.is_empty() && !id.contains(char::is_whitespace)) {
+            out.push_str(&format!(" {{#{id}}}"));
+        }
+        out.push_str(&close);
+        rest = &rest[close_at + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn replace_open_tag(s: &str, open: &str, with: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -330,13 +369,11 @@ fn replace_open_tag(s: &str, open: &str, with: &str) -> String {
     out
 }
 
-/// Parses one file's text into a page. `Err` = skipped (with why) or a front-matter error.
-pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Result<Page, Skip>, String> {
+/// A doc file as the Markdown the index reads (front matter split off, MDX and template tags
+/// stripped, HTML converted): (front matter, title of an HTML file, Markdown).
+pub fn page_markdown(rel_path: &str, src: &str) -> Result<(FrontMatter, Option<String>, String), String> {
     let is_html = rel_path.ends_with(".html") || rel_path.ends_with(".htm");
     let (fm, body, _) = if is_html { (FrontMatter::default(), src, 0) } else { front_matter(src)? };
-    if fm.draft {
-        return Ok(Err(Skip::Draft));
-    }
     let (html_title, md) = if is_html {
         html_to_markdown(body)
     } else if rel_path.ends_with(".mdx") {
@@ -344,6 +381,15 @@ pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Resul
     } else {
         (None, strip_template_tags(body))
     };
+    Ok((fm, html_title, md))
+}
+
+/// Parses one file's text into a page. `Err` = skipped (with why) or a front-matter error.
+pub fn parse_page(rel_path: &str, src: &str, slugs: &SlugConfig) -> Result<Result<Page, Skip>, String> {
+    let (fm, html_title, md) = page_markdown(rel_path, src)?;
+    if fm.draft {
+        return Ok(Err(Skip::Draft));
+    }
     let (h1, mut sections) = markdown_sections(&md);
     sections.retain(|s| !s.text.trim().is_empty() || !s.trail.is_empty());
     if sections.iter().all(|s| s.text.trim().is_empty()) {
@@ -370,6 +416,19 @@ fn humanize(stem: &str) -> String {
 
 /// Markdown → (first H1 text, sections). The first H1 is the page title, not a section.
 pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
+    let (h1, sections, _) = sections_and_heading_ids(md);
+    (h1, sections)
+}
+
+/// The anchor each heading of `md` gets, in document order (`None` for the H1 that is the
+/// page's title): what citations link to, so the rendered pages (`pages.rs`) give their
+/// headings exactly these ids.
+pub fn heading_ids(md: &str) -> Vec<Option<String>> {
+    sections_and_heading_ids(md).2
+}
+
+fn sections_and_heading_ids(md: &str) -> (Option<String>, Vec<Section>, Vec<Option<String>>) {
+    let mut ids: Vec<Option<String>> = Vec::new();
     let opts = Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES | Options::ENABLE_STRIKETHROUGH;
     let mut h1: Option<String> = None;
     let mut sections = vec![Section { trail: vec![], level: 1, anchor: String::new(), text: String::new() }];
@@ -387,6 +446,9 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
     let mut in_cell = false;
     // Image alt text ("Screenshot of the admin UI") describes a picture the answer can't show.
     let mut in_image = 0i32;
+    // Links in the text stay links (`[text](target)`, the target as written: `build.rs` makes
+    // it the page's public URL), so an answer that quotes a cross-reference keeps it.
+    let mut links: Vec<Option<String>> = Vec::new();
 
     fn push_block(sections: &mut [Section], block: &mut String) {
         let b = block.trim_end();
@@ -411,6 +473,7 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
                     let text = text.trim().to_string();
                     if level == 1 && h1.is_none() && sections.len() == 1 && sections[0].text.is_empty() {
                         h1 = Some(text);
+                        ids.push(None);
                         continue;
                     }
                     while stack.last().is_some_and(|(l, _)| *l >= level) {
@@ -425,6 +488,7 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
                         n += 1;
                     }
                     used_anchors.push(a.clone());
+                    ids.push(Some(a.clone()));
                     sections.push(Section { trail: stack.iter().map(|(_, t)| t.clone()).collect(), level, anchor: a, text: String::new() });
                 }
             }
@@ -528,6 +592,22 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
             }
             Event::Start(Tag::Image { .. }) => in_image += 1,
             Event::End(TagEnd::Image) => in_image -= 1,
+            Event::Start(Tag::Link { dest_url, .. }) => {
+                let keep = heading.is_none() && !in_cell && in_image == 0 && !dest_url.trim().is_empty();
+                if keep {
+                    block.push('[');
+                }
+                links.push(keep.then(|| dest_url.trim().to_string()));
+            }
+            Event::End(TagEnd::Link) => {
+                if let Some(Some(dest)) = links.pop() {
+                    if block.ends_with('[') {
+                        block.pop();
+                    } else {
+                        block.push_str(&format!("]({})", dest.replace(' ', "%20")));
+                    }
+                }
+            }
             Event::Text(_) if in_image > 0 => {}
             Event::Text(t) => {
                 let target = if let Some(h) = heading.as_mut() {
@@ -577,7 +657,7 @@ pub fn markdown_sections(md: &str) -> (Option<String>, Vec<Section>) {
         }
     }
     push_block(&mut sections, &mut block);
-    (h1, sections)
+    (h1, sections, ids)
 }
 
 fn level_num(l: HeadingLevel) -> u8 {
@@ -645,6 +725,15 @@ mod tests {
         let src = "{% hint kind=\"tip\" %}\nKeep this.\n{% /hint %}\n\n![Screenshot of the UI](a.png)\n\n```\n{% raw %}\n```\n";
         let (_, s) = markdown_sections(&strip_template_tags(src));
         assert_eq!(s[0].text, "Keep this.\n\n```\n{% raw %}\n```");
+    }
+
+    #[test]
+    fn html_headings_keep_their_own_ids() {
+        let html = "<html><body><h1>Guide</h1><p>Intro.</p><h2 class=\"h\" id=\"set-it-up\">Set <em>up</em></h2><p>Do it.</p><h2 data-id=\"x\">Other</h2><p>More.</p></body></html>";
+        let page = parse_page("guide.html", html, &SlugConfig::default()).unwrap().unwrap();
+        let anchors: Vec<&str> = page.sections.iter().map(|s| s.anchor.as_str()).collect();
+        assert_eq!(anchors, ["", "set-it-up", "other"]);
+        assert_eq!(page.sections[1].trail, ["Set up"]);
     }
 
     #[test]
