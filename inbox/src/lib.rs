@@ -710,6 +710,7 @@ fn Login(store: Store) -> impl IntoView {
         });
     };
     view! {
+        <main>
         <form class="login" on:submit=submit>
             <h1>"Baton inbox"</h1>
             {move || store.login_error.get().map(|e| view! { <p class="login-error" role="alert">{e}</p> })}
@@ -720,6 +721,7 @@ fn Login(store: Store) -> impl IntoView {
             // Not disabled while signing in: a disabled button drops the focus to the body.
             <button type="submit" aria-disabled=move || busy.get().then_some("true")>"Sign in"</button>
         </form>
+        </main>
     }
 }
 
@@ -727,10 +729,10 @@ fn Login(store: Store) -> impl IntoView {
 fn Shell(store: Store) -> impl IntoView {
     view! {
         <header class="top">
-            <strong class="brand">{move || {
+            <h1 class="brand">{move || {
                 let n = store.site_name.get();
                 if n.is_empty() { "Baton".to_string() } else { n }
-            }}</strong>
+            }}</h1>
             <nav class="tabs" aria-label="Pages">
                 <button class="nav-inbox" class:active=move || store.screen.get() == Screen::Inbox
                     aria-current=move || (store.screen.get() == Screen::Inbox).then_some("page")

@@ -78,7 +78,9 @@ async fn answers_in_markdown_with_sources_and_remembers_feedback_across_a_reload
         )
         .await;
     assert_eq!(pre, json!(["0", "region", "Code"]));
-    assert_eq!(b.texts(".msg.bot .code .copy").await, ["Copy"]);
+    // No copy button on a page without the clipboard API (http): a button that can't work is
+    // not offered (widget_ux.rs copies on a secure page).
+    assert_eq!(b.texts(".msg.bot .code .copy").await, Vec::<String>::new());
     assert_eq!(b.texts(".msg.bot .sources a").await, vec!["From: Gizmo Guide › Gizmo configuration file"]);
     assert_eq!(attr(&widget, ".sources a", "href").await.as_deref(), Some("https://docs.gizmo.test/gizmo#gizmo-configuration-file"));
     assert_eq!(attr(&widget, ".sources a", "target").await.as_deref(), Some("_blank"));
@@ -296,7 +298,7 @@ async fn shows_the_operator_joining_and_typing_and_tells_them_when_the_visitor_t
     // Asked: the button gives way to where things stand (pressing again could change nothing).
     let standing = wait_texts(&b, ".standing:not([hidden])", 1).await;
     assert_eq!(standing, ["You're in line — the team sees this whole conversation."]);
-    assert_eq!(attr(&widget, ".human", "hidden").await.as_deref(), Some(""));
+    assert!(attr(&widget, ".human", "hidden").await.is_some(), "no \"Talk to a human\" while waiting for one");
     let (id, _) = conversation(&b).await;
     let cookie = login(&w, SITE, "cy@example.com", "cy-password-1").await;
     let mut op = Ws::operator(&w, SITE, &id, &cookie, 0).await;

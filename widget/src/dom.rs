@@ -181,16 +181,17 @@ fn code_block(el: &Element, code: &str, t: &'static crate::i18n::Strings) {
     set(&pre, "role", "region");
     set(&pre, "aria-label", t.code);
     add_text(&add(&pre, "code", ""), code);
+    // The clipboard API exists only on secure pages (https, localhost): no button elsewhere.
+    let clipboard = web_sys::window().and_then(|w| js_sys::Reflect::get(&w.navigator(), &"clipboard".into()).ok());
+    let Some(clipboard) = clipboard.filter(|c| c.is_object()) else { return };
     let copy = add(&wrap, "button", "copy");
     set(&copy, "type", "button");
     add_text(&copy, t.copy);
     let code = code.to_string();
     let button = copy.clone();
     on(&copy, "click", move |_| {
-        let clipboard = web_sys::window().and_then(|w| js_sys::Reflect::get(&w.navigator(), &"clipboard".into()).ok());
-        let write = clipboard.as_ref().and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok());
-        let Some(f) = write.and_then(|f| f.dyn_into::<js_sys::Function>().ok()) else { return };
-        let Ok(promise) = f.call1(clipboard.as_ref().unwrap_throw(), &JsValue::from_str(&code)) else { return };
+        let write = js_sys::Reflect::get(&clipboard, &"writeText".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let Some(promise) = write.and_then(|f| f.call1(&clipboard, &JsValue::from_str(&code)).ok()) else { return };
         let button = button.clone();
         // "Copied" once the browser says so (it may refuse: no permission, no focus).
         wasm_bindgen_futures::spawn_local(async move {
@@ -201,7 +202,6 @@ fn code_block(el: &Element, code: &str, t: &'static crate::i18n::Strings) {
     });
 }
 
-/// A bot answer's Markdown subset as elements and text nodes.
 fn render_markdown(el: &Element, text: &str, t: &'static crate::i18n::Strings) {
     for block in markdown::parse(text) {
         match &block {
