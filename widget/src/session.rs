@@ -302,7 +302,8 @@ impl Session {
                     *this.saved.borrow_mut() = Some(saved);
                     this.connect();
                 }
-                Err((message, _)) if this.unavailable() => drop(message),
+                // Refused for this page: `refused` has said so and stopped everything.
+                Err(_) if this.unavailable() => {}
                 Err((message, retry)) => {
                     this.ui.notice.set(Some(message));
                     if retry {
