@@ -19,8 +19,20 @@
   var d = me.dataset, site = d.site || "demo";
   var api = (d.api || new URL(me.src, location.href).origin).replace(/\/+$/, "");
   var bundle = new URL("__BATON_BUNDLE__/", me.src).href;
-  var lang = /^de\b/i.test(d.lang || navigator.language || "") ? "de" : "en";
-  var label = lang == "de" ? ["Chat öffnen", "Chat schließen"] : ["Open chat", "Close chat"];
+  // The visitor's language: data-lang, else the first of the browser's languages the widget
+  // speaks (the panel's words and the engine's are in it), else English.
+  var words = {
+    en: ["Open chat", "Close chat", "The chat could not be loaded. Please try again."],
+    de: ["Chat öffnen", "Chat schließen", "Der Chat konnte nicht geladen werden. Bitte versuch es noch einmal."],
+    fr: ["Ouvrir le chat", "Fermer le chat", "Le chat n'a pas pu être chargé. Veuillez réessayer."],
+    es: ["Abrir el chat", "Cerrar el chat", "No se pudo cargar el chat. Inténtalo de nuevo."]
+  };
+  var lang = "en";
+  [d.lang].concat(d.lang ? [] : navigator.languages || [navigator.language]).some(function (t) {
+    var l = String(t || "").slice(0, 2).toLowerCase();
+    return words[l] && /^..($|[-_])/.test(t) && (lang = l);
+  });
+  var label = words[lang];
   var key = "baton:" + site + ":";
   function hex(c) { return /^#[0-9a-f]{6}$/i.test(c || "") ? c : null; }
   var color = hex(d.color);
@@ -94,7 +106,7 @@
           });
         }, function (e) {
           mounted = null;
-          panel.firstChild.textContent = lang == "de" ? "Der Chat konnte nicht geladen werden. Bitte versuch es noch einmal." : "The chat could not be loaded. Please try again.";
+          panel.firstChild.textContent = label[2];
           throw e;
         });
       }

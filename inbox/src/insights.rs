@@ -15,7 +15,8 @@ fn pct(r: Option<f32>) -> String {
 
 #[component]
 pub(crate) fn InsightsPage(store: Store) -> impl IntoView {
-    let days = RwSignal::new(30u32);
+    // In the store: the range is part of the page's URL.
+    let days = store.days;
     let data: RwSignal<Option<Result<Insights, String>>> = RwSignal::new(None);
     let reload = RwSignal::new(0u32);
     Effect::new(move |_| {
@@ -39,7 +40,8 @@ pub(crate) fn InsightsPage(store: Store) -> impl IntoView {
                 <h1>"Insights"</h1>
                 <div class="range" role="group" aria-label="Range">
                     {[7u32, 30, 90].into_iter().map(|d| view! {
-                        <button class:active=move || days.get() == d on:click=move |_| days.set(d)>{format!("{d} days")}</button>
+                        <button class:active=move || days.get() == d aria-pressed=move || (days.get() == d).to_string()
+                            on:click=move |_| days.set(d)>{format!("{d} days")}</button>
                     }).collect_view()}
                 </div>
                 <button class="refresh" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>
@@ -109,7 +111,7 @@ fn body(i: Insights) -> impl IntoView {
                     <table>
                         <thead><tr><th>"Question"</th><th class="num">"Asked"</th><th>"Also asked as"</th></tr></thead>
                         <tbody>{i.unanswered.into_iter().map(|g| view! {
-                            <tr class="gap"><td class="question">{g.question}</td><td class="num count">{g.count}</td>
+                            <tr class="gap"><td class="question">{g.question}</td><td class="num tally">{g.count}</td>
                                 <td class="examples">{g.examples.join(" · ")}</td></tr>
                         }).collect_view()}</tbody>
                     </table>
@@ -126,7 +128,7 @@ fn body(i: Insights) -> impl IntoView {
                     <table>
                         <tbody>{i.top_citations.into_iter().map(|c| view! {
                             <tr class="cited"><td>{link(&c.url.clone(), c.label.clone(), "cite")}</td>
-                                <td class="num count">{c.count}</td>
+                                <td class="num tally">{c.count}</td>
                                 <td class="barcell"><svg viewBox="0 0 100 10" preserveAspectRatio="none" class="minibar" aria-hidden="true">
                                     <rect x="0" y="1" height="8" width=format!("{:.1}", c.count as f32 * 100.0 / max as f32) rx="2"></rect>
                                 </svg></td></tr>

@@ -35,6 +35,56 @@ fn ws_base() -> String {
     format!("{proto}://{}", loc.host().unwrap_or_default())
 }
 
+// ---------------------------------------------------------------------------------------------
+// The URL: `?site=demo&view=open&c=<id>` or `?site=demo&page=insights&days=7`, kept in step
+// with the page (replaceState), so a reload or a shared link shows the same thing.
+// ---------------------------------------------------------------------------------------------
+
+fn url_param(name: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name).filter(|v| !v.is_empty())
+}
+
+/// The page's URL for the store's state.
+fn state_url(store: Store) -> String {
+    let mut q = vec![("site", store.site())];
+    match store.screen.get() {
+        Screen::Insights => {
+            q.push(("page", "insights".into()));
+            q.push(("days", store.days.get().to_string()));
+        }
+        Screen::Inbox => {
+            q.push(("view", store.view.get().key().into()));
+            if let Some(id) = store.open.get() {
+                q.push(("c", id.to_string()));
+            }
+        }
+    }
+    let params = web_sys::UrlSearchParams::new().expect("URLSearchParams");
+    for (k, v) in q {
+        params.append(k, &v);
+    }
+    format!("?{}", String::from(params.to_string()))
+}
+
+/// A link to one conversation (the list's rows): the inbox with it open.
+pub(crate) fn conversation_href(store: Store, id: &ConversationId) -> String {
+    format!("?site={}&view={}&c={id}", store.site(), store.view.get_untracked().key())
+}
+
+/// Restores the state a URL names (before the sockets connect).
+fn restore_from_url(store: Store) {
+    if url_param("page").as_deref() == Some("insights") {
+        store.screen.set(Screen::Insights);
+    }
+    if let Some(d) = url_param("days").and_then(|d| d.parse::<u32>().ok()).filter(|d| [7, 30, 90].contains(d)) {
+        store.days.set(d);
+    }
+    if let Some(v) = url_param("view").and_then(|v| View::parse(&v)) {
+        store.view.set(v);
+    }
+}
+
 /// Starts the inbox for a site in `<body>`. Called by inbox.html.
 #[wasm_bindgen]
 pub fn start(site: String) {
@@ -77,6 +127,8 @@ pub(crate) struct Store {
     pub canned: RwSignal<Vec<CannedReply>>,
     pub site_name: RwSignal<String>,
     pub screen: RwSignal<Screen>,
+    /// The insights' range in days.
+    pub days: RwSignal<u32>,
     pub view: RwSignal<View>,
     pub tag: RwSignal<String>,
     /// An ownership state to narrow the view to (`""`: any).
@@ -118,6 +170,7 @@ impl Store {
             canned: RwSignal::new(Vec::new()),
             site_name: RwSignal::new(String::new()),
             screen: RwSignal::new(Screen::Inbox),
+            days: RwSignal::new(30),
             view: RwSignal::new(View::Waiting),
             tag: RwSignal::new(String::new()),
             status: RwSignal::new(String::new()),
@@ -559,11 +612,25 @@ fn alert_new_handoff(store: Store, row: &ConversationSummary) {
 fn App(site: String) -> impl IntoView {
     let store = Store::new(site);
     provide_context(store);
+    restore_from_url(store);
     wasm_bindgen_futures::spawn_local(async move {
         if check_session(store).await && store.me.get_untracked().is_some() {
             connect_inbox(store, 0);
+            if let Some(id) = url_param("c").and_then(|c| ConversationId::parse(&c).ok()) {
+                if store.screen.get_untracked() == Screen::Inbox {
+                    open_conversation(store, id);
+                }
+            }
         }
         store.checked.set(true);
+    });
+    Effect::new(move |_| {
+        let url = state_url(store);
+        if store.me.with(|m| m.is_some()) {
+            if let Ok(h) = window().history() {
+                let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+            }
+        }
     });
     set_interval(move || store.now.set(util::now_ms()), Duration::from_secs(1));
     // The tab title shows how many conversations wait for a human.
@@ -600,8 +667,20 @@ fn Login(store: Store) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    let password_field = NodeRef::<leptos::html::Input>::new();
+    // After a refused sign-in the focus goes back to the password (the error is announced),
+    // not to the page's body.
+    let retry = move || {
+        if let Some(el) = password_field.get_untracked() {
+            let _ = el.focus();
+            el.select();
+        }
+    };
     let submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
         busy.set(true);
         wasm_bindgen_futures::spawn_local(async move {
             let body = LoginRequest { email: email.get_untracked(), password: password.get_untracked() };
@@ -621,21 +700,28 @@ fn Login(store: Store) -> impl IntoView {
                 Ok(r) => {
                     let msg = r.json::<ApiError>().await.map(|e| e.error.message).unwrap_or_else(|_| "sign-in failed: try again".into());
                     store.login_error.set(Some(msg));
+                    retry();
                 }
-                Err(_) => store.login_error.set(Some("cannot reach the server: check your connection".into())),
+                Err(_) => {
+                    store.login_error.set(Some("cannot reach the server: check your connection".into()));
+                    retry();
+                }
             }
         });
     };
     view! {
+        <main>
         <form class="login" on:submit=submit>
             <h1>"Baton inbox"</h1>
             {move || store.login_error.get().map(|e| view! { <p class="login-error" role="alert">{e}</p> })}
             <label>"Email" <input type="email" name="email" autocomplete="username" required
                 on:input=move |e| email.set(event_target_value(&e))/></label>
-            <label>"Password" <input type="password" name="password" autocomplete="current-password" required
+            <label>"Password" <input type="password" name="password" autocomplete="current-password" required node_ref=password_field
                 on:input=move |e| password.set(event_target_value(&e))/></label>
-            <button type="submit" disabled=move || busy.get()>"Sign in"</button>
+            // Not disabled while signing in: a disabled button drops the focus to the body.
+            <button type="submit" aria-disabled=move || busy.get().then_some("true")>"Sign in"</button>
         </form>
+        </main>
     }
 }
 
@@ -643,12 +729,13 @@ fn Login(store: Store) -> impl IntoView {
 fn Shell(store: Store) -> impl IntoView {
     view! {
         <header class="top">
-            <strong class="brand">{move || {
+            <h1 class="brand">{move || {
                 let n = store.site_name.get();
                 if n.is_empty() { "Baton".to_string() } else { n }
-            }}</strong>
+            }}</h1>
             <nav class="tabs" aria-label="Pages">
                 <button class="nav-inbox" class:active=move || store.screen.get() == Screen::Inbox
+                    aria-current=move || (store.screen.get() == Screen::Inbox).then_some("page")
                     on:click=move |_| store.screen.set(Screen::Inbox)>"Inbox"
                     {move || {
                         let n = store.rows.with(|r| rules::waiting_count(r));
@@ -656,6 +743,7 @@ fn Shell(store: Store) -> impl IntoView {
                     }}
                 </button>
                 <button class="nav-insights" class:active=move || store.screen.get() == Screen::Insights
+                    aria-current=move || (store.screen.get() == Screen::Insights).then_some("page")
                     on:click=move |_| store.screen.set(Screen::Insights)>"Insights"</button>
             </nav>
             <span class="live" class:off=move || !store.live.get()

@@ -3,8 +3,9 @@
 //! and the rows, live.
 
 use crate::util::{duration, link};
-use crate::{api_base, open_conversation, Store};
+use crate::{api_base, conversation_href, open_conversation, Store};
 use baton_shared::inbox::{self as rules, RowQuery, View};
+use baton_shared::markdown;
 use baton_shared::protocol::*;
 use gloo_net::http::Request;
 use leptos::prelude::*;
@@ -193,16 +194,25 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
             "system" => "System".to_string(),
             f => f.strip_prefix("operator:").unwrap_or(f).to_string(),
         };
-        (from, m.text.clone())
+        // The bot writes Markdown: one line of its words, not its backticks and fences.
+        let text = if m.from == "bot" { markdown::plain(&m.text) } else { m.text.clone() };
+        (from, text)
     });
     let page = row.page.clone();
+    let id4 = row.id.clone();
+    let href = conversation_href(store, &row.id);
+    // The row's one control is the link on the visitor's name (Tab reaches it, Enter opens,
+    // a middle click opens a tab); a click anywhere else on the row opens it too.
     view! {
-        <li class="row" data-id=row.id.to_string() data-status=row.ownership.label() tabindex="0"
+        <li class="row" data-id=row.id.to_string() data-status=row.ownership.label()
             class:active=move || store.open.with(|o| o.as_ref() == Some(&id3))
             class:unread={row.unread > 0}
             class:urgent={rules::is_urgent(&row)}
-            on:click=move |_| open_conversation(store, id.clone())
-            on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Enter" { open_conversation(store, id2.clone()) }>
+            on:click=move |e: web_sys::MouseEvent| {
+                let on_link = e.target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                    .and_then(|t| t.closest("a").ok().flatten()).is_some();
+                if !on_link { open_conversation(store, id.clone()) }
+            }>
             <div class="row-top">
                 <span class="status">{status_label(&row.ownership)}</span>
                 {waiting_since.map(|since| view! {
@@ -211,7 +221,14 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
                 {row.owner.as_ref().map(|o| view! { <span class="owner">{o.name.clone()}</span> })}
                 {(row.unread > 0).then(|| view! { <span class="unread" title="visitor messages not answered yet">{row.unread}</span> })}
             </div>
-            <div class="who">{who}</div>
+            <a class="who" href=href
+                aria-current=move || store.open.with(|o| o.as_ref() == Some(&id4)).then_some("true")
+                on:click=move |e: web_sys::MouseEvent| {
+                    if !(e.ctrl_key() || e.meta_key() || e.shift_key() || e.button() != 0) {
+                        e.prevent_default();
+                        open_conversation(store, id2.clone());
+                    }
+                }>{who}</a>
             {preview.map(|(from, text)| view! { <div class="preview"><b>{from}": "</b>{text}</div> })}
             {reason.map(|r| view! { <div class="reason">{r}</div> })}
             {page.map(|p| {

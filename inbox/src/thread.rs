@@ -5,43 +5,21 @@
 
 use crate::util::{clock, link, markdown_view, now_ms, random_id};
 use crate::{close_conversation, send_frame, Mode, Store};
+pub(crate) use baton_shared::ownership::OperatorAction as Action;
 use baton_shared::protocol::*;
 use leptos::prelude::*;
 use std::time::Duration;
 
-/// Operator actions on the open conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    TakeOver,
-    Leave,
-    HandBack,
-    Resolve,
-    Reopen,
-}
-
-impl Action {
-    fn frame(self) -> ClientMsg {
-        let client_id = random_id();
-        match self {
-            Action::TakeOver => ClientMsg::TakeOver { client_id },
-            Action::Leave => ClientMsg::Leave { client_id },
-            Action::HandBack => ClientMsg::HandBack { client_id },
-            Action::Resolve => ClientMsg::Resolve { client_id },
-            Action::Reopen => ClientMsg::Reopen { client_id },
-        }
-    }
-
-    /// Whether the action applies to a conversation in this state, for operator `me`.
-    fn applies(self, o: &Ownership, me: &str) -> bool {
-        let mine = matches!(o, Ownership::Human { operator } if operator.id == me);
-        let resolved = matches!(o, Ownership::Resolved { .. });
-        match self {
-            Action::TakeOver => !resolved && !mine,
-            Action::Leave => mine,
-            Action::HandBack => !resolved && !matches!(o, Ownership::Bot),
-            Action::Resolve => !resolved,
-            Action::Reopen => resolved,
-        }
+/// The frame of an operator action (which actions are offered when is `baton_shared`'s
+/// `OperatorAction::offered`).
+fn frame(action: Action) -> ClientMsg {
+    let client_id = random_id();
+    match action {
+        Action::TakeOver => ClientMsg::TakeOver { client_id },
+        Action::Leave => ClientMsg::Leave { client_id },
+        Action::HandBack => ClientMsg::HandBack { client_id },
+        Action::Resolve => ClientMsg::Resolve { client_id },
+        Action::Reopen => ClientMsg::Reopen { client_id },
     }
 }
 
@@ -50,7 +28,7 @@ pub(crate) fn act(store: Store, action: Action) -> bool {
     if store.open.get_untracked().is_none() {
         return false;
     }
-    send_frame(store, action.frame());
+    send_frame(store, frame(action));
     true
 }
 
@@ -63,8 +41,8 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
     let button = move |action: Action, class: &'static str, label: &'static str, hint: Option<&'static str>| {
         view! {
             <button class=class title=hint.unwrap_or(label) on:click=move |_| { act(store, action); }
-                disabled=move || !action.applies(&ownership(), &me())
-                class:hidden=move || !action.applies(&ownership(), &me())>
+                disabled=move || !action.offered(&ownership(), &me())
+                class:hidden=move || !action.offered(&ownership(), &me())>
                 {label}
                 {hint.map(|h| view! { <kbd>{h}</kbd> })}
             </button>
@@ -172,27 +150,39 @@ fn Tags(store: Store, row: Memo<Option<ConversationSummary>>) -> impl IntoView {
     }
 }
 
-/// The briefing card: what the visitor wants, what the bot tried (and cited), why it handed
-/// off, what the visitor filled in, and the page they are on now (live from the row).
+/// The briefing card: what the visitor wants (asked at the handoff), why a human is needed,
+/// what the bot tried (and cited), what the visitor filled in, and where they were at the
+/// handoff and are now. Compact, and folded away (one summary line) unless a person is
+/// waited for, so the thread starts on the first screen.
 #[component]
 fn Briefing(row: Memo<Option<ConversationSummary>>) -> impl IntoView {
     move || {
         let Some(r) = row.get() else { return ().into_any() };
         let b = r.briefing.clone();
         let handoff = r.handoff.clone().or_else(|| b.as_ref().and_then(|b| b.handoff.clone()));
-        let wants_first = b.as_ref().and_then(|b| b.first_question.clone()).or(r.first_question.clone());
-        let wants_latest = b.as_ref().and_then(|b| b.latest_question.clone()).filter(|l| Some(l) != wants_first.as_ref());
+        let wants = b.as_ref().and_then(|b| b.wants().map(String::from)).or(r.first_question.clone());
+        let first = b.as_ref().and_then(|b| b.first_asked().map(String::from));
         let attempts = b.as_ref().map(|b| b.bot_attempts.clone()).unwrap_or_default();
         let summary = b.as_ref().map(|b| b.summary.clone()).filter(|s| !s.is_empty());
+        let page_then = b.as_ref().and_then(|b| b.page.clone());
+        let page_now = r.page.clone().filter(|now| page_then.as_ref() != Some(now));
+        let open = matches!(r.ownership, Ownership::WaitingForHuman { .. });
+        let page_link = |p: Page| {
+            let label = if p.title.is_empty() { p.url.clone() } else { p.title.clone() };
+            view! { {link(&p.url, label, "page-link")} <small class="url">{p.url.clone()}</small> }
+        };
+        let tried = attempts.len();
         view! {
-            <section class="briefing" aria-label="Briefing">
-                <h3>"Briefing"</h3>
-                {summary.map(|s| view! { <p class="summary">{s}</p> })}
+            <details class="briefing" open=open aria-label="Briefing">
+                <summary>
+                    <span class="label">"Briefing"</span>
+                    <span class="summary">{summary.unwrap_or_else(|| "No handoff yet".into())}</span>
+                </summary>
                 <dl>
                     <dt>"Wants"</dt>
                     <dd class="wants">
-                        {match wants_first.clone() { Some(q) => q.into_any(), None => view! { <i>"nothing asked yet"</i> }.into_any() }}
-                        {wants_latest.map(|l| view! { <div class="latest">"Latest: " {l}</div> })}
+                        {match wants { Some(q) => q.into_any(), None => view! { <i>"nothing asked yet"</i> }.into_any() }}
+                        {first.map(|f| view! { <div class="first">"First asked: " {f}</div> })}
                     </dd>
                     <dt>"Why a human"</dt>
                     <dd class="why">{match handoff {
@@ -206,14 +196,15 @@ fn Briefing(row: Memo<Option<ConversationSummary>>) -> impl IntoView {
                     <dd class="tried">{if attempts.is_empty() {
                         view! { <i>"the bot has not answered"</i> }.into_any()
                     } else {
-                        view! { <ul>{attempts.into_iter().map(|a| view! {
-                            <li>
-                                <span class="q">{format!("“{}” → ", a.question)}</span>
-                                <span class="a">{a.answer}</span>
-                                <span class="confidence" class:low={a.confidence < 0.5}>{format!(" confidence {:.2}", a.confidence)}</span>
-                                {a.citations.into_iter().map(|c| link(&c.url.clone(), c.breadcrumb(), "cite")).collect_view()}
-                            </li>
-                        }).collect_view()}</ul> }.into_any()
+                        // The latest try, as one line of plain text (the thread has them whole).
+                        let a = attempts.into_iter().last().expect("not empty");
+                        view! {
+                            <span class="q">{format!("“{}” → ", a.question)}</span>
+                            <span class="a">{baton_shared::markdown::plain(&a.answer)}</span>
+                            <span class="confidence" class:low={a.confidence < 0.5}>{format!(" confidence {:.2}", a.confidence)}</span>
+                            {a.citations.into_iter().map(|c| link(&c.url.clone(), c.breadcrumb(), "cite")).collect_view()}
+                            {(tried > 1).then(|| view! { <span class="more">{format!(" · {} tries in all", tried)}</span> })}
+                        }.into_any()
                     }}</dd>
                     <dt>"Details"</dt>
                     <dd class="fields">{if r.fields.is_empty() {
@@ -221,16 +212,17 @@ fn Briefing(row: Memo<Option<ConversationSummary>>) -> impl IntoView {
                     } else {
                         r.fields.iter().map(|(k, v)| view! { <span class="field"><b>{k.clone()}": "</b>{v.clone()}</span> }).collect_view().into_any()
                     }}</dd>
-                    <dt>"On page"</dt>
-                    <dd class="page">{match r.page.clone() {
-                        Some(p) => {
-                            let label = if p.title.is_empty() { p.url.clone() } else { p.title.clone() };
-                            view! { {link(&p.url, label, "page-link")} <small class="url">{p.url.clone()}</small> }.into_any()
-                        }
+                    <dt>{if page_now.is_some() { "Page at handoff" } else if b.is_some() { "Page (at handoff and now)" } else { "Page now" }}</dt>
+                    <dd class="page page-then">{match page_then.clone().or_else(|| r.page.clone()) {
+                        Some(p) => page_link(p).into_any(),
                         None => view! { <i>"unknown"</i> }.into_any(),
                     }}</dd>
+                    {page_now.filter(|_| page_then.is_some()).map(|p| view! {
+                        <dt>"Page now"</dt>
+                        <dd class="page page-now">{page_link(p)}</dd>
+                    })}
                 </dl>
-            </section>
+            </details>
         }
         .into_any()
     }

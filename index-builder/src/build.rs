@@ -29,6 +29,8 @@ pub struct BuildOptions {
     pub config: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub quiet: bool,
+    /// Also write the docs as HTML pages into this folder, at their URLs' paths (`pages.rs`).
+    pub pages: Option<PathBuf>,
 }
 
 pub struct Summary {
@@ -38,6 +40,8 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     pub bytes: usize,
     pub seconds: f64,
+    /// HTML pages written (`--pages`).
+    pub pages_written: usize,
 }
 
 /// Loads and checks a site config; errors name the file, the line and the key.
@@ -146,13 +150,23 @@ fn warn(bar: &indicatif::ProgressBar, quiet: bool, msg: &str) {
     }
 }
 
+/// Where a page is published: `base_url`, then its slug (from the file's path by `[slugs]`, or
+/// the front matter's `slug`), then `slugs.suffix`; the folder's index page is `base_url/`.
+pub fn page_url(page: &Page, config: &SiteConfig) -> String {
+    let base = config.base_url.trim_end_matches('/');
+    if page.slug.is_empty() {
+        format!("{base}/")
+    } else {
+        format!("{base}/{}{}", page.slug, config.slugs.suffix)
+    }
+}
+
 /// Turns pages into retrieval chunks: one per section, long ones split with a small overlap,
 /// heading-only sections and tiny introductions folded into the next (sub)section.
 pub fn chunk_pages(pages: &[Page], config: &SiteConfig) -> Vec<Chunk> {
-    let base = config.base_url.trim_end_matches('/');
     let mut chunks = Vec::new();
     for page in pages {
-        let page_url = if page.slug.is_empty() { format!("{base}/") } else { format!("{base}/{}{}", page.slug, config.slugs.suffix) };
+        let page_url = page_url(page, config);
         let mut carry: Option<String> = None;
         let mut carried_text: Option<String> = None;
         for (i, s) in page.sections.iter().enumerate() {
@@ -361,6 +375,10 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     }
     let files = pages.len();
     let chunks = chunk_pages(&pages, &config);
+    let pages_written = match &opts.pages {
+        Some(out) => crate::pages::write(&opts.docs, &pages, &config, out)?,
+        None => 0,
+    };
     let n_chunks = chunks.len();
     let config_json = serde_json::to_vec_pretty(&config)?;
     // Big corpora take seconds in the embedding and graph steps: say what is happening.
@@ -381,7 +399,7 @@ pub fn run(opts: &BuildOptions) -> Result<Summary> {
     let site_json = opts.out.with_file_name("site.json");
     std::fs::write(&site_json, config_json).with_context(|| format!("cannot write {}", site_json.display()))?;
     let bytes = index_files.iter().map(Vec::len).sum();
-    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes, seconds: started.elapsed().as_secs_f64() })
+    Ok(Summary { files, chunks: n_chunks, tokens, skipped, bytes, seconds: started.elapsed().as_secs_f64(), pages_written })
 }
 
 /// Writes an index's files: the head at `out`, its parts (if any) beside it as `out.1`, `out.2`,

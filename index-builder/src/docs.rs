@@ -342,7 +342,9 @@ pub fn html_to_markdown(src: &str) -> (Option<String>, String) {
             body.replace_range(i..end, "");
         }
     }
-    let mut md = body;
+    // A heading's own id is what the site's links (and so citations) point at: keep it as a
+    // Markdown heading attribute (`## Install {#install-guide}`).
+    let mut md = keep_heading_ids(&body);
     for (open, prefix) in [
         ("<h1", "\n\n# "),
         ("<h2", "\n\n## "),
@@ -371,6 +373,43 @@ pub fn html_to_markdown(src: &str) -> (Option<String>, String) {
     (title, strip_html(&md))
 }
 
+/// `<h2 class="x" id="setup">Set up</h2>` → `<h2>Set up {#setup}</h2>` (h1-h6).
+fn keep_heading_ids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let l = rest.to_ascii_lowercase();
+        let found = (1..=6).filter_map(|n| l.find(&format!("<h{n}")).map(|i| (i, n))).min();
+        let Some((i, n)) = found else { break };
+        let open_end = l[i..].find('>').map(|j| i + j);
+        let close = format!("</h{n}>");
+        let next = l.as_bytes().get(i + 3).copied();
+        let (Some(open_end), true) = (open_end, matches!(next, Some(b'>' | b' ' | b'\n' | b'\t'))) else {
+            out.push_str(&rest[..i + 3]);
+            rest = &rest[i + 3..];
+            continue;
+        };
+        let Some(close_at) = l[open_end..].find(&close).map(|j| open_end + j) else { break };
+        let attrs = &rest[i + 3..open_end];
+        let id = attrs.split_once("id=").and_then(|(before, v)| {
+            // `id=`, not `data-id=` or `grid=`.
+            (before.is_empty() || before.ends_with(char::is_whitespace)).then_some(())?;
+            let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            v[1..].split(q).next().map(str::to_string)
+        });
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("<h{n}>"));
+        out.push_str(&rest[open_end + 1..close_at]);
+        if let Some(id) = id.filter(|id| !id.is_empty() && !id.contains(char::is_whitespace)) {
+            out.push_str(&format!(" {{#{id}}}"));
+        }
+        out.push_str(&close);
+        rest = &rest[close_at + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn replace_open_tag(s: &str, open: &str, with: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -392,14 +431,11 @@ fn replace_open_tag(s: &str, open: &str, with: &str) -> String {
     out
 }
 
-/// Parses one file's text into a page. `Err` = skipped (with why) or a front-matter error.
-/// Links keep their Markdown form with the target made public (see [`LinkTargets`]).
-pub fn parse_page(rel_path: &str, src: &str, config: &SiteConfig) -> Result<Result<Page, Skip>, String> {
+/// A doc file as the Markdown the index reads (front matter split off, MDX and template tags
+/// stripped, HTML converted): (front matter, title of an HTML file, Markdown).
+pub fn page_markdown(rel_path: &str, src: &str) -> Result<(FrontMatter, Option<String>, String), String> {
     let is_html = rel_path.ends_with(".html") || rel_path.ends_with(".htm");
     let (fm, body, _) = if is_html { (FrontMatter::default(), src, 0) } else { front_matter(src)? };
-    if fm.draft {
-        return Ok(Err(Skip::Draft));
-    }
     let (html_title, md) = if is_html {
         html_to_markdown(body)
     } else if rel_path.ends_with(".mdx") {
@@ -407,6 +443,16 @@ pub fn parse_page(rel_path: &str, src: &str, config: &SiteConfig) -> Result<Resu
     } else {
         (None, strip_admonitions(&strip_template_tags(body)))
     };
+    Ok((fm, html_title, md))
+}
+
+/// Parses one file's text into a page. `Err` = skipped (with why) or a front-matter error.
+/// Links keep their Markdown form with the target made public (see [`LinkTargets`]).
+pub fn parse_page(rel_path: &str, src: &str, config: &SiteConfig) -> Result<Result<Page, Skip>, String> {
+    let (fm, html_title, md) = page_markdown(rel_path, src)?;
+    if fm.draft {
+        return Ok(Err(Skip::Draft));
+    }
     let slug = match &fm.slug {
         Some(s) => s.trim_matches('/').to_string(),
         None => slug_for(rel_path, &config.slugs),
@@ -519,6 +565,19 @@ fn humanize(stem: &str) -> String {
 /// Markdown → (first H1 text, sections). The first H1 is the page title, not a section. Links
 /// stay `[text](target)` with the target `link` gives (none: only the text stays).
 pub fn markdown_sections(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Option<String>, Vec<Section>) {
+    let (h1, sections, _) = sections_and_heading_ids(md, link);
+    (h1, sections)
+}
+
+/// The anchor each heading of `md` gets, in document order (`None` for the H1 that is the
+/// page's title): what citations link to, so the rendered pages (`pages.rs`) give their
+/// headings exactly these ids.
+pub fn heading_ids(md: &str) -> Vec<Option<String>> {
+    sections_and_heading_ids(md, &|_| None).2
+}
+
+fn sections_and_heading_ids(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Option<String>, Vec<Section>, Vec<Option<String>>) {
+    let mut ids: Vec<Option<String>> = Vec::new();
     let opts = Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES | Options::ENABLE_STRIKETHROUGH;
     let mut h1: Option<String> = None;
     let mut sections = vec![Section { trail: vec![], level: 1, anchor: String::new(), text: String::new() }];
@@ -562,6 +621,7 @@ pub fn markdown_sections(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Op
                     let text = text.trim().to_string();
                     if level == 1 && h1.is_none() && sections.len() == 1 && sections[0].text.is_empty() {
                         h1 = Some(text);
+                        ids.push(None);
                         continue;
                     }
                     while stack.last().is_some_and(|(l, _)| *l >= level) {
@@ -576,6 +636,7 @@ pub fn markdown_sections(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Op
                         n += 1;
                     }
                     used_anchors.push(a.clone());
+                    ids.push(Some(a.clone()));
                     sections.push(Section { trail: stack.iter().map(|(_, t)| t.clone()).collect(), level, anchor: a, text: String::new() });
                 }
             }
@@ -751,7 +812,7 @@ pub fn markdown_sections(md: &str, link: &dyn Fn(&str) -> Option<String>) -> (Op
         }
     }
     push_block(&mut sections, &mut block);
-    (h1, sections)
+    (h1, sections, ids)
 }
 
 fn level_num(l: HeadingLevel) -> u8 {
@@ -846,6 +907,15 @@ mod tests {
         let (_, s) = markdown_sections(&strip_admonitions(&strip_template_tags(src)), &|_| None);
         assert_eq!(s[0].text, "Old option.\n\nQuoted note.\n\nKept.\n\n```\n:::kept\n```");
         assert_eq!(strip_mdx("Add `<Image />` to <Aside>the page</Aside>.\n"), "Add `<Image />` to the page.\n");
+    }
+
+    #[test]
+    fn html_headings_keep_their_own_ids() {
+        let html = "<html><body><h1>Guide</h1><p>Intro.</p><h2 class=\"h\" id=\"set-it-up\">Set <em>up</em></h2><p>Do it.</p><h2 data-id=\"x\">Other</h2><p>More.</p></body></html>";
+        let page = parse_page("guide.html", html, &SiteConfig::default()).unwrap().unwrap();
+        let anchors: Vec<&str> = page.sections.iter().map(|s| s.anchor.as_str()).collect();
+        assert_eq!(anchors, ["", "set-it-up", "other"]);
+        assert_eq!(page.sections[1].trail, ["Set up"]);
     }
 
     #[test]

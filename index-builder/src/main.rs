@@ -17,6 +17,7 @@ mod jsonl;
 mod llm;
 mod model;
 mod operator;
+mod pages;
 mod report;
 mod triage;
 
@@ -67,6 +68,11 @@ enum Cmd {
         /// With --report: compare with this earlier index file or docs folder.
         #[arg(long, requires = "report")]
         previous: Option<String>,
+        /// Also write the docs as HTML pages into this folder, each at its URL's path (base_url
+        /// must be a path such as "/docs"), headings anchored as citations link to them and the
+        /// widget on every page: for a deployment that is its own docs site, like the demo.
+        #[arg(long)]
+        pages: Option<PathBuf>,
     },
     /// What the bot will know after a docs change: pages and sections added / removed / changed,
     /// text under no heading, skipped files and broken links. OLD and NEW are docs folders or
@@ -273,14 +279,21 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Build { docs, out, sites_dir, base_url, config, model, quiet, report, previous } => {
+        Cmd::Build { docs, out, sites_dir, base_url, config, model, quiet, report, previous, pages } => {
             let out = match (out, sites_dir) {
                 (Some(out), _) => out,
                 (None, Some(dir)) => report::site_index_path(&docs, config.as_deref(), &dir)?,
                 (None, None) => anyhow::bail!("pass --out FILE or --sites-dir DIR"),
             };
-            let s =
-                build::run(&build::BuildOptions { docs: docs.clone(), out: out.clone(), base_url, config: config.clone(), model, quiet })?;
+            let s = build::run(&build::BuildOptions {
+                docs: docs.clone(),
+                out: out.clone(),
+                base_url,
+                config: config.clone(),
+                model,
+                quiet,
+                pages: pages.clone(),
+            })?;
             eprintln!(
                 "built {}: {} files, {} chunks, {} tokens, {} skipped, {:.2} s, {:.1} KB",
                 out.display(),
@@ -293,6 +306,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             for (file, why) in &s.skipped {
                 eprintln!("  skipped {file}: {why}");
+            }
+            if let Some(dir) = &pages {
+                eprintln!("  wrote {} pages into {}", s.pages_written, dir.display());
             }
             if report {
                 let r = report::diff(previous.as_deref().unwrap_or(report::NOTHING), &docs, config.as_deref())?;

@@ -37,6 +37,7 @@ struct Snapshot {
     skipped: Vec<Skipped>,
     broken_links: Vec<BrokenLink>,
     unheaded: Vec<Unheaded>,
+    unresolved: Vec<UnresolvedCitation>,
     chunks: usize,
 }
 
@@ -107,6 +108,15 @@ pub struct BrokenLink {
     pub problem: String,
 }
 
+/// A citation URL that would not open the cited section on the site.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct UnresolvedCitation {
+    /// The doc file (or `baton.toml` for the config).
+    pub path: String,
+    pub url: String,
+    pub problem: String,
+}
+
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Counts {
     pub pages: usize,
@@ -121,6 +131,7 @@ pub struct Counts {
     pub sections_without_heading: usize,
     pub skipped: usize,
     pub broken_links: usize,
+    pub unresolved_citations: usize,
 }
 
 /// The report, as `--json` prints it.
@@ -136,6 +147,7 @@ pub struct Report {
     pub sections_without_heading: Vec<Unheaded>,
     pub skipped: Vec<Skipped>,
     pub broken_links: Vec<BrokenLink>,
+    pub unresolved_citations: Vec<UnresolvedCitation>,
 }
 
 /// `OLD` may be "none": everything in NEW is then new.
@@ -150,7 +162,15 @@ pub fn diff(old: &str, new: &Path, config: Option<&Path>) -> Result<Report> {
 }
 
 fn empty() -> Snapshot {
-    Snapshot { label: NOTHING.into(), pages: BTreeMap::new(), skipped: vec![], broken_links: vec![], unheaded: vec![], chunks: 0 }
+    Snapshot {
+        label: NOTHING.into(),
+        pages: BTreeMap::new(),
+        skipped: vec![],
+        broken_links: vec![],
+        unheaded: vec![],
+        unresolved: vec![],
+        chunks: 0,
+    }
 }
 
 fn load(path: &Path, config: Option<&Path>) -> Result<Snapshot> {
@@ -173,7 +193,68 @@ fn from_docs(dir: &Path, config: Option<&Path>) -> Result<Snapshot> {
     let chunks = build::chunk_pages(&pages, &config);
     let skipped: Vec<Skipped> = skipped.into_iter().map(|(path, reason)| Skipped { path, reason }).collect();
     let links = broken_links(dir, &pages, &skipped, &config);
-    Ok(from_chunks(dir.display().to_string(), &chunks, skipped, links))
+    let mut snapshot = from_chunks(dir.display().to_string(), &chunks, skipped, links);
+    snapshot.unresolved = unresolved_citations(&pages, &config);
+    Ok(snapshot)
+}
+
+/// Citations that would not open their section: two pages published at one URL, a heading
+/// with nothing to make an anchor of, a URL with characters a link must escape, a relative
+/// `base_url`. (On the demo's own pages, `pages.rs` also checks every anchor is on its page.)
+fn unresolved_citations(pages: &[Page], config: &SiteConfig) -> Vec<UnresolvedCitation> {
+    let mut out = Vec::new();
+    let base = &config.base_url;
+    if !base.is_empty() && !base.starts_with('/') && !base.starts_with("https://") && !base.starts_with("http://") {
+        out.push(UnresolvedCitation {
+            path: "baton.toml".into(),
+            url: base.clone(),
+            problem: format!(
+                "base_url {base:?} is relative: each citation would resolve against whatever page the widget is on; \
+                 write the docs' address (https://docs.example.com) or an absolute path (/docs)"
+            ),
+        });
+    }
+    let mut by_url: BTreeMap<String, Vec<&Page>> = BTreeMap::new();
+    for p in pages {
+        by_url.entry(build::page_url(p, config)).or_default().push(p);
+    }
+    for (url, same) in &by_url {
+        if same.len() > 1 {
+            let paths: Vec<&str> = same.iter().map(|p| p.path.as_str()).collect();
+            for p in same {
+                out.push(UnresolvedCitation {
+                    path: p.path.clone(),
+                    url: url.clone(),
+                    problem: format!(
+                        "{} are all published at this URL: a citation may open the wrong one (set `slug` in the front matter)",
+                        paths.join(" and ")
+                    ),
+                });
+            }
+        }
+        let path_part = url.split_once("://").map(|(_, r)| r.find('/').map(|i| &r[i..]).unwrap_or("")).unwrap_or(url);
+        if let Some(c) = path_part.chars().find(|c| !(c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:@".contains(*c))) {
+            out.push(UnresolvedCitation {
+                path: same[0].path.clone(),
+                url: url.clone(),
+                problem: format!("the URL has {c:?}, which a link must escape: rename the file or set `slug` in the front matter"),
+            });
+        }
+        for p in same {
+            for s in p.sections.iter().filter(|s| !s.trail.is_empty() && s.anchor.is_empty()) {
+                out.push(UnresolvedCitation {
+                    path: p.path.clone(),
+                    url: url.clone(),
+                    problem: format!(
+                        "the heading “{}” has no letters or digits to make an anchor of: its citations open the top of the page \
+                         (give it one: `## … {{#name}}`)",
+                        s.trail.last().map(String::as_str).unwrap_or("")
+                    ),
+                });
+            }
+        }
+    }
+    out
 }
 
 fn from_chunks(label: String, chunks: &[Chunk], skipped: Vec<Skipped>, broken_links: Vec<BrokenLink>) -> Snapshot {
@@ -208,7 +289,7 @@ fn from_chunks(label: String, chunks: &[Chunk], skipped: Vec<Skipped>, broken_li
             })
         })
         .collect();
-    Snapshot { label, pages, skipped, broken_links, unheaded, chunks: chunks.len() }
+    Snapshot { label, pages, skipped, broken_links, unheaded, unresolved: vec![], chunks: chunks.len() }
 }
 
 fn preview(text: &str) -> String {
@@ -238,6 +319,7 @@ fn compare(old: Snapshot, new: Snapshot) -> Report {
         sections_without_heading: new.unheaded,
         skipped: new.skipped,
         broken_links: new.broken_links,
+        unresolved_citations: new.unresolved,
     };
     for (path, p) in &new.pages {
         let Some(before) = old.pages.get(path) else {
@@ -288,6 +370,7 @@ fn compare(old: Snapshot, new: Snapshot) -> Report {
     c.sections_without_heading = r.sections_without_heading.len();
     c.skipped = r.skipped.len();
     c.broken_links = r.broken_links.len();
+    c.unresolved_citations = r.unresolved_citations.len();
     r
 }
 
@@ -517,6 +600,14 @@ pub fn render_text(r: &Report) -> String {
         let _ = writeln!(s, "\nBroken links:");
         for b in &r.broken_links {
             let _ = writeln!(s, "  {}:{}: {} — {}", b.path, b.line, b.target, b.problem);
+        }
+    }
+    if r.unresolved_citations.is_empty() {
+        let _ = writeln!(s, "Every citation opens its section.");
+    } else {
+        let _ = writeln!(s, "\nCitations that would not open their section:");
+        for u in &r.unresolved_citations {
+            let _ = writeln!(s, "  {}: {} — {}", u.path, u.url, u.problem);
         }
     }
     s

@@ -153,3 +153,69 @@ fn built_indexes_diff_like_their_folders_and_build_writes_per_site() {
     let out = index_builder(&["diff", "none", tmp.path().join("nothing-here").to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a docs folder nor an index file"));
 }
+
+#[test]
+fn citations_that_would_not_resolve_are_listed_and_the_demo_pages_carry_every_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("baton.toml", "site = \"docs\"\nbase_url = \"/docs\"\n");
+    write("guide.md", "# Guide\n\nThe guide page, one of two at one URL.\n");
+    write("guide/index.md", "# Guide index\n\nThe other page at that URL.\n");
+    write("intro.md", "# Intro\n\nWelcome text for everyone.\n\n## 🚀\n\nLaunch notes under an emoji heading.\n\n## Set up {#setup}\n\nSee [the guide](guide.md).\n");
+    write("my page.md", "# My page\n\nA page whose file name has a space.\n");
+    let r = diff_json(Path::new("none"), dir.path());
+    let problems: Vec<(String, String)> = r["unresolved_citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["path"].as_str().unwrap().to_string(), u["problem"].as_str().unwrap().to_string()))
+        .collect();
+    let has = |path: &str, words: &str| problems.iter().any(|(p, why)| p == path && why.contains(words));
+    assert!(has("guide.md", "all published at this URL") && has("guide/index.md", "all published at this URL"), "{problems:#?}");
+    assert!(has("intro.md", "no letters or digits"), "{problems:#?}");
+    assert!(has("my page.md", "which a link must escape"), "{problems:#?}");
+    assert_eq!(r["counts"]["unresolved_citations"], problems.len());
+    let text = String::from_utf8(index_builder(&["diff", "none", dir.path().to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains("Citations that would not open their section:"), "{text}");
+
+    // As pages (the demo's way): each at its URL, the cited anchors on it, cross-references
+    // leading to pages, the widget on every one.
+    let out = tempfile::tempdir().unwrap();
+    let docs = dir.path();
+    let idx = out.path().join("sites/docs/index.idx");
+    let pages = out.path().join("pages");
+    let o = index_builder(&[
+        "build",
+        "--quiet",
+        "--docs",
+        docs.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+        "--pages",
+        pages.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let intro = std::fs::read_to_string(pages.join("docs/intro.html")).unwrap();
+    assert!(intro.contains("<h2 id=\"setup\">Set up"), "{intro}");
+    assert!(intro.contains("<a href=\"/docs/guide\">the guide</a>"), "{intro}");
+    assert!(intro.contains("<script src=\"/widget.js\" data-site=\"docs\" async></script>"));
+    // A docs site elsewhere: no pages to write here, and it says why.
+    let o = index_builder(&[
+        "build",
+        "--quiet",
+        "--docs",
+        docs.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+        "--base-url",
+        "https://docs.example.com",
+        "--pages",
+        pages.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("base_url must be a path"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -5,6 +5,7 @@
 //! index as well as in TOML. Every key has a default, so a config may be as short as
 //! `site = "docs"`.
 
+use crate::i18n::{self, Localized};
 use crate::protocol::{ErrorBody, FieldKind, FieldSpec, OperatorRef, SiteId, WebhookEvent, WebhookFormat};
 use crate::ratelimit::Rule;
 use serde::{Deserialize, Serialize};
@@ -26,8 +27,9 @@ pub struct SiteConfig {
     /// Pages allowed to embed the widget: exact origins (`https://docs.example.com`) or
     /// wildcards (`https://*.example.com`).
     pub allowed_origins: Vec<String>,
-    /// First message in the widget.
-    pub greeting: String,
+    /// First message in the widget, per language if wanted (`greeting.de = "Hallo!"`). A
+    /// visitor whose language it is not given in gets the widget's own greeting.
+    pub greeting: Localized,
     /// Widget accent colour (`#rrggbb`), overridable by `data-color`.
     pub color: Option<String>,
     /// Answers below this confidence hand off (see `DEFAULT_CONFIDENCE_THRESHOLD`).
@@ -118,8 +120,10 @@ pub struct HandoffConfig {
     pub low_confidence_repeats: u32,
     /// Hand off on the first low-confidence answer.
     pub on_low_confidence: bool,
-    /// When nobody is online: when the visitor may expect a reply, completing "We'll reply …".
-    pub offline_reply_time: String,
+    /// When nobody is online: when the visitor may expect a reply, completing "We'll reply …",
+    /// per language if wanted (`offline_reply_time.de = "innerhalb von vier Stunden"`). In a
+    /// language it is not given in, the built-in "within one business day" in that language.
+    pub offline_reply_time: Localized,
     /// The site's own labelled messages for the handoff classifier: a JSON Lines file
     /// (`{"text": "…", "label": "explicit_request|urgent|frustration|none"}` per line), relative
     /// to `baton.toml`. `index-builder build` embeds them into the index; a message very close
@@ -140,7 +144,7 @@ impl Default for HandoffConfig {
             frustration: true,
             low_confidence_repeats: 2,
             on_low_confidence: false,
-            offline_reply_time: "within one business day".into(),
+            offline_reply_time: i18n::default_reply_time(),
             examples: String::new(),
         }
     }
@@ -157,7 +161,8 @@ pub struct TagRule {
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     pub id: String,
-    pub title: String,
+    /// The line above the form, per language if wanted (`title = { en = "…", de = "…" }`).
+    pub title: Localized,
     /// Show the form when a visitor message contains one of these words...
     #[serde(default)]
     pub keywords: Vec<String>,
@@ -416,6 +421,7 @@ impl SiteConfig {
                 ));
             }
         }
+        self.greeting.validate("greeting")?;
         if let Some(c) = &self.color {
             if parse_hex_color(c).is_none() {
                 return Err(ErrorBody::field("color", format!("{c:?} is not a colour: write #rrggbb")));
@@ -462,7 +468,9 @@ impl SiteConfig {
         if h.low_confidence_repeats > 20 {
             return Err(ErrorBody::field("handoff.low_confidence_repeats", "low_confidence_repeats must be 0-20 (0 turns it off)"));
         }
-        if h.offline_reply_time.trim().is_empty() || h.offline_reply_time.len() > 200 {
+        h.offline_reply_time.validate("handoff.offline_reply_time")?;
+        let t = &h.offline_reply_time;
+        if t.is_blank() || t.text.trim().is_empty() || t.text.len() > 200 || t.by_lang.values().any(|v| v.len() > 200) {
             return Err(ErrorBody::field(
                 "handoff.offline_reply_time",
                 "offline_reply_time completes \"We'll reply …\": write 1-200 characters, e.g. \"within one business day\"",
@@ -496,7 +504,8 @@ impl SiteConfig {
             if !ids.insert(a.id.as_str()) {
                 return Err(ErrorBody::field(&key("id"), format!("duplicate action id {:?}", a.id)));
             }
-            if a.title.trim().is_empty() {
+            a.title.validate(&key("title"))?;
+            if a.title.text.trim().is_empty() {
                 return Err(ErrorBody::field(&key("title"), "an action needs a title: the line above its form"));
             }
             phrases_ok(&key("keywords"), &a.keywords)?;
@@ -526,7 +535,8 @@ impl SiteConfig {
                 if !names.insert(f.name.as_str()) {
                     return Err(ErrorBody::field(&fkey("name"), format!("duplicate field {:?} in this action", f.name)));
                 }
-                if f.label.trim().is_empty() {
+                f.label.validate(&fkey("label"))?;
+                if f.label.text.trim().is_empty() {
                     return Err(ErrorBody::field(&fkey("label"), "a field needs a label: what the visitor reads above it"));
                 }
                 match f.kind {

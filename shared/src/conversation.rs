@@ -15,6 +15,7 @@
 use crate::config::{ActionConfig, SiteConfig, EMAIL_ACTION};
 use crate::engine::Engine;
 use crate::handoff;
+use crate::i18n::{self, Lang};
 use crate::inbox::push_search_text;
 use crate::insights::ConversationStats;
 use crate::protocol::*;
@@ -96,6 +97,9 @@ pub struct ConversationState {
     /// conversation around the next message (`handoff::Turns`).
     #[serde(default)]
     pub answered: Option<AnsweredTurn>,
+    /// The visitor's language code, from the start of the conversation (`None`: English).
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 /// A bot answer the visitor has not written after yet.
@@ -131,6 +135,7 @@ impl ConversationState {
             stats: ConversationStats::default(),
             search_text: String::new(),
             answered: None,
+            lang: None,
         }
     }
 
@@ -141,6 +146,11 @@ impl ConversationState {
             answered: self.answered.is_some(),
             thumbs_down: self.answered.as_ref().is_some_and(|a| a.unhelpful),
         }
+    }
+
+    /// The language the engine speaks to this visitor in.
+    pub fn lang(&self) -> Lang {
+        Lang::of(self.lang.as_deref())
     }
 
     /// Folds one stored event into the state. Events come from `decide`, so they are valid;
@@ -161,10 +171,13 @@ impl ConversationState {
             _ => {}
         }
         let preview = |from: &str, text: &str| Some(Preview { from: from.into(), text: truncate(text, PREVIEW_CHARS), at: event.at });
+        // Who owns the thread: one rule for every side (`ownership.rs`).
+        self.ownership = self.ownership.after(&event.kind, event.at);
         match &event.kind {
-            EventKind::Started { page, .. } => {
+            EventKind::Started { page, lang, .. } => {
                 self.created_at = event.at;
                 self.page = page.clone();
+                self.lang = lang.clone();
             }
             EventKind::VisitorMessage { text } => {
                 self.last_message = preview("visitor", text);
@@ -177,6 +190,11 @@ impl ConversationState {
             }
             EventKind::BotAnswer { answer, .. } => {
                 self.last_message = preview("bot", &answer.text);
+                // A confident answer answers what the visitor wrote; "I couldn't find that"
+                // leaves it waiting for a person.
+                if !answer.handoff {
+                    self.unread = 0;
+                }
                 self.low_confidence_streak = if answer.handoff { self.low_confidence_streak + 1 } else { 0 };
                 self.answered = (!answer.handoff).then_some(AnsweredTurn { seq: event.seq, unhelpful: false });
                 let question = self.recent_questions.last().cloned().unwrap_or_default();
@@ -196,7 +214,6 @@ impl ConversationState {
                         self.forms_requested.push(f.action.clone());
                     }
                 }
-                self.ownership = Ownership::WaitingForHuman { since: event.at };
                 self.handoff = Some(handoff.clone());
                 self.briefing = Some(briefing.clone());
                 self.last_message = preview("system", handoff.reason.describe());
@@ -214,8 +231,7 @@ impl ConversationState {
                     self.fields.insert(k.clone(), v.clone());
                 }
             }
-            EventKind::OperatorJoined { operator } => self.ownership = Ownership::Human { operator: operator.clone() },
-            EventKind::OperatorLeft { .. } => self.ownership = Ownership::WaitingForHuman { since: event.at },
+            EventKind::OperatorJoined { .. } | EventKind::OperatorLeft { .. } => {}
             EventKind::OperatorMessage { operator, text } => {
                 self.last_message = preview(&format!("operator:{}", operator.name), text);
                 self.unread = 0;
@@ -229,25 +245,17 @@ impl ConversationState {
             EventKind::TagRemoved { tag, .. } => self.tags.retain(|t| t != tag),
             EventKind::PageChanged { page } => self.page = Some(page.clone()),
             EventKind::HandedBack { .. } => {
-                self.ownership = Ownership::Bot;
                 self.low_confidence_streak = 0;
                 self.handoff = None;
                 self.briefing = None;
             }
-            EventKind::Resolved { .. } => {
-                self.ownership = Ownership::Resolved { at: event.at };
-                self.unread = 0;
-            }
+            EventKind::Resolved { .. } => self.unread = 0,
             EventKind::Reopened { operator } => {
-                self.ownership = match operator {
-                    Some(op) => Ownership::Human { operator: op.clone() },
-                    None => {
-                        // A new episode with the bot: the old handoff is history.
-                        self.handoff = None;
-                        self.briefing = None;
-                        Ownership::Bot
-                    }
-                };
+                if operator.is_none() {
+                    // A new episode with the bot: the old handoff is history.
+                    self.handoff = None;
+                    self.briefing = None;
+                }
                 self.low_confidence_streak = 0;
             }
             EventKind::Feedback { answer_seq, helpful } => {
@@ -525,29 +533,38 @@ fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>, jus
     // Not the form a keyword in this very message has just asked for.
     let configured =
         |trigger: &str| ctx.config.actions.iter().find(|a| a.on_handoff.iter().any(|r| r == trigger) && !just_shown.contains(&a.id));
+    let lang = state.lang();
+    // One question per fact: a form in the thread that asks for an email (shown with this
+    // message, or earlier and not filled in yet) is the offline ask.
+    let asks_email = |id: &String| {
+        form_for(ctx.config, id).is_some_and(|f| f.fields.iter().any(|x| x.kind == FieldKind::Email && !state.fields.contains_key(&x.name)))
+    };
+    let email_pending = just_shown.iter().chain(&state.forms_requested).any(asks_email);
+    let email_known_or_asked = state.visitor_email.is_some() || email_pending;
     let form = if ctx.operators_online {
-        configured(reason).filter(|a| !already_collected(state, a)).map(form_of)
+        configured(reason).filter(|a| !already_collected(state, a)).map(|a| form_of(a, lang))
     } else {
         configured("no_operator_online")
             .or_else(|| ctx.config.action(EMAIL_ACTION))
             .filter(|a| !already_collected(state, a))
-            .map(form_of)
-            .or_else(|| state.visitor_email.is_none().then(email_form))
+            // A form that only asks for an email has nothing to ask if that is known or asked.
+            .filter(|a| !(email_known_or_asked && a.fields.iter().all(|f| f.kind == FieldKind::Email)))
+            .map(|a| form_of(a, lang))
+            .or_else(|| (!email_known_or_asked).then(|| email_form(lang)))
     };
-    let notice = handoff_notice(ctx.operators_online, state.visitor_email.as_deref(), &ctx.config.handoff.offline_reply_time);
+    let reply_time = ctx.config.handoff.offline_reply_time.exact(lang).unwrap_or(i18n::words(lang).reply_time);
+    let notice = handoff_notice(lang, ctx.operators_online, state.visitor_email.as_deref(), reply_time);
     EventKind::HandoffRequested { handoff, briefing, operators_online: ctx.operators_online, form, notice }
 }
 
-/// What the visitor reads when the thread goes to the team.
-pub fn handoff_notice(operators_online: bool, email: Option<&str>, reply_time: &str) -> String {
+/// What the visitor reads, in their language, when the thread goes to the team: whether
+/// someone may answer soon, or where and when the reply will come.
+pub fn handoff_notice(lang: Lang, operators_online: bool, email: Option<&str>, reply_time: &str) -> String {
+    let w = i18n::words(lang);
     match (operators_online, email) {
-        (true, _) => "Connecting you with the team — they'll see this whole conversation.".into(),
-        (false, Some(e)) => {
-            format!("Nobody from the team is online right now. We'll reply to {e} {reply_time} — they'll see this whole conversation.")
-        }
-        (false, None) => format!(
-            "Nobody from the team is online right now. Leave your email and we'll reply {reply_time} — they'll see this whole conversation."
-        ),
+        (true, _) => w.handoff_online.into(),
+        (false, Some(e)) => w.handoff_offline_email_known.replace("{email}", e).replace("{time}", reply_time),
+        (false, None) => w.handoff_offline_ask_email.replace("{time}", reply_time),
     }
 }
 
@@ -568,27 +585,30 @@ pub fn handoff_reason_key(r: HandoffReason) -> &'static str {
     }
 }
 
-fn form_of(a: &ActionConfig) -> ActionForm {
-    ActionForm { action: a.id.clone(), title: a.title.clone(), fields: a.fields.clone() }
+/// An action's form as the visitor is sent it: title and labels in their language.
+fn form_of(a: &ActionConfig, lang: Lang) -> ActionForm {
+    let fields = a.fields.iter().map(|f| FieldSpec { label: f.label.resolved(lang), ..f.clone() }).collect();
+    ActionForm { action: a.id.clone(), title: a.title.get(lang).to_string(), fields }
 }
 
 /// A form the visitor may submit: a configured action, or the built-in email form.
 pub fn form_for(config: &SiteConfig, action: &str) -> Option<ActionForm> {
     match config.action(action) {
-        Some(a) => Some(form_of(a)),
-        None if action == EMAIL_ACTION => Some(email_form()),
+        Some(a) => Some(form_of(a, Lang::En)),
+        None if action == EMAIL_ACTION => Some(email_form(Lang::En)),
         None => None,
     }
 }
 
 /// The built-in form when nobody is online: where should the team reply?
-pub fn email_form() -> ActionForm {
+pub fn email_form(lang: Lang) -> ActionForm {
+    let w = i18n::words(lang);
     ActionForm {
         action: EMAIL_ACTION.into(),
-        title: "Where should the team reply?".into(),
+        title: w.email_form_title.into(),
         fields: vec![FieldSpec {
             name: "email".into(),
-            label: "Email".into(),
+            label: w.email_label.into(),
             kind: FieldKind::Email,
             required: true,
             options: Vec::new(),
@@ -616,7 +636,8 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
             && !already_collected(&s, a)
             && handoff::keyword(text, &a.keywords).is_some()
         {
-            push(&mut s, &mut events, EventKind::FormRequested { form: form_of(a) }, ctx.now);
+            let form = form_of(a, s.lang());
+            push(&mut s, &mut events, EventKind::FormRequested { form }, ctx.now);
         }
     }
     if !s.ownership.bot_may_speak() {
@@ -635,7 +656,7 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
         events.push(handoff_event(&s, h, ctx, &just_shown));
         return Outcome::events(events);
     }
-    let Some(answer) = bot_answer(text, &state.recent_questions, ctx) else {
+    let Some(answer) = bot_answer(text, &state.recent_questions, s.lang(), ctx) else {
         return Outcome {
             events,
             notice: Some(ErrorBody::new(
@@ -664,12 +685,18 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
 
 /// The bot's answer to a question (the one place that asks the engine), in the context of the
 /// visitor's earlier messages (`previous`, oldest first): a follow-up that does not stand alone
-/// ("and for arrays?") is answered with the question it follows (`Engine::answer_in`).
-fn bot_answer(text: &str, previous: &[String], ctx: &Ctx<'_>) -> Option<Answer> {
-    if let Some(a) = &ctx.prepared_answer {
-        return Some(a.clone());
+/// ("and for arrays?") is answered with the question it follows (`Engine::answer_in`). The
+/// docs' words stay as written; the engine's own "I couldn't find that" is said in the
+/// visitor's language.
+fn bot_answer(text: &str, previous: &[String], lang: Lang, ctx: &Ctx<'_>) -> Option<Answer> {
+    let mut answer = match &ctx.prepared_answer {
+        Some(a) => a.clone(),
+        None => ctx.engine?.answer_in(text, previous),
+    };
+    if answer.text == crate::engine::DONT_KNOW {
+        answer.text = i18n::words(lang).dont_know.into();
     }
-    ctx.engine.map(|e| e.answer_in(text, previous))
+    Some(answer)
 }
 
 /// Tags whose rule keywords occur (as whole words or phrases) in a visitor message.
@@ -838,7 +865,7 @@ mod tests {
 
     fn state() -> ConversationState {
         let mut s = ConversationState::new(ConversationId::from_random([1; 16]), SiteId::parse("demo").unwrap(), 0);
-        s.apply(&Event { seq: 1, at: 0, client_id: None, kind: EventKind::Started { site: s.site.clone(), page: None } });
+        s.apply(&Event { seq: 1, at: 0, client_id: None, kind: EventKind::Started { site: s.site.clone(), page: None, lang: None } });
         s
     }
 
@@ -1356,6 +1383,147 @@ mod tests {
     }
 
     #[test]
+    fn a_form_that_asks_for_an_email_is_the_offline_ask() {
+        // The demo's case: "bug" shows a bug-report form that asks for an email, and hands off
+        // (a keyword) while nobody is online. One email question, not two.
+        let mut config = SiteConfig::default();
+        config.actions = vec![order_action()];
+        config.actions[0].keywords.push("bug".into());
+        let offline = ctx(&config, false);
+        let mut s = state();
+        let events = run(&mut s, &Actor::Visitor, say("I found a bug in my order"), &offline);
+        assert_eq!(kinds(&events).iter().filter(|k| **k == "form_requested").count(), 1, "{events:?}");
+        match events.last() {
+            Some(EventKind::HandoffRequested { form: None, notice, .. }) => assert!(notice.contains("Leave your email"), "{notice}"),
+            other => panic!("a second email form: {other:?}"),
+        }
+        // Still not filled in at the next handoff: still no second ask.
+        run(&mut s, &op(ann()), ClientMsg::HandBack { client_id: "b".into() }, &offline);
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &offline);
+        assert!(matches!(events.last(), Some(EventKind::HandoffRequested { form: None, .. })), "{events:?}");
+        // A site's own offline form that only asks for the email is not shown once it is known.
+        let mut config = SiteConfig::default();
+        let mut email_only = order_action();
+        email_only.id = "email".into();
+        email_only.fields.truncate(1);
+        email_only.fields[0].name = "contact".into();
+        config.actions = vec![order_action(), email_only];
+        let offline = ctx(&config, false);
+        let mut s = state();
+        let submit = ClientMsg::SubmitFields {
+            client_id: "s".into(),
+            action: "order".into(),
+            values: values(&[("email", "v@example.com"), ("order_id", "AB123456")]),
+        };
+        run(&mut s, &Actor::Visitor, submit, &offline);
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &offline);
+        match events.last() {
+            Some(EventKind::HandoffRequested { form: None, notice, .. }) => assert!(notice.contains("v@example.com"), "{notice}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_engine_speaks_the_visitors_language() {
+        let mut config = SiteConfig::default();
+        config.handoff.offline_reply_time = Localized::table(&[("en", "within four hours"), ("de", "innerhalb von vier Stunden")]);
+        let mut action = order_action();
+        action.title = Localized::table(&[("en", "Your order"), ("de", "Deine Bestellung")]);
+        action.fields[1].label = Localized::table(&[("en", "Order number"), ("fr", "Numéro de commande")]);
+        config.actions = vec![action];
+        let mut s = ConversationState::new(ConversationId::from_random([2; 16]), SiteId::parse("demo").unwrap(), 0);
+        let started = EventKind::Started { site: s.site.clone(), page: None, lang: Some("de".into()) };
+        s.apply(&Event { seq: 1, at: 0, client_id: None, kind: started });
+        assert_eq!(s.lang(), Lang::De);
+        // The docs' words stay as written; the engine's own are German.
+        let dont_know = Ctx { prepared_answer: Some(crate::engine::dont_know(0.1)), ..ctx(&config, true) };
+        let events = run(&mut s, &Actor::Visitor, say("Wie geht das?"), &dont_know);
+        match events.last() {
+            Some(EventKind::BotAnswer { answer, .. }) => assert!(answer.text.starts_with("Das habe ich in der Doku nicht gefunden")),
+            other => panic!("{other:?}"),
+        }
+        // Nobody online: the notice keeps the site's reply time (German) and asks for the email
+        // in German, with the built-in form in German.
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx(&config, false));
+        match events.last() {
+            Some(EventKind::HandoffRequested { form: Some(f), notice, .. }) => {
+                assert!(notice.contains("innerhalb von vier Stunden") && notice.contains("E-Mail-Adresse"), "{notice}");
+                assert_eq!((f.title.as_str(), f.fields[0].label.text.as_str()), ("Wohin soll das Team antworten?", "E-Mail-Adresse"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A site form: the title in German, a label given only in other languages falls back.
+        let events = run(&mut s, &Actor::Visitor, say("meine order"), &ctx(&config, true));
+        match events.iter().find(|e| matches!(e, EventKind::FormRequested { .. })) {
+            Some(EventKind::FormRequested { form }) => {
+                assert_eq!(form.title, "Deine Bestellung");
+                assert_eq!(form.fields[1].label, Localized::new("Order number"), "one plain string for the visitor");
+            }
+            other => panic!("{other:?}"),
+        }
+        // French: no French reply time from the site, so the built-in one in French.
+        let notice =
+            handoff_notice(Lang::Fr, false, None, config.handoff.offline_reply_time.exact(Lang::Fr).unwrap_or(i18n::FR.reply_time));
+        assert!(notice.contains("sous un jour ouvré"), "{notice}");
+    }
+
+    #[test]
+    fn unread_counts_what_still_waits_for_an_answer() {
+        let config = SiteConfig::default();
+        let mut s = state();
+        run(&mut s, &Actor::Visitor, say("How are passwords stored?"), &answering(&config, 0.9));
+        assert_eq!(s.summary().unread, 0, "the bot answered it");
+        run(&mut s, &Actor::Visitor, say("And what is the moon made of?"), &answering(&config, 0.1));
+        assert_eq!(s.summary().unread, 1, "\"I couldn't find that\" leaves it waiting");
+        run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx(&config, true));
+        run(&mut s, &Actor::Visitor, say("hello?"), &ctx(&config, true));
+        assert_eq!(s.summary().unread, 2);
+        run(&mut s, &op(ann()), say("Hi, Ann here"), &ctx(&config, true));
+        assert_eq!(s.summary().unread, 0);
+    }
+
+    #[test]
+    fn what_the_shells_offer_is_what_decide_accepts() {
+        use crate::ownership::{HumanHelp, OperatorAction};
+        let config = SiteConfig::default();
+        let c = ctx(&config, true);
+        let states = [
+            Ownership::Bot,
+            Ownership::WaitingForHuman { since: 1 },
+            Ownership::Human { operator: ann() },
+            Ownership::Human { operator: bob() },
+            Ownership::Resolved { at: 1 },
+        ];
+        for o in &states {
+            let mut s = state();
+            s.ownership = o.clone();
+            for a in OperatorAction::ALL {
+                let msg = match a {
+                    OperatorAction::TakeOver => ClientMsg::TakeOver { client_id: "x".into() },
+                    OperatorAction::Leave => ClientMsg::Leave { client_id: "x".into() },
+                    OperatorAction::HandBack => ClientMsg::HandBack { client_id: "x".into() },
+                    OperatorAction::Resolve => ClientMsg::Resolve { client_id: "x".into() },
+                    OperatorAction::Reopen => ClientMsg::Reopen { client_id: "x".into() },
+                };
+                let got = decide(&s, &op(ann()), &msg, &c);
+                if a.offered(o, &ann().id) {
+                    // Offered: it happens, or the server names the colleague who owns it.
+                    match got {
+                        Ok(out) => assert!(!out.events.is_empty(), "{a:?} in {o:?} does nothing"),
+                        Err(e) => assert_eq!(e.code, ErrorCode::Conflict, "{a:?} in {o:?}: {}", e.message),
+                    }
+                } else {
+                    assert!(got.map_or(true, |out| out.events.is_empty()), "{a:?} in {o:?} works but is not offered");
+                }
+            }
+            // The visitor's "Talk to a human" is offered exactly when pressing it hands off.
+            let pressed = decide(&s, &Actor::Visitor, &ClientMsg::RequestHuman { client_id: "h".into() }, &c).unwrap();
+            let hands_off = pressed.events.iter().any(|e| matches!(e, EventKind::HandoffRequested { .. }));
+            assert_eq!(o.human_help() == HumanHelp::Offer, hands_off, "{o:?}");
+        }
+    }
+
+    #[test]
     fn briefing_is_composed_from_the_log() {
         let config = SiteConfig::default();
         let ctx = ctx(&config, true);
@@ -1455,7 +1623,8 @@ mod tests {
         let config = SiteConfig::default();
         let ctx = ctx(&config, false);
         let mut s = state();
-        let mut log = vec![Event { seq: 1, at: 0, client_id: None, kind: EventKind::Started { site: s.site.clone(), page: None } }];
+        let mut log =
+            vec![Event { seq: 1, at: 0, client_id: None, kind: EventKind::Started { site: s.site.clone(), page: None, lang: None } }];
         for m in [say("hello"), ClientMsg::RequestHuman { client_id: "h".into() }, say("still there?")] {
             for k in decide(&s, &Actor::Visitor, &m, &ctx).unwrap().events {
                 let e = Event { seq: s.last_seq + 1, at: 7, client_id: None, kind: k };

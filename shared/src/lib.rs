@@ -1,8 +1,12 @@
 //! Baton's shared core.
 //!
 //! - [`protocol`]: the wire types every side speaks (always built; no heavy dependencies).
-//! - [`config`]: a site's configuration (always built); [`cache`]: the bounded per-isolate
-//!   cache the worker keeps configs, engines and models in.
+//! - [`config`]: a site's configuration (always built); [`i18n`]: the visitor's language, site
+//!   strings per language and what the engine says to visitors in each; [`cache`]: the bounded
+//!   per-isolate cache the worker keeps configs, engines and models in.
+//! - [`http`]: which content coding a client gets, by its `Accept-Encoding`'s q-values.
+//! - [`ownership`]: who owns a conversation after each event, what the inbox offers operators
+//!   and what the visitor is shown about getting a person, in each state.
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
 //!   (and which visitor frames they count); [`retention`]: when a conversation is erased;
@@ -20,9 +24,12 @@
 
 pub mod cache;
 pub mod config;
+pub mod http;
+pub mod i18n;
 pub mod inbox;
 pub mod insights;
 pub mod markdown;
+pub mod ownership;
 pub mod protocol;
 pub mod ratelimit;
 pub mod retention;

@@ -94,6 +94,30 @@ pub fn parse(src: &str) -> Vec<Block> {
     blocks
 }
 
+/// An answer as one line of plain text, for places too small for its blocks (the inbox's list
+/// previews, the briefing's "bot tried"): the words without the Markdown, code as written,
+/// list items separated by " · ", all whitespace one space.
+pub fn plain(src: &str) -> String {
+    let inline_text = |items: &[Inline]| -> String {
+        items
+            .iter()
+            .map(|i| match i {
+                Inline::Text(s) | Inline::Code(s) | Inline::Strong(s) => s.as_str(),
+                Inline::Link { text, .. } => text.as_str(),
+            })
+            .collect()
+    };
+    let parts: Vec<String> = parse(src)
+        .iter()
+        .map(|b| match b {
+            Block::Para(items) => inline_text(items),
+            Block::List { items, .. } => items.iter().map(|i| inline_text(i)).collect::<Vec<_>>().join(" · "),
+            Block::Code(code) => code.clone(),
+        })
+        .collect();
+    parts.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `- x`, `* x`, `+ x` → (false, "x"); `1. x`, `2) x` → (true, "x").
 fn list_item(t: &str) -> Option<(bool, &str)> {
     for m in ["- ", "* ", "+ "] {
@@ -203,6 +227,14 @@ pub fn safe_href(raw: &str) -> Option<String> {
 mod tests {
     use super::*;
     use Inline::*;
+
+    #[test]
+    fn plain_text_drops_the_markdown_and_keeps_the_words() {
+        let md = "Run `baton build`, then:\n\n- **deploy** it\n- see [the docs](/docs/x)\n\n```toml\n[gizmo]\nport = 8080\n```";
+        assert_eq!(plain(md), "Run baton build, then: deploy it · see the docs [gizmo] port = 8080");
+        // Cut mid-fence (a preview): the code is still plain text.
+        assert_eq!(plain("Use this:\n```sh\nnpx wrangler"), "Use this: npx wrangler");
+    }
 
     fn t(s: &str) -> Inline {
         Text(s.into())

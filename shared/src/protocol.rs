@@ -5,6 +5,7 @@
 //! the inbox can link it without the engine. Field names are the JSON names (snake_case); enums
 //! are internally tagged with `"type"` so a frame reads as `{"type": "message", ...}`.
 
+pub use crate::i18n::Localized;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -401,6 +402,19 @@ pub struct Briefing {
     pub confidence: Option<f32>,
 }
 
+impl Briefing {
+    /// What the visitor wants: what they asked when the thread was handed off, else their
+    /// first question.
+    pub fn wants(&self) -> Option<&str> {
+        self.latest_question.as_deref().or(self.first_question.as_deref())
+    }
+
+    /// The question that opened the conversation, when it is not what they want now.
+    pub fn first_asked(&self) -> Option<&str> {
+        self.first_question.as_deref().filter(|f| Some(*f) != self.wants())
+    }
+}
+
 /// Where a tag came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -424,7 +438,9 @@ pub struct ActionForm {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldSpec {
     pub name: String,
-    pub label: String,
+    /// In `baton.toml` per language if wanted (`label = { en = "Email", de = "E-Mail" }`);
+    /// a visitor is sent the one for their language.
+    pub label: Localized,
     #[serde(rename = "type", default)]
     pub kind: FieldKind,
     #[serde(default)]
@@ -468,6 +484,10 @@ pub enum EventKind {
         site: SiteId,
         #[serde(default)]
         page: Option<Page>,
+        /// The visitor's language (`en`, `de`, `fr`, `es`): what the engine says to them is
+        /// in it. Absent in conversations started before languages: English.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lang: Option<String>,
     },
     VisitorMessage {
         text: String,

@@ -384,7 +384,7 @@ mod tests {
         let id = ConversationId::from_random([7; 16]);
         let site = SiteId::parse("acme").unwrap();
         let mut s = ConversationState::new(id, site.clone(), 0);
-        s.apply(&ev(1, EventKind::Started { site, page: None }));
+        s.apply(&ev(1, EventKind::Started { site, page: None, lang: None }));
         s
     }
 

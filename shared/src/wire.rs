@@ -720,7 +720,7 @@ fn form(v: &Json) -> Option<ActionForm> {
         .map(|f| {
             Some(FieldSpec {
                 name: f.get("name").string()?,
-                label: f.get("label").string()?,
+                label: f.get("label").string()?.into(),
                 kind: match f.get("type").as_str() {
                     Some("email") => FieldKind::Email,
                     Some("number") => FieldKind::Number,
@@ -751,7 +751,11 @@ const HANDOFF_REASONS: [(HandoffReason, &str); 7] = [
 fn event(v: &Json) -> Option<Event> {
     let k = v.get("kind");
     let kind = match k.get("type").as_str()? {
-        "started" => EventKind::Started { site: SiteId::parse(k.get("site").as_str()?).ok()?, page: opt_page(k.get("page"))? },
+        "started" => EventKind::Started {
+            site: SiteId::parse(k.get("site").as_str()?).ok()?,
+            page: opt_page(k.get("page"))?,
+            lang: k.get("lang").string(),
+        },
         "visitor_message" => EventKind::VisitorMessage { text: k.get("text").string()? },
         "bot_answer" => EventKind::BotAnswer {
             question_seq: k.get("question_seq").as_u64()?,
@@ -858,8 +862,9 @@ mod tests {
             EventKind::Started {
                 site: SiteId::parse("demo").unwrap(),
                 page: Some(Page { url: "https://x.test/a?b=1#c".into(), title: "A — “B”".into() }),
+                lang: Some("de".into()),
             },
-            EventKind::Started { site: SiteId::parse("demo").unwrap(), page: None },
+            EventKind::Started { site: SiteId::parse("demo").unwrap(), page: None, lang: None },
             EventKind::VisitorMessage { text: "hi <img src=x onerror=alert(1)> \u{1F600}\n\ttab \\ \" \u{1}".into() },
             EventKind::BotAnswer {
                 question_seq: 2,

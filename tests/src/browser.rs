@@ -150,6 +150,65 @@ impl Browser {
         v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
     }
 
+    /// Runs axe-core (the npm package pinned in package.json, from node_modules) on the page
+    /// as it is now, shadow roots included, against WCAG 2.1 A/AA and best practices. Writes
+    /// the figures to target/axe/<name>.json and returns the serious and critical violations
+    /// (rule: first nodes), which every page must have none of.
+    ///
+    /// Rules turned off, and why (`AXE_DISABLED`): none today. Add one only with its reason.
+    pub async fn axe(&self, name: &str) -> Vec<String> {
+        const AXE_DISABLED: &[(&str, &str)] = &[];
+        let src = std::fs::read_to_string(root().join("node_modules/axe-core/axe.min.js"))
+            .expect("node_modules/axe-core: ./baton test installs it (npm install)");
+        self.js(&format!("{src}\n;return typeof axe;"), vec![]).await;
+        let rules: serde_json::Map<String, serde_json::Value> =
+            AXE_DISABLED.iter().map(|(r, _)| (r.to_string(), serde_json::json!({"enabled": false}))).collect();
+        let options = serde_json::json!({
+            "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+            "rules": rules,
+            "resultTypes": ["violations"],
+        });
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, arguments[0]).then(r => done({ version: axe.version, \
+                   passes: r.passes.length, incomplete: r.incomplete.length, \
+                   violations: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, \
+                     nodes: v.nodes.map(n => ({ target: n.target, summary: n.failureSummary })) })) \
+                 }), e => done({ error: String(e) }));",
+                vec![options],
+            )
+            .await
+            .expect("axe.run");
+        assert!(result.get("error").is_none(), "axe failed on {name}: {result}");
+        let violations = result["violations"].as_array().cloned().unwrap_or_default();
+        let count = |impact: &str| violations.iter().filter(|v| v["impact"] == impact).count();
+        let figures = serde_json::json!({
+            "page": name,
+            "axe_core": result["version"],
+            "passes": result["passes"],
+            "incomplete": result["incomplete"],
+            "violations": { "critical": count("critical"), "serious": count("serious"), "moderate": count("moderate"), "minor": count("minor") },
+            "disabled_rules": AXE_DISABLED.iter().map(|(r, why)| serde_json::json!({"rule": r, "why": why})).collect::<Vec<_>>(),
+            "details": violations,
+        });
+        let dir = root().join("target/axe");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+        violations
+            .iter()
+            .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+            .map(|v| format!("{} ({}): {} — {}", v["id"], v["impact"], v["help"], v["nodes"]))
+            .collect()
+    }
+
+    /// Asserts axe-core finds no serious or critical violation on the page (see `axe`).
+    pub async fn assert_accessible(&self, name: &str) {
+        let bad = self.axe(name).await;
+        assert!(bad.is_empty(), "axe on {name}: {} serious/critical violation(s):\n{}", bad.len(), bad.join("\n"));
+    }
+
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }

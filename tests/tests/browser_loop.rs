@@ -65,7 +65,7 @@ async fn visitor_and_operator_in_two_browsers() {
     })
     .await;
     assert!(msg.contains("Ann"));
-    let joined = widget.find(Locator::Css(".system.joined")).await.unwrap().text().await.unwrap();
+    let joined = widget.find(Locator::Css(".joined strong")).await.unwrap().text().await.unwrap();
     assert_eq!(joined, "Ann joined");
     visitor.screenshot("loop-visitor-reply").await;
 

@@ -12,6 +12,13 @@ use fantoccini::key::Key;
 use fantoccini::Locator;
 use serde_json::{json, Value};
 
+/// `ratio(el)`: the WCAG contrast of an element's text against its (first opaque) background.
+const CONTRAST: &str = "const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(v => { v /= 255; \
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; }; \
+    const bg = el => { for (let e = el; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor, m = c.match(/[\\d.]+/g); \
+      if (m && (m.length < 4 || +m[3] > 0)) return c; } return 'rgb(255, 255, 255)'; }; \
+    const ratio = el => { const a = lum(getComputedStyle(el).color), b = lum(bg(el)); return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };";
+
 /// Text of the first element matching `css` in the page (not the widget), if any.
 async fn text(b: &Browser, css: &str) -> Option<String> {
     b.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", vec![json!(css)])
@@ -78,8 +85,20 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     let ann = Browser::start_viewport(1280, 800, 1.0, false).await;
     let visitor = Browser::start(1024, 768).await;
 
-    // Ann signs in; desktop notifications are allowed for the inbox.
+    // The sign-in page passes axe; a refused sign-in says why and leaves the focus on the
+    // password, not on the page's body.
     ann.client.goto(&format!("{}/inbox", w.base())).await.unwrap();
+    let email = ann.client.wait().at_most(WAIT).for_element(Locator::Css("input[name=email]")).await.unwrap();
+    ann.assert_accessible("inbox-sign-in").await;
+    email.send_keys("ann@example.com").await.unwrap();
+    ann.client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("not-her-password").await.unwrap();
+    click(&ann, "form.login button").await;
+    until_text(&ann, ".login-error", "wrong email or password").await;
+    let focus = ann.js("return document.activeElement.getAttribute('name');", vec![]).await;
+    assert_eq!(focus, "password", "the focus after a refused sign-in");
+    ann.assert_accessible("inbox-sign-in-refused").await;
+
+    // Ann signs in; desktop notifications are allowed for the inbox.
     ann.grant("notifications").await;
     sign_in(&ann, &w, "ann@example.com", "ann-password-1").await;
     assert_eq!(text(&ann, ".top .me").await.as_deref(), Some("Ann"));
@@ -109,7 +128,19 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     .await;
     let first = text(&ann, &format!("{row} .waiting")).await.unwrap();
     eventually("the waiting time to tick", || async { text(&ann, &format!("{row} .waiting")).await.filter(|t| *t != first) }).await;
+    // Unread counts what still waits for an answer: the question the bot answered does not.
+    assert_eq!(text(&ann, &format!("{row} .unread")).await.as_deref(), Some("1"));
+    // Each row is reached by Tab: a link to the conversation, named by the visitor.
+    let link = ann
+        .js(
+            &format!("const a = document.querySelector('{row} a.who'); return [a.getAttribute('href'), a.getAttribute('aria-current')];"),
+            vec![],
+        )
+        .await;
+    assert!(link[0].as_str().unwrap().contains("&c="), "{link}");
+    assert_eq!(link[1], Value::Null, "not the open one yet");
     ann.screenshot("inbox-list").await;
+    ann.assert_accessible("inbox-list").await;
 
     // Opened with `n` (the one waiting longest): the briefing says what the visitor wants, what
     // the bot tried and cited, why a person is needed and where the visitor is; the thread is
@@ -117,9 +148,24 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     shortcut(&ann, 'n').await;
     until_text(&ann, ".briefing .why .reason", "Visitor asked for a person").await;
     assert!(text(&ann, ".briefing .why").await.unwrap().contains("talk to a person"), "the evidence");
+    // What the visitor wants is what they asked at the handoff; their first question is context.
     let wants = text(&ann, ".briefing .wants").await.unwrap();
-    assert!(wants.contains("How are operator passwords stored?") && wants.contains("I was charged twice"), "{wants}");
+    assert!(wants.starts_with("I was charged twice"), "{wants}");
+    assert_eq!(text(&ann, ".briefing .wants .first").await.as_deref(), Some("First asked: How are operator passwords stored?"));
     assert_eq!(text(&ann, ".briefing .tried a.cite").await.as_deref(), Some("FAQ › How are operator passwords stored?"));
+    // The bot's Markdown is read as words, in the briefing and in the list.
+    let tried = text(&ann, ".briefing .tried .a").await.unwrap();
+    assert!(!tried.is_empty() && !tried.contains('`') && !tried.contains("**"), "{tried}");
+    assert!(texts(&ann, ".row .preview").await.iter().all(|p| !p.contains('`')));
+    // The briefing is open while the visitor waits, and the thread still starts on the first
+    // screen at 1280×800.
+    let fold = ann
+        .js("const b = document.querySelector('.briefing'), e = document.querySelector('.events .ev'), s = document.querySelector('.scroll'); \
+             return [b.open, e.getBoundingClientRect().top < s.getBoundingClientRect().bottom - 40, innerHeight];", vec![])
+        .await;
+    assert_eq!(fold, json!([true, true, 800]), "the first event of the thread above the fold");
+    let current = ann.js(&format!("return document.querySelector('{row} a.who').getAttribute('aria-current');"), vec![]).await;
+    assert_eq!(current, "true", "the open row is marked current");
     until_text(&ann, ".events", "I was charged twice").await;
     let kinds = ann.js("return [...document.querySelectorAll('.events .ev')].map(e => e.className);", vec![]).await;
     let kinds: Vec<&str> = kinds.as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
@@ -133,13 +179,15 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     assert!(text(&ann, ".ev.system.feedback").await.unwrap().contains("helpful"));
     // The visitor's page, live.
     visitor.js("history.pushState({}, '', '/pricing'); document.title = 'Pricing plans';", vec![]).await;
-    until_text(&ann, ".briefing .page", "Pricing plans").await;
+    until_text(&ann, ".briefing .page-now", "Pricing plans").await;
+    assert_eq!(texts(&ann, ".briefing dt").await[4..], ["Page at handoff", "Page now"]);
+    assert!(!text(&ann, ".briefing .page-then").await.unwrap().contains("Pricing plans"), "the page at the handoff stays");
     ann.screenshot("inbox-briefing").await;
 
     // Take over with the keyboard: the visitor sees "Ann joined".
     shortcut(&ann, 't').await;
     eventually("'Ann joined' in the widget", || async {
-        (widget.find(Locator::Css(".system.joined")).await.ok()?.text().await.ok()? == "Ann joined").then_some(())
+        (widget.find(Locator::Css(".joined strong")).await.ok()?.text().await.ok()? == "Ann joined").then_some(())
     })
     .await;
     until_text(&ann, ".conv-title .state", "With Ann").await;
@@ -190,6 +238,7 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     bob_ws.send(&json!({"type": "note", "client_id": "b1", "text": "Bob here: I checked the charge"})).await;
     until_text(&ann, ".events", "Bob here: I checked the charge").await;
     ann.screenshot("inbox-conversation").await;
+    ann.assert_accessible("inbox-thread").await;
 
     // Tags: add one, and the list filters by it.
     let tag = ann.client.find(Locator::Css(".add-tag")).await.unwrap();
@@ -300,7 +349,39 @@ async fn an_operator_works_a_handoff_from_the_list_to_resolved_and_reads_insight
     assert!(texts(&ann, ".unanswered .gap .question").await[0].contains("capital of Mongolia"));
     assert!(texts(&ann, ".citations .cited").await[0].contains("FAQ › How are operator passwords stored?"));
     assert_eq!(count(&ann, ".chart-days svg g.day").await, 30);
+    // Counts in tables are plain figures, not the header's badges.
+    assert_eq!(count(&ann, ".insights .count").await, 0);
+    assert!(count(&ann, ".citations .cited .tally").await >= 1);
+    // The most cited section opens on the demo's docs page, at its heading.
+    let cited = ann.js("return document.querySelector('.citations .cited a').getAttribute('href');", vec![]).await;
+    let cited = cited.as_str().unwrap();
+    let (page, anchor) = cited.split_once('#').unwrap();
+    let r = http().get(format!("{}{page}", w.base())).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{cited}");
+    assert!(r.text().await.unwrap().contains(&format!("id=\"{anchor}\"")), "{cited}: the heading is on the page");
+    // The active tab keeps its contrast under the pointer.
+    let tab = ann.client.find(Locator::Css(".nav-insights")).await.unwrap();
+    ann.client
+        .perform_actions(fantoccini::actions::MouseActions::new("mouse".into()).then(fantoccini::actions::PointerAction::MoveToElement {
+            element: tab,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        }))
+        .await
+        .unwrap();
+    let hovered = ann
+        .js(&format!("{CONTRAST} const t = document.querySelector('.nav-insights'); return t.matches(':hover') ? ratio(t) : -1;"), vec![])
+        .await;
+    assert!(hovered.as_f64().unwrap() >= 4.5, "the hovered active tab: {hovered}:1");
+    // The view is in the URL: a reload comes back to it, range included.
+    click(&ann, ".range button:first-child").await;
+    until_text(&ann, ".kpi-conversations .note", "last 7 days").await;
+    ann.client.refresh().await.unwrap();
+    until_text(&ann, ".kpi-conversations .note", "last 7 days").await;
+    assert_eq!(text(&ann, ".range button.active").await.as_deref(), Some("7 days"));
     ann.screenshot("inbox-insights").await;
+    ann.assert_accessible("inbox-insights").await;
 
     // Signing out ends it.
     click(&ann, ".sign-out").await;

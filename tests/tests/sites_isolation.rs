@@ -5,7 +5,7 @@
 use baton_tests::*;
 use serde_json::{json, Value};
 
-const ACME_DOCS: &str = "https://docs.acme-backup.example/";
+const ACME_DOCS: &str = "/acme/docs/";
 
 async fn ask(w: &Wrangler, site: &str, question: &str) -> Value {
     let r = http().post(format!("{}/api/v1/sites/{site}/ask", w.base())).json(&json!({ "question": question })).send().await.unwrap();

@@ -130,9 +130,12 @@ async fn names_roles_and_labels_for_assistive_technology() {
     let (w, site, b) = setup(1024, 900).await;
     site.page("/shop.html", &page(&w, ""));
     b.client.goto(&site.url("/shop.html")).await.unwrap();
+    b.widget().await;
+    b.assert_accessible("widget-closed").await;
     let widget = b.open_widget().await;
     b.ask(&widget, "How do I install the gizmo?").await;
     eventually("the answer", || async { (b.texts(".msg.bot[data-seq]").await.len() == 1).then_some(()) }).await;
+    b.assert_accessible("widget-answer").await;
     let v = b
         .js(
             "const r = document.querySelector('[data-baton]').shadowRoot; \
@@ -167,7 +170,7 @@ async fn contrast_failures(b: &Browser) -> Value {
              const c = getComputedStyle(e).backgroundColor, m = c.match(/[\\d.]+/g); \
              if (m && (m.length < 4 || +m[3] > 0)) return c; } return 'rgb(255, 255, 255)'; }; \
          const r = document.querySelector('[data-baton]').shadowRoot, out = []; \
-         for (const el of r.querySelectorAll('.launcher, .title, .human, .close, .msg, .msg .text, .who, .system, .sources a, .feedback span, .send, .submit, label, .state, .status')) { \
+         for (const el of r.querySelectorAll('.launcher, .title, .human, .close, .standing, .msg, .msg .text, .who, .system, .joined, .copy, .sources a, .feedback span, .send, .submit, label, .state, .status')) { \
              if (!el.getClientRects().length || el.closest('.sr')) continue; \
              const a = lum(getComputedStyle(el).color), c = lum(bg(el)); \
              const ratio = (Math.max(a, c) + 0.05) / (Math.min(a, c) + 0.05); \
@@ -189,6 +192,7 @@ async fn text_contrast_holds_for_the_default_theme_and_any_colour() {
     widget.find(fantoccini::Locator::Css(".human")).await.unwrap().click().await.unwrap();
     eventually("the handoff notice and form", || async { (b.texts("form label").await.len() == 1).then_some(()) }).await;
     assert_eq!(contrast_failures(&b).await, json!([]), "default theme");
+    b.assert_accessible("widget-form").await;
 
     // The same thread (restored) under other accent colours: white or black text is picked.
     for colour in ["#ffd43b", "#0f766e", "#e11d48", "#7c3aed", "#808080", "#00ff00", "#000000", "#ffffff"] {
@@ -217,7 +221,13 @@ async fn fills_a_phone_screen() {
         )
         .await;
     assert_eq!(v, json!([true, 0, 0, true, true, "none"]), "full screen, launcher hidden under it");
+    // Its close button is a finger's size (WCAG 2.5.5: at least 44 × 44 CSS pixels).
+    let close = b
+        .js("const c = document.querySelector('[data-baton]').shadowRoot.querySelector('.close').getBoundingClientRect(); return [c.width >= 44, c.height >= 44];", vec![])
+        .await;
+    assert_eq!(close, json!([true, true]), "the close button's size");
     b.screenshot("widget-mobile").await;
+    b.assert_accessible("widget-phone").await;
     // Its own close button (the launcher is covered) gets the visitor out.
     widget.find(fantoccini::Locator::Css(".close")).await.unwrap().click().await.unwrap();
     let launcher =

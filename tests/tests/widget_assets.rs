@@ -88,4 +88,15 @@ async fn the_visitor_api_answers_preflights_from_allowed_pages_only() {
     let body: serde_json::Value = no.json().await.unwrap();
     assert_eq!(body["error"]["code"], "origin_not_allowed");
     assert!(body["error"]["message"].as_str().unwrap().contains("allowed_origins"), "says what to do");
+
+    // The refusal itself is readable by the page (CORS on it, and only on it): the widget can
+    // say the chat is not available there and log which origin to add, not retry blindly.
+    let r = http().get(format!("{}/api/v1/sites/widget-test/widget", w.base())).header("origin", "http://evil.test").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "http://evil.test");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("http://evil.test may not use the widget-test widget"), "{body}");
+    let r =
+        http().get(format!("{}/api/v1/sites/widget-test/inbox/rows", w.base())).header("origin", "http://evil.test").send().await.unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "", "no CORS on other refusals");
 }

@@ -32,7 +32,7 @@ async fn reconnects_after_a_restart_and_shows_what_it_missed_exactly_once() {
     let cookie = login(&w1, SITE, "cy@example.com", "cy-password-1").await;
     let mut op = Ws::operator(&w1, SITE, &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t1"})).await;
-    eventually("Cy joined", || async { (b.texts(".system.joined").await == ["Cy joined"]).then_some(()) }).await;
+    eventually("Cy joined", || async { (b.texts(".joined strong").await == ["Cy joined"]).then_some(()) }).await;
 
     // The network goes, and the worker with it.
     net.cut();

@@ -69,6 +69,18 @@ async fn answers_in_markdown_with_sources_and_remembers_feedback_across_a_reload
     b.ask(&widget, "Where is the gizmo configuration file?").await;
     let code = wait_texts(&b, ".msg.bot pre code", 1).await;
     assert_eq!(code, vec!["[gizmo]\nport = 8080"]);
+    // Code blocks: a labelled region the keyboard can reach, and a copy button.
+    let pre = b
+        .js(
+            "const p = document.querySelector('[data-baton]').shadowRoot.querySelector('.msg.bot pre'); \
+                    return [p.getAttribute('tabindex'), p.getAttribute('role'), p.getAttribute('aria-label')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(pre, json!(["0", "region", "Code"]));
+    // No copy button on a page without the clipboard API (http): a button that can't work is
+    // not offered (widget_ux.rs copies on a secure page).
+    assert_eq!(b.texts(".msg.bot .code .copy").await, Vec::<String>::new());
     assert_eq!(b.texts(".msg.bot .sources a").await, vec!["From: Gizmo Guide › Gizmo configuration file"]);
     assert_eq!(attr(&widget, ".sources a", "href").await.as_deref(), Some("https://docs.gizmo.test/gizmo#gizmo-configuration-file"));
     assert_eq!(attr(&widget, ".sources a", "target").await.as_deref(), Some("_blank"));
@@ -283,12 +295,23 @@ async fn shows_the_operator_joining_and_typing_and_tells_them_when_the_visitor_t
     // "Talk to a human" works as the very first thing a visitor does.
     widget.find(Locator::Css(".human")).await.unwrap().click().await.unwrap();
     wait_texts(&b, ".system", 1).await;
+    // Asked: the button gives way to where things stand (pressing again could change nothing).
+    let standing = wait_texts(&b, ".standing:not([hidden])", 1).await;
+    assert_eq!(standing, ["You're in line — the team sees this whole conversation."]);
+    assert!(attr(&widget, ".human", "hidden").await.is_some(), "no \"Talk to a human\" while waiting for one");
     let (id, _) = conversation(&b).await;
     let cookie = login(&w, SITE, "cy@example.com", "cy-password-1").await;
     let mut op = Ws::operator(&w, SITE, &id, &cookie, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t1"})).await;
-    let joined = wait_texts(&b, ".system.joined", 1).await;
+    // A person joined: an event the visitor notices (their initial, their name), and the
+    // header says who is with them.
+    let joined = wait_texts(&b, ".joined strong", 1).await;
     assert_eq!(joined, vec!["Cy joined"]);
+    assert_eq!(b.texts(".joined .avatar").await, ["C"]);
+    eventually("who is with the visitor", || async {
+        b.texts(".standing:not([hidden])").await.first().filter(|t| t.ends_with("Cy is with you")).cloned()
+    })
+    .await;
 
     op.send(&json!({"type": "typing", "on": true})).await;
     eventually("the operator typing", || async { b.texts(".typing").await.first().filter(|t| *t == "Cy is typing…").cloned() }).await;
@@ -299,7 +322,18 @@ async fn shows_the_operator_joining_and_typing_and_tells_them_when_the_visitor_t
     op.expect(|m| m["type"] == "typing" && m["who"]["kind"] == "visitor" && m["on"] == true).await;
 
     op.send(&json!({"type": "message", "client_id": "m1", "text": "Hi, Cy here."})).await;
-    assert_eq!(wait_texts(&b, ".msg.operator", 1).await, vec!["CyHi, Cy here."]);
+    assert_eq!(wait_texts(&b, ".msg.operator .text", 1).await, vec!["Hi, Cy here."]);
+    // An operator's message does not look like the bot's: named, with an avatar, its own colour.
+    assert_eq!(b.texts(".msg.operator .who").await, ["CCy"]);
+    let colours = b
+        .js(
+            "const r = document.querySelector('[data-baton]').shadowRoot, c = s => getComputedStyle(r.querySelector(s)).backgroundColor; \
+             return [c('.msg.operator'), c('.msg.bot')];",
+            vec![],
+        )
+        .await;
+    assert_ne!(colours[0], colours[1], "{colours}");
+    b.assert_accessible("widget-operator").await;
     eventually("the typing line cleared", || async { b.texts(".typing").await.first().filter(|t| t.is_empty()).cloned() }).await;
     b.close().await;
 }

@@ -74,7 +74,7 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
             let m = add(&el, "div", "msg bot");
             set(&m, "data-seq", &seq.to_string());
             speaker(&m, t.assistant);
-            render_markdown(&add(&m, "div", "text"), &answer.text);
+            render_markdown(&add(&m, "div", "text"), &answer.text, t);
             if !answer.citations.is_empty() {
                 let sources = add(&m, "div", "sources");
                 for c in &answer.citations {
@@ -88,15 +88,17 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
             feedback(&m, sess, seq);
         }
         EventKind::OperatorMessage { operator, text } => {
+            // A person, not the bot: their initial, their name, their own colour.
             let m = add(&el, "div", "msg operator");
-            add_text(&add(&m, "span", "who"), &operator.name);
+            let who = add(&m, "span", "who");
+            avatar(&who, &operator.name);
+            add_text(&who, &operator.name);
             add_text(&add(&m, "div", "text"), &text);
         }
         EventKind::HandoffRequested { operators_online, form, notice, .. } => {
-            // The engine's notice carries the site's own wording (e.g. when to expect a reply);
-            // it is English, so other languages keep the catalogue's words.
-            let english = std::ptr::eq(t, &crate::i18n::EN);
-            system(if english && !notice.is_empty() {
+            // The engine's notice is in the visitor's language, with the site's own wording
+            // (when to expect a reply); older conversations may have none.
+            system(if !notice.is_empty() {
                 &notice
             } else if operators_online {
                 t.handoff_online
@@ -108,7 +110,14 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
             }
         }
         EventKind::FormRequested { form } => form_entry(&el, sess, seq, form),
-        EventKind::OperatorJoined { operator } => system(&with_name(t.joined, &operator.name)).set_class_name("system joined"),
+        EventKind::OperatorJoined { operator } => {
+            // Something the visitor should notice: a person is here now.
+            let j = add(&el, "div", "joined");
+            avatar(&j, &operator.name);
+            let words = add(&j, "div", "");
+            add_text(&add(&words, "strong", ""), &with_name(t.joined, &operator.name));
+            add_text(&add(&words, "span", "note"), t.joined_note);
+        }
         EventKind::OperatorLeft { operator } => {
             system(&with_name(t.left, &operator.name));
         }
@@ -121,6 +130,19 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
         // started, page changes, collected fields, feedback: nothing to show by themselves.
         _ => {}
     }
+}
+
+/// The first letter of a name, for an operator's avatar. (ASCII upper-casing only: Unicode's
+/// case tables would cost the widget ~10 KB; names are mostly written capitalised anyway.)
+pub fn initial(name: &str) -> String {
+    String::from(name.trim().chars().next().unwrap_or('?').to_ascii_uppercase())
+}
+
+/// An operator's avatar: their initial in a circle (decorative: the name is next to it).
+pub fn avatar(parent: &Element, name: &str) {
+    let a = add(parent, "span", "avatar");
+    set(&a, "aria-hidden", "true");
+    add_text(&a, &initial(name));
 }
 
 /// "You: " / "Assistant: " for screen readers only (the bubbles' sides say it visually).
@@ -150,8 +172,37 @@ fn inlines(parent: &Element, items: &[Inline]) {
     }
 }
 
-/// A bot answer's Markdown subset as elements and text nodes.
-pub fn render_markdown(el: &Element, text: &str) {
+/// A code block in a narrow panel: scrolls sideways (by keyboard too: it takes the focus, and
+/// says what it is), and a button copies it whole.
+fn code_block(el: &Element, code: &str, t: &'static crate::i18n::Strings) {
+    let wrap = add(el, "div", "code");
+    let pre = add(&wrap, "pre", "");
+    set(&pre, "tabindex", "0");
+    set(&pre, "role", "region");
+    set(&pre, "aria-label", t.code);
+    add_text(&add(&pre, "code", ""), code);
+    // The clipboard API exists only on secure pages (https, localhost): no button elsewhere.
+    let clipboard = web_sys::window().and_then(|w| js_sys::Reflect::get(&w.navigator(), &"clipboard".into()).ok());
+    let Some(clipboard) = clipboard.filter(|c| c.is_object()) else { return };
+    let copy = add(&wrap, "button", "copy");
+    set(&copy, "type", "button");
+    add_text(&copy, t.copy);
+    let code = code.to_string();
+    let button = copy.clone();
+    on(&copy, "click", move |_| {
+        let write = js_sys::Reflect::get(&clipboard, &"writeText".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let Some(promise) = write.and_then(|f| f.call1(&clipboard, &JsValue::from_str(&code)).ok()) else { return };
+        let button = button.clone();
+        // "Copied" once the browser says so (it may refuse: no permission, no focus).
+        wasm_bindgen_futures::spawn_local(async move {
+            if wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await.is_ok() {
+                button.set_text_content(Some(t.copied));
+            }
+        });
+    });
+}
+
+fn render_markdown(el: &Element, text: &str, t: &'static crate::i18n::Strings) {
     for block in markdown::parse(text) {
         match &block {
             Block::Para(items) => inlines(&add(el, "p", ""), items),
@@ -161,9 +212,28 @@ pub fn render_markdown(el: &Element, text: &str) {
                     inlines(&add(&list, "li", ""), item);
                 }
             }
-            Block::Code(code) => add_text(&add(&add(el, "pre", ""), "code", ""), code),
+            Block::Code(code) => code_block(el, code, t),
         }
     }
+}
+
+/// What a visitor reads under a refused field: the server's precise words in English, the
+/// catalogue's for what is wrong with this kind of field otherwise.
+fn field_error(t: &'static crate::i18n::Strings, kind: FieldKind, input: &Element, server: &str) -> String {
+    if std::ptr::eq(t, &crate::i18n::EN) {
+        return server.to_string();
+    }
+    let value = js_sys::Reflect::get(input, &"value".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    if value.trim().is_empty() {
+        return t.required.into();
+    }
+    match kind {
+        FieldKind::Email => t.bad_email,
+        FieldKind::Number => t.bad_number,
+        FieldKind::Select => t.bad_choice,
+        FieldKind::Text => t.bad_value,
+    }
+    .into()
 }
 
 /// One thumb, drawn once; "not helpful" is the same thumb turned over (CSS).
@@ -230,7 +300,7 @@ fn form_entry(parent: &Element, sess: Sess, seq: u64, form: ActionForm) {
         let id = format!("f{seq}-{i}");
         let label = add(&f, "label", "");
         set(&label, "for", &id);
-        add_text(&label, &spec.label);
+        add_text(&label, &spec.label.text);
         if spec.required {
             add_text(&label, " *");
         }
@@ -259,7 +329,7 @@ fn form_entry(parent: &Element, sess: Sess, seq: u64, form: ActionForm) {
         }
         let error = add(&f, "p", "field-error");
         set(&error, "id", &format!("{id}-e"));
-        fields.push((spec.name.clone(), input, error));
+        fields.push((spec.name.clone(), spec.kind, input, error));
     }
     let submit = add(&f, "button", "submit");
     set(&submit, "type", "submit");
@@ -269,7 +339,7 @@ fn form_entry(parent: &Element, sess: Sess, seq: u64, form: ActionForm) {
     set(&done, "hidden", "");
 
     let action = form.action.clone();
-    let inputs: Vec<(String, Element)> = fields.iter().map(|(n, i, _)| (n.clone(), i.clone())).collect();
+    let inputs: Vec<(String, Element)> = fields.iter().map(|(n, _, i, _)| (n.clone(), i.clone())).collect();
     on(&f, "submit", move |ev| {
         ev.prevent_default();
         let mut values = BTreeMap::new();
@@ -295,9 +365,9 @@ fn form_entry(parent: &Element, sess: Sess, seq: u64, form: ActionForm) {
         let _ = f.toggle_attribute_with_force("hidden", sent);
         let _ = done.toggle_attribute_with_force("hidden", !sent);
         ui.form_errors.with(|errors| {
-            for (name, input, error) in &fields {
-                let msg = errors.iter().find(|(a, n, _)| *a == action && n == name).map(|(_, _, m)| m.as_str());
-                error.set_text_content(msg);
+            for (name, kind, input, error) in &fields {
+                let msg = errors.iter().find(|(a, n, _)| *a == action && n == name).map(|(_, _, m)| field_error(t, *kind, input, m));
+                error.set_text_content(msg.as_deref());
                 set(input, "aria-invalid", if msg.is_some() { "true" } else { "false" });
             }
         });

@@ -1,11 +1,19 @@
-//! The panel's words, per language. The loader picks the language (`data-lang`, else the
-//! browser's) and has its own two launcher labels; everything the panel shows is here.
-//! `{name}` is replaced by an operator's name.
+//! The panel's words, per language: English, German, French, Spanish — the languages
+//! `baton_shared::i18n::Lang` speaks, so what the engine says (handoff notices, forms, "I
+//! couldn't find that") and what the panel says are in the same one. The loader picks the
+//! language (`data-lang`, else the browser's first supported one) and has its own launcher
+//! labels. `{name}` is replaced by an operator's name.
+
+use baton_shared::i18n::Lang;
 
 pub struct Strings {
     pub title: &'static str,
     pub greeting: &'static str,
     pub talk_to_human: &'static str,
+    /// Shown instead of the button while the team has been asked.
+    pub waiting_for_team: &'static str,
+    /// Shown instead of the button while a person has the thread.
+    pub with_you: &'static str,
     pub close: &'static str,
     pub conversation: &'static str,
     pub placeholder: &'static str,
@@ -15,6 +23,8 @@ pub struct Strings {
     pub queued: &'static str,
     pub reconnecting: &'static str,
     pub offline: &'static str,
+    /// The page's origin may not use this site's chat (`allowed_origins`).
+    pub unavailable: &'static str,
     pub from: &'static str,
     pub helpful: &'static str,
     pub yes: &'static str,
@@ -22,6 +32,8 @@ pub struct Strings {
     pub handoff_online: &'static str,
     pub handoff_offline: &'static str,
     pub joined: &'static str,
+    /// Under "{name} joined": what changed for the visitor.
+    pub joined_note: &'static str,
     pub left: &'static str,
     pub handed_back: &'static str,
     pub resolved: &'static str,
@@ -29,15 +41,28 @@ pub struct Strings {
     pub thinking: &'static str,
     pub submit: &'static str,
     pub form_sent: &'static str,
+    pub required: &'static str,
+    pub bad_email: &'static str,
+    pub bad_number: &'static str,
+    pub bad_choice: &'static str,
+    pub bad_value: &'static str,
+    pub code: &'static str,
+    pub copy: &'static str,
+    pub copied: &'static str,
     pub rate_limited: &'static str,
     pub too_large: &'static str,
     pub too_many_tabs: &'static str,
+    pub no_answers: &'static str,
+    pub erased: &'static str,
+    pub failed: &'static str,
 }
 
 pub static EN: Strings = Strings {
     title: "Ask the docs",
     greeting: "Hi! Ask me anything about the docs — or talk to a person.",
     talk_to_human: "Talk to a human",
+    waiting_for_team: "You're in line — the team sees this whole conversation.",
+    with_you: "{name} is with you",
     close: "Close chat",
     conversation: "Conversation",
     placeholder: "Ask a question…",
@@ -47,6 +72,7 @@ pub static EN: Strings = Strings {
     queued: "Waiting to send",
     reconnecting: "Reconnecting…",
     offline: "Can't reach the chat right now. Retrying…",
+    unavailable: "The chat isn't available on this page.",
     from: "From:",
     helpful: "Was this helpful?",
     yes: "Yes, helpful",
@@ -54,6 +80,7 @@ pub static EN: Strings = Strings {
     handoff_online: "Connecting you with the team — they'll see this whole conversation.",
     handoff_offline: "Nobody from the team is online right now. They'll see this whole conversation and reply.",
     joined: "{name} joined",
+    joined_note: "You're talking to a person now.",
     left: "{name} left",
     handed_back: "You're back with the docs assistant.",
     resolved: "This conversation was resolved. Write again any time.",
@@ -61,15 +88,28 @@ pub static EN: Strings = Strings {
     thinking: "Looking in the docs…",
     submit: "Send",
     form_sent: "Thanks — sent.",
+    required: "Please fill this in.",
+    bad_email: "Enter an email address like name@example.com.",
+    bad_number: "Enter a number.",
+    bad_choice: "Pick one of the options.",
+    bad_value: "This doesn't look right — check the format.",
+    code: "Code",
+    copy: "Copy",
+    copied: "Copied",
     rate_limited: "You're sending messages quickly — we'll send this one in a moment.",
     too_large: "That message is too long. Please shorten it.",
     too_many_tabs: "This chat is open in too many tabs. Close one and it will reconnect.",
+    no_answers: "Answers from the docs are unavailable right now — you can still talk to a person.",
+    erased: "This conversation no longer exists. Write again to start a new one.",
+    failed: "That didn't work. Please try again.",
 };
 
 pub static DE: Strings = Strings {
     title: "Frag die Doku",
     greeting: "Hallo! Frag mich alles zur Dokumentation — oder sprich mit einem Menschen.",
     talk_to_human: "Mit einem Menschen sprechen",
+    waiting_for_team: "Du bist in der Warteschlange — das Team sieht die ganze Unterhaltung.",
+    with_you: "{name} ist für dich da",
     close: "Chat schließen",
     conversation: "Unterhaltung",
     placeholder: "Stell eine Frage…",
@@ -79,6 +119,7 @@ pub static DE: Strings = Strings {
     queued: "Wird gesendet, sobald verbunden",
     reconnecting: "Verbindung wird wiederhergestellt…",
     offline: "Der Chat ist gerade nicht erreichbar. Neuer Versuch läuft…",
+    unavailable: "Der Chat ist auf dieser Seite nicht verfügbar.",
     from: "Quelle:",
     helpful: "War das hilfreich?",
     yes: "Ja, hilfreich",
@@ -86,6 +127,7 @@ pub static DE: Strings = Strings {
     handoff_online: "Wir verbinden dich mit dem Team — es sieht die ganze Unterhaltung.",
     handoff_offline: "Gerade ist niemand aus dem Team online. Es sieht die ganze Unterhaltung und antwortet.",
     joined: "{name} ist dabei",
+    joined_note: "Du schreibst jetzt mit einem Menschen.",
     left: "{name} hat den Chat verlassen",
     handed_back: "Du bist wieder beim Doku-Assistenten.",
     resolved: "Diese Unterhaltung ist erledigt. Schreib jederzeit wieder.",
@@ -93,17 +135,123 @@ pub static DE: Strings = Strings {
     thinking: "Suche in der Doku…",
     submit: "Senden",
     form_sent: "Danke — gesendet.",
+    required: "Bitte fülle das aus.",
+    bad_email: "Gib eine E-Mail-Adresse wie name@example.com ein.",
+    bad_number: "Gib eine Zahl ein.",
+    bad_choice: "Wähle eine der Möglichkeiten.",
+    bad_value: "Das sieht nicht richtig aus — prüf das Format.",
+    code: "Code",
+    copy: "Kopieren",
+    copied: "Kopiert",
     rate_limited: "Du schreibst gerade sehr schnell — wir senden diese Nachricht gleich.",
     too_large: "Diese Nachricht ist zu lang. Bitte kürze sie.",
     too_many_tabs: "Dieser Chat ist in zu vielen Tabs offen. Schließ einen, dann verbindet er sich neu.",
+    no_answers: "Antworten aus der Doku sind gerade nicht verfügbar — du kannst aber mit einem Menschen sprechen.",
+    erased: "Diese Unterhaltung gibt es nicht mehr. Schreib einfach neu, um eine neue zu beginnen.",
+    failed: "Das hat nicht geklappt. Bitte versuch es noch einmal.",
 };
 
-/// The catalogue for a language tag (`de`, `de-AT`, …); English otherwise.
-pub fn strings(lang: &str) -> &'static Strings {
-    if lang.get(..2).is_some_and(|l| l.eq_ignore_ascii_case("de")) {
-        &DE
-    } else {
-        &EN
+pub static FR: Strings = Strings {
+    title: "Demandez à la doc",
+    greeting: "Bonjour ! Posez-moi vos questions sur la documentation — ou parlez à une personne.",
+    talk_to_human: "Parler à une personne",
+    waiting_for_team: "Vous êtes dans la file — l'équipe voit toute la conversation.",
+    with_you: "{name} est avec vous",
+    close: "Fermer le chat",
+    conversation: "Conversation",
+    placeholder: "Posez une question…",
+    send: "Envoyer",
+    you: "Vous :",
+    assistant: "Assistant :",
+    queued: "En attente d'envoi",
+    reconnecting: "Reconnexion…",
+    offline: "Le chat est injoignable pour le moment. Nouvelle tentative…",
+    unavailable: "Le chat n'est pas disponible sur cette page.",
+    from: "Source :",
+    helpful: "Cette réponse vous a-t-elle aidé ?",
+    yes: "Oui, utile",
+    no: "Non, pas utile",
+    handoff_online: "Nous vous mettons en relation avec l'équipe — elle verra toute la conversation.",
+    handoff_offline: "Personne de l'équipe n'est en ligne pour le moment. Elle verra toute la conversation et vous répondra.",
+    joined: "{name} a rejoint la conversation",
+    joined_note: "Vous parlez maintenant à une personne.",
+    left: "{name} a quitté la conversation",
+    handed_back: "Vous êtes de retour avec l'assistant de la documentation.",
+    resolved: "Cette conversation est résolue. Écrivez-nous quand vous voulez.",
+    typing: "{name} écrit…",
+    thinking: "Recherche dans la documentation…",
+    submit: "Envoyer",
+    form_sent: "Merci — c'est envoyé.",
+    required: "Veuillez remplir ce champ.",
+    bad_email: "Saisissez une adresse e-mail comme nom@example.com.",
+    bad_number: "Saisissez un nombre.",
+    bad_choice: "Choisissez l'une des options.",
+    bad_value: "Cela ne semble pas correct — vérifiez le format.",
+    code: "Code",
+    copy: "Copier",
+    copied: "Copié",
+    rate_limited: "Vous envoyez des messages très vite — celui-ci partira dans un instant.",
+    too_large: "Ce message est trop long. Merci de le raccourcir.",
+    too_many_tabs: "Ce chat est ouvert dans trop d'onglets. Fermez-en un et il se reconnectera.",
+    no_answers: "Les réponses de la documentation sont indisponibles pour le moment — vous pouvez toujours parler à une personne.",
+    erased: "Cette conversation n'existe plus. Écrivez à nouveau pour en commencer une autre.",
+    failed: "Cela n'a pas fonctionné. Veuillez réessayer.",
+};
+
+pub static ES: Strings = Strings {
+    title: "Pregunta a la documentación",
+    greeting: "¡Hola! Pregúntame lo que quieras sobre la documentación, o habla con una persona.",
+    talk_to_human: "Hablar con una persona",
+    waiting_for_team: "Estás en la cola: el equipo ve toda la conversación.",
+    with_you: "{name} está contigo",
+    close: "Cerrar el chat",
+    conversation: "Conversación",
+    placeholder: "Haz una pregunta…",
+    send: "Enviar",
+    you: "Tú:",
+    assistant: "Asistente:",
+    queued: "Pendiente de envío",
+    reconnecting: "Reconectando…",
+    offline: "No podemos conectar con el chat ahora mismo. Reintentando…",
+    unavailable: "El chat no está disponible en esta página.",
+    from: "Fuente:",
+    helpful: "¿Te ha sido útil?",
+    yes: "Sí, útil",
+    no: "No, no es útil",
+    handoff_online: "Te estamos conectando con el equipo: verá toda la conversación.",
+    handoff_offline: "Ahora mismo no hay nadie del equipo en línea. Verá toda la conversación y te responderá.",
+    joined: "{name} se ha unido",
+    joined_note: "Ahora hablas con una persona.",
+    left: "{name} ha salido del chat",
+    handed_back: "Vuelves a estar con el asistente de la documentación.",
+    resolved: "Esta conversación se ha resuelto. Escríbenos cuando quieras.",
+    typing: "{name} está escribiendo…",
+    thinking: "Buscando en la documentación…",
+    submit: "Enviar",
+    form_sent: "Gracias, enviado.",
+    required: "Rellena este campo.",
+    bad_email: "Escribe un correo como nombre@example.com.",
+    bad_number: "Escribe un número.",
+    bad_choice: "Elige una de las opciones.",
+    bad_value: "Esto no parece correcto: revisa el formato.",
+    code: "Código",
+    copy: "Copiar",
+    copied: "Copiado",
+    rate_limited: "Estás enviando mensajes muy rápido: enviaremos este en un momento.",
+    too_large: "Ese mensaje es demasiado largo. Acórtalo, por favor.",
+    too_many_tabs: "Este chat está abierto en demasiadas pestañas. Cierra una y se volverá a conectar.",
+    no_answers: "Las respuestas de la documentación no están disponibles ahora mismo; aún puedes hablar con una persona.",
+    erased: "Esta conversación ya no existe. Escribe de nuevo para empezar otra.",
+    failed: "No ha funcionado. Inténtalo de nuevo.",
+};
+
+/// The catalogue for a language.
+pub fn strings(lang: Lang) -> &'static Strings {
+    match lang {
+        Lang::En => &EN,
+        Lang::De => &DE,
+        Lang::Fr => &FR,
+        Lang::Es => &ES,
     }
 }
 

@@ -4,7 +4,7 @@
 //! - `session`: storage, the socket, the outbox (nothing typed is lost or doubled).
 //! - `panel`: the Leptos view; bot answers go through `baton_shared::markdown` and are built
 //!   as DOM nodes (`dom`), never as HTML.
-//! - `i18n`: the panel's words, English and German.
+//! - `i18n`: the panel's words in English, German, French and Spanish.
 //!
 //! JSON goes through `baton_shared::wire`, not serde_json: see that module for why.
 
@@ -32,8 +32,9 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     let func = |name: &str| field(&options, name).and_then(|v| v.dyn_into::<js_sys::Function>().ok());
     let site = text("site").ok_or_else(|| JsValue::from_str("baton: mount needs options.site (data-site on the script tag)"))?;
     let api = text("api").ok_or_else(|| JsValue::from_str("baton: mount needs options.api"))?;
-    let lang = text("lang").unwrap_or_else(|| "en".into());
-    let t = i18n::strings(&lang);
+    // The loader picked a language the widget speaks; anything else is English.
+    let lang = baton_shared::i18n::Lang::of(text("lang").as_deref());
+    let t = i18n::strings(lang);
     let greeting = text("greeting").filter(|g| !g.trim().is_empty());
     let has_greeting = greeting.is_some();
     let session = session::Session::new(site, api, lang, t, greeting);

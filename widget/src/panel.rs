@@ -6,6 +6,7 @@
 use crate::dom::entry;
 use crate::i18n::with_name;
 use crate::session::{after, Link, Session};
+use baton_shared::ownership::HumanHelp;
 use baton_shared::protocol::*;
 use leptos::prelude::*;
 use std::rc::Rc;
@@ -92,8 +93,43 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
             ui.draft.set(String::new());
         }
     };
+    // The frame's states, set with DOM calls in one effect (each reactive attribute in `view!`
+    // costs the widget generic code; measured, see widget/README.md): the link state, the
+    // title's tooltip, and — by `ownership::human_help` — "Talk to a human" only when pressing
+    // it can do something, else where things stand under the header; nothing to type into on a
+    // page that may not use the chat.
+    let frame = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        let Some(frame) = frame.get() else { return };
+        let part = |css: &str| frame.query_selector(css).ok().flatten();
+        let (Some(title), Some(human), Some(standing), Some(area), Some(send_button)) =
+            (part(".title"), part(".human"), part(".standing"), part("textarea"), part(".send"))
+        else {
+            return;
+        };
+        let link = ui.link.get();
+        let unavailable = link == Link::Unavailable;
+        let _ = frame.set_attribute("data-link", link.name());
+        let _ = title.set_attribute("title", &ui.title.get());
+        let _ = area.toggle_attribute_with_force("disabled", unavailable);
+        let _ = send_button.toggle_attribute_with_force("disabled", unavailable);
+        ui.ownership.with(|o| {
+            let help = o.human_help();
+            let _ = human.toggle_attribute_with_force("hidden", unavailable || help != HumanHelp::Offer);
+            let _ = standing.toggle_attribute_with_force("hidden", help == HumanHelp::Offer);
+            standing.set_text_content(None);
+            match help {
+                HumanHelp::Offer => {}
+                HumanHelp::Waiting => standing_text(&standing, t.waiting_for_team),
+                HumanHelp::With(op) => {
+                    crate::dom::avatar(&standing, &op.name);
+                    standing_text(&standing, &with_name(t.with_you, &op.name));
+                }
+            }
+        });
+    });
     view! {
-        <div class="panel" role="dialog" aria-labelledby="baton-title">
+        <div class="panel" role="dialog" aria-labelledby="baton-title" node_ref=frame>
             <div class="header">
                 <h2 class="title" id="baton-title">{move || ui.title.get()}</h2>
                 <button
@@ -116,10 +152,19 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
                     "×"
                 </button>
             </div>
+            // Where things stand with the team (filled by the effect above): announced when it
+            // changes.
+            <div class="standing" role="status" hidden></div>
             // The status line floats over the thread, so showing it never moves the thread.
             <div class="body">
                 <div class="status" role="status">
-                    {move || (ui.link.get() == Link::Reconnecting).then(|| t.reconnecting.to_string()).or_else(|| ui.notice.get())}
+                    {move || {
+                        match ui.link.get() {
+                            Link::Reconnecting => Some(t.reconnecting.to_string()),
+                            Link::Unavailable => Some(t.unavailable.to_string()),
+                            _ => ui.notice.get(),
+                        }
+                    }}
                 </div>
                 // Pending messages say "waiting to send" while the link is down (CSS on `.offline`).
                 <div
@@ -164,5 +209,13 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
                 </button>
             </form>
         </div>
+    }
+}
+
+fn standing_text(parent: &web_sys::Element, text: &str) {
+    if let Ok(span) = document().create_element("span") {
+        span.set_class_name("standing-text");
+        span.set_text_content(Some(text));
+        let _ = parent.append_child(&span);
     }
 }

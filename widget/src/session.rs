@@ -14,6 +14,7 @@
 //!   browser says it is online again.
 
 use crate::i18n::Strings;
+use baton_shared::i18n::Lang;
 use baton_shared::protocol::*;
 use baton_shared::wire::{self, Decoded, Json};
 use leptos::prelude::*;
@@ -30,6 +31,22 @@ pub enum Link {
     Connecting,
     Online,
     Reconnecting,
+    /// This page may not use the site's chat (its origin is not in `allowed_origins`): no
+    /// retrying, the panel says so and the console tells the site owner what to add.
+    Unavailable,
+}
+
+impl Link {
+    /// For `data-link` on the panel (what tests and the site's CSS can see).
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Idle => "idle",
+            Link::Connecting => "connecting",
+            Link::Online => "online",
+            Link::Reconnecting => "reconnecting",
+            Link::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// Everything the view reads. All signals: `Copy`, `Send`.
@@ -76,7 +93,7 @@ struct Saved {
 pub struct Session {
     pub site: String,
     api: String,
-    lang: String,
+    lang: Lang,
     pub t: &'static Strings,
     pub ui: Ui,
     saved: RefCell<Option<Saved>>,
@@ -89,6 +106,9 @@ pub struct Session {
     /// A pending reconnect or resend timer.
     timer: Cell<Option<i32>>,
     last_seq: Cell<u64>,
+    /// The seq the ownership was last moved by (the welcome's ownership counts as of its
+    /// `last_seq`).
+    owned_at: Cell<u64>,
     page_sent: RefCell<Option<Page>>,
     /// When `typing: on` was last sent (ms), 0 when off.
     typing_since: Cell<f64>,
@@ -146,7 +166,7 @@ fn cancel(timer: &Cell<Option<i32>>) {
 }
 
 impl Session {
-    pub fn new(site: String, api: String, lang: String, t: &'static Strings, greeting: Option<String>) -> Rc<Session> {
+    pub fn new(site: String, api: String, lang: Lang, t: &'static Strings, greeting: Option<String>) -> Rc<Session> {
         let key = format!("baton:{site}");
         let saved =
             load(&key).and_then(|v| Some(Saved { conversation_id: v.get("conversation_id").string()?, token: v.get("token").string()? }));
@@ -193,6 +213,7 @@ impl Session {
             creating: Cell::new(false),
             timer: Cell::new(None),
             last_seq: Cell::new(0),
+            owned_at: Cell::new(0),
             page_sent: RefCell::new(None),
             typing_since: Cell::new(0.0),
             typing_off: Cell::new(None),
@@ -251,6 +272,9 @@ impl Session {
     }
 
     fn start_quietly(self: &Rc<Self>) {
+        if self.unavailable() {
+            return;
+        }
         if self.saved.borrow().is_some() {
             self.connect();
         } else if !self.outbox.borrow().is_empty() {
@@ -260,7 +284,7 @@ impl Session {
 
     /// Creates the conversation (first frame of a new visitor), then connects.
     fn create(self: &Rc<Self>) {
-        if self.creating.replace(true) {
+        if self.unavailable() || self.creating.replace(true) {
             return;
         }
         self.ui.link.set(Link::Connecting);
@@ -278,6 +302,8 @@ impl Session {
                     *this.saved.borrow_mut() = Some(saved);
                     this.connect();
                 }
+                // Refused for this page: `refused` has said so and stopped everything.
+                Err(_) if this.unavailable() => {}
                 Err((message, retry)) => {
                     this.ui.notice.set(Some(message));
                     if retry {
@@ -294,7 +320,7 @@ impl Session {
     /// `Err((what to tell the visitor, whether trying again may help))`.
     async fn post_create(&self) -> Result<Saved, (String, bool)> {
         let offline = || (self.t.offline.to_string(), true);
-        let body = wire::encode_create_conversation(&CreateConversation { page: current_page(), lang: Some(self.lang.clone()) });
+        let body = wire::encode_create_conversation(&CreateConversation { page: current_page(), lang: Some(self.lang.code().into()) });
         let init = web_sys::RequestInit::new();
         init.set_method("POST");
         init.set_body(&JsValue::from_str(&body));
@@ -305,6 +331,9 @@ impl Session {
         if let Some(c) = (status < 300).then(|| wire::decode_conversation_created(&text)).flatten() {
             return Ok(Saved { conversation_id: c.conversation_id.to_string(), token: c.visitor_token });
         }
+        if self.refused(&text) {
+            return Err((self.t.unavailable.to_string(), false));
+        }
         // A 4xx other than 429 is a setup problem (site id, allowed origins) that retrying
         // won't fix: show the server's words, which say what to change.
         let retry = status >= 500 || status == 429;
@@ -314,12 +343,19 @@ impl Session {
         })
     }
 
-    /// The site's name and greeting (and colour, handed to the loader's theme).
+    /// The site's name and greeting in the visitor's language (and colour, handed to the
+    /// loader's theme). A page the site does not allow learns it here, before the visitor
+    /// types anything.
     pub fn fetch_settings(self: &Rc<Self>, has_greeting: bool, theme: Option<js_sys::Function>) {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let init = web_sys::RequestInit::new();
-            let Some((200, text)) = fetch_text(&this.site_url("widget"), &init).await else { return };
+            let url = format!("{}?lang={}", this.site_url("widget"), this.lang.code());
+            let Some((status, text)) = fetch_text(&url, &init).await else { return };
+            if status != 200 {
+                this.refused(&text);
+                return;
+            }
             let Some(s) = wire::decode_widget_settings(&text) else { return };
             this.ui.title.set(s.name);
             if !has_greeting && !s.greeting.is_empty() {
@@ -331,8 +367,30 @@ impl Session {
         });
     }
 
+    /// Whether this page may not use the chat (see `Link::Unavailable`).
+    pub fn unavailable(&self) -> bool {
+        self.ui.link.get_untracked() == Link::Unavailable
+    }
+
+    /// If `body` is the server refusing this page's origin: stops every retry for good, says
+    /// so in the panel and tells the site owner in the console (the server's words name the
+    /// `allowed_origins` entry to add). Returns whether it was.
+    fn refused(&self, body: &str) -> bool {
+        let Some(e) = wire::decode_api_error(body).filter(|e| e.code == ErrorCode::OriginNotAllowed) else { return false };
+        web_sys::console::error_1(&JsValue::from_str(&format!("Baton: {}", e.message)));
+        cancel(&self.timer);
+        self.generation.set(self.generation.get() + 1);
+        if let Some(ws) = self.socket.borrow_mut().take() {
+            let _ = ws.close();
+        }
+        self.ui.thinking.set(false);
+        self.ui.notice.set(None);
+        self.ui.link.set(Link::Unavailable);
+        true
+    }
+
     fn connect(self: &Rc<Self>) {
-        if self.socket.borrow().is_some() {
+        if self.socket.borrow().is_some() || self.unavailable() {
             return;
         }
         let Some(saved) = self.saved.borrow().clone() else { return };
@@ -374,6 +432,8 @@ impl Session {
                 store(&t2.key(), None);
                 *t2.saved.borrow_mut() = None;
                 t2.last_seq.set(0);
+                t2.owned_at.set(0);
+                t2.ui.ownership.set(Ownership::Bot);
                 t2.ui.events.set(Vec::new());
                 t2.ui.link.set(Link::Idle);
                 t2.start_quietly();
@@ -398,6 +458,9 @@ impl Session {
     /// Tries again later: 0.5 s, 1 s, 2 s … 10 s, ±20 % so many widgets don't reconnect in step.
     /// (Capped low: a chat that takes half a minute to come back feels broken.)
     fn retry_later(self: &Rc<Self>) {
+        if self.unavailable() {
+            return;
+        }
         let n = self.attempts.get().min(10);
         self.attempts.set(n + 1);
         let delay = (500.0 * 2f64.powi(n as i32)).min(10_000.0) * (0.8 + 0.4 * js_sys::Math::random());
@@ -421,10 +484,11 @@ impl Session {
         };
         let ui = self.ui;
         match msg {
-            ServerMsg::Welcome { ownership, .. } => {
+            ServerMsg::Welcome { ownership, last_seq, .. } => {
                 self.attempts.set(0);
                 ui.link.set(Link::Online);
                 ui.ownership.set(ownership);
+                self.owned_at.set(last_seq);
                 self.send_page();
                 // Everything queued goes out now, in order, under its original client id.
                 let frames: Vec<String> = self.outbox.borrow().iter().map(|q| q.frame.clone()).collect();
@@ -453,16 +517,14 @@ impl Session {
         if let Some(cid) = &e.client_id {
             self.settled(cid);
         }
-        // Who owns the thread, for the bot's "looking in the docs…" only.
-        let owner = match &e.kind {
-            EventKind::HandoffRequested { .. } => Some(Ownership::WaitingForHuman { since: e.at }),
-            EventKind::OperatorJoined { operator } => Some(Ownership::Human { operator: operator.clone() }),
-            EventKind::HandedBack { .. } | EventKind::Reopened { .. } => Some(Ownership::Bot),
-            EventKind::Resolved { .. } => Some(Ownership::Resolved { at: e.at }),
-            _ => None,
-        };
-        if let Some(o) = owner {
-            ui.ownership.set(o);
+        // Who owns the thread (the header's state, the bot's "looking in the docs…"): the
+        // one rule every side folds the log with. A replay brings only later events.
+        if e.seq > self.owned_at.get() {
+            self.owned_at.set(e.seq);
+            let next = ui.ownership.with_untracked(|o| o.after(&e.kind, e.at));
+            if ui.ownership.with_untracked(|o| *o != next) {
+                ui.ownership.set(next);
+            }
         }
         match &e.kind {
             EventKind::BotAnswer { .. } | EventKind::HandoffRequested { .. } => ui.thinking.set(false),
@@ -537,12 +599,19 @@ impl Session {
         ui.notice.set(Some(self.notice_for(&error)));
     }
 
+    /// What the visitor reads about a refused frame: in their language (the server's
+    /// English words are for the API's users), the server's own only in English.
     fn notice_for(&self, e: &ErrorBody) -> String {
+        let t = self.t;
         match e.code {
-            ErrorCode::RateLimited => self.t.rate_limited,
-            ErrorCode::TooLarge => self.t.too_large,
-            ErrorCode::TooManyConnections => self.t.too_many_tabs,
-            _ => &e.message,
+            ErrorCode::RateLimited => t.rate_limited,
+            ErrorCode::TooLarge => t.too_large,
+            ErrorCode::TooManyConnections => t.too_many_tabs,
+            ErrorCode::IndexUnavailable => t.no_answers,
+            ErrorCode::UnknownConversation => t.erased,
+            ErrorCode::OriginNotAllowed => t.unavailable,
+            _ if self.lang == Lang::En => &e.message,
+            _ => t.failed,
         }
         .to_string()
     }

@@ -125,6 +125,17 @@ async fn prefix(env: &Env, path: &str, n: usize) -> Result<Option<Vec<u8>>, Fail
     Ok(Some(out))
 }
 
+/// The visitor's `Accept-Encoding`: `cf.clientAcceptEncoding` where the platform rewrote the
+/// header, else the header.
+fn client_accept_encoding(req: &Request) -> Result<Option<String>, Failure> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| v.is_object());
+    let original = cf.and_then(|cf| js_sys::Reflect::get(&cf, &"clientAcceptEncoding".into()).ok()).and_then(|v| v.as_string());
+    Ok(match original {
+        Some(o) => Some(o),
+        None => req.headers().get("accept-encoding")?,
+    })
+}
+
 /// How long browsers and CDNs may keep a file.
 #[derive(Clone, Copy)]
 pub enum Cache {
@@ -139,7 +150,9 @@ pub enum Cache {
 /// Serves a static file with its content type, cache policy and CORS for cross-origin
 /// loading, brotli-compressed when the client accepts it and a `.br` twin exists.
 pub async fn serve(env: &Env, req: &Request, path: &str, content_type: &str, cache: Cache) -> Handled {
-    let accepts_br = req.headers().get("accept-encoding")?.is_some_and(|a| a.contains("br"));
+    // The client's own header (Cloudflare rewrites `Accept-Encoding` for the worker and keeps
+    // the visitor's in `cf.clientAcceptEncoding`), negotiated by q-values.
+    let accepts_br = baton_shared::http::prefers_brotli(client_accept_encoding(req)?.as_deref());
     let fetcher = env.assets("ASSETS")?;
     let mut encoded = false;
     let mut resp = None;
@@ -161,6 +174,8 @@ pub async fn serve(env: &Env, req: &Request, path: &str, content_type: &str, cac
     let headers = Headers::new();
     headers.set("content-type", content_type)?;
     headers.set("access-control-allow-origin", "*")?;
+    // Lets a page measure what it received (Resource Timing's encodedBodySize) cross-origin.
+    headers.set("timing-allow-origin", "*")?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("vary", "Accept-Encoding")?;
     headers.set(
@@ -176,6 +191,37 @@ pub async fn serve(env: &Env, req: &Request, path: &str, content_type: &str, cac
         builder = builder.with_header("content-encoding", "br")?.with_encode_body(EncodeBody::Manual);
     }
     Ok(builder.fixed(body))
+}
+
+/// The files a page path may be built as (`index-builder build --pages dist/pages`):
+/// `/docs/faq` → `pages/docs/faq.html`, then `pages/docs/faq/index.html`; `/docs/` →
+/// `pages/docs/index.html`; `/guide.html` as it is. Nothing for paths that could climb out.
+pub fn page_files(path: &str) -> Vec<String> {
+    let ok = path.starts_with('/')
+        && !path.contains("//")
+        && path.split('/').all(|seg| seg != ".." && seg != "." && !seg.starts_with('.'))
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    if !ok || path == "/" {
+        return Vec::new();
+    }
+    if path.ends_with(".html") {
+        vec![format!("pages{path}")]
+    } else if path.ends_with('/') {
+        vec![format!("pages{path}index.html")]
+    } else {
+        vec![format!("pages{path}.html"), format!("pages{path}/index.html")]
+    }
+}
+
+/// Serves the page built for `path`, or a clear 404.
+pub async fn serve_page(env: &Env, req: &Request, path: &str) -> Handled {
+    for file in page_files(path) {
+        match serve(env, req, &file, "text/html; charset=utf-8", Cache::NoCache).await {
+            Err(Failure::Api(e)) if e.code == ErrorCode::NotFound => continue,
+            other => return other,
+        }
+    }
+    Err(api(ErrorCode::NotFound, format!("no page {path}")))
 }
 
 /// A site's configuration, or `unknown_site`.

@@ -75,6 +75,9 @@ pub struct CreateRequest {
     pub site: SiteId,
     pub token_hash: String,
     pub page: Option<Page>,
+    /// The visitor's language (a code Baton speaks, see `baton_shared::i18n::Lang`).
+    #[serde(default)]
+    pub lang: Option<String>,
     /// The worker's public origin as the visitor reached it: links in notifications.
     #[serde(default)]
     pub origin: Option<String>,
@@ -519,7 +522,12 @@ impl Conversation {
         }
         let now = now_ms();
         let mut st = ConversationState::new(c.id.clone(), c.site.clone(), now);
-        let ev = Event { seq: 1, at: now, client_id: None, kind: EventKind::Started { site: c.site.clone(), page: c.page.clone() } };
+        let ev = Event {
+            seq: 1,
+            at: now,
+            client_id: None,
+            kind: EventKind::Started { site: c.site.clone(), page: c.page.clone(), lang: c.lang.clone() },
+        };
         let started = Stored { body: serde_json::to_string(&ev)?, event: ev };
         st.apply(&started.event);
         // All or nothing: a conversation with its first event, token, snapshot and jobs.

@@ -24,6 +24,7 @@ mod webhooks;
 use assets::Cache;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::Actor;
+use baton_shared::i18n::Lang;
 use baton_shared::insights;
 use baton_shared::protocol::*;
 use baton_shared::signin;
@@ -71,7 +72,8 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
             site_api(req, env, method, &site, rest).await
         }
         (_, ["api", ..]) => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
-        (Method::Get, _) => Err(api(ErrorCode::NotFound, format!("no page {path}"))),
+        // The demo's docs as pages (`index-builder build --pages`): where citations lead.
+        (Method::Get, _) => assets::serve_page(env, req, &path).await,
         _ => Err(api(ErrorCode::MethodNotAllowed, "method not allowed")),
     }
 }
@@ -79,11 +81,18 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
 async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str]) -> Handled {
     let config = assets::site_config(env, site).await?;
     // Errors carry the CORS headers of an allowed page too: the widget must be able to read a
-    // 429's `Retry-After` or a 413's message, not just see a failed fetch.
+    // 429's `Retry-After` or a 413's message, not just see a failed fetch. A page that is not
+    // allowed gets them on its refusal (and only there): the widget can then say the chat is
+    // not available and tell the site owner which `allowed_origins` entry is missing, instead
+    // of retrying a request the browser hid from it.
     let origin = visitor_origin(req, &config).ok().flatten();
     match site_routes(req, env, method, site, rest, &config).await {
         Ok(resp) => Ok(resp),
-        Err(f) => Ok(http::with_cors(error_response(f), origin.as_deref())),
+        Err(f) => {
+            let refused = matches!(&f, Failure::Api(e) if e.code == ErrorCode::OriginNotAllowed);
+            let origin = if refused { req.headers().get("origin")? } else { origin };
+            Ok(http::with_cors(error_response(f), origin.as_deref()))
+        }
     }
 }
 
@@ -98,10 +107,13 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
         }
         (Method::Get, ["widget"]) => {
             let origin = visitor_origin(req, &config)?;
+            // The greeting in the visitor's language, or none: the widget then greets in that
+            // language itself rather than in one the visitor did not choose.
+            let lang = Lang::of(http::query(req, "lang").as_deref());
             let settings = WidgetSettings {
                 site: site.clone(),
                 name: config.name.clone(),
-                greeting: config.greeting.clone(),
+                greeting: config.greeting.exact(lang).unwrap_or_default().to_string(),
                 color: config.color.clone(),
             };
             Ok(http::with_cors(json(200, &settings)?, origin.as_deref()))
@@ -359,6 +371,8 @@ async fn create_conversation(
         site: site.clone(),
         token_hash: conversation::token_hash(&token),
         page: body.page,
+        // Only a language Baton speaks (English, the default, is not stored).
+        lang: Lang::parse(body.lang.as_deref().unwrap_or("")).filter(|l| *l != Lang::En).map(|l| l.code().to_string()),
         origin,
     };
     let mut headers = Headers::new();

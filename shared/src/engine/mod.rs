@@ -647,14 +647,13 @@ pub fn citation(chunk: &Chunk) -> Citation {
     Citation { title: chunk.title.clone(), heading: chunk.heading.clone(), url: chunk.url.clone(), path: chunk.path.clone() }
 }
 
+/// The honest answer when the docs don't have it (in English; `conversation` says it in the
+/// visitor's language).
+pub const DONT_KNOW: &str = crate::i18n::EN.dont_know;
+
 /// The honest answer when the docs don't have it.
 pub fn dont_know(confidence: f32) -> Answer {
-    Answer {
-        text: "I couldn't find that in the docs, so I won't guess. A person from the team can help with this one.".into(),
-        citations: Vec::new(),
-        confidence,
-        handoff: true,
-    }
+    Answer { text: DONT_KNOW.into(), citations: Vec::new(), confidence, handoff: true }
 }
 
 #[cfg(test)]
