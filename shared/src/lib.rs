@@ -5,6 +5,9 @@
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
 //!   (and which visitor frames they count); [`retention`]: when a conversation is erased.
+//! - [`identity`]: who the visitor is (signed by the site's backend) and the host page's
+//!   context; [`attachments`]: which files a conversation takes and how they are served;
+//!   [`satisfaction`]: ratings after a resolve and their figures.
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -15,13 +18,16 @@
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
+pub mod attachments;
 pub mod config;
+pub mod identity;
 pub mod inbox;
 pub mod insights;
 pub mod markdown;
 pub mod protocol;
 pub mod ratelimit;
 pub mod retention;
+pub mod satisfaction;
 pub mod wire;
 
 #[cfg(feature = "engine")]
