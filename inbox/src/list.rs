@@ -177,7 +177,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
     let id2 = row.id.clone();
     let id3 = row.id.clone();
     let waiting_since = row.waiting_since;
-    let who = row.visitor_email.clone().unwrap_or_else(|| format!("Visitor {}", &row.id.as_str()[..6]));
+    let who = crate::visitor::who(&row);
     let reason = row.handoff.as_ref().map(|h| h.reason.describe());
     // A handoff's preview is its reason, shown below anyway: show what the visitor said last.
     let latest_question = row.briefing.as_ref().and_then(|b| b.latest_question.clone()).or(row.first_question.clone());
@@ -210,7 +210,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
                 {row.owner.as_ref().map(|o| view! { <span class="owner">{o.name.clone()}</span> })}
                 {(row.unread > 0).then(|| view! { <span class="unread" title="visitor messages not answered yet">{row.unread}</span> })}
             </div>
-            <div class="who">{who}</div>
+            <div class="who">{who}{crate::visitor::row_badges(&row)}</div>
             {preview.map(|(from, text)| view! { <div class="preview"><b>{from}": "</b>{text}</div> })}
             {reason.map(|r| view! { <div class="reason">{r}</div> })}
             {page.map(|p| {

@@ -87,6 +87,14 @@ pub struct Attachment {
     pub size: u64,
 }
 
+/// Reply to `POST /api/v1/sites/:site/conversations/:id/attachments`: the stored file and the
+/// seq of its `attachment_added` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    pub attachment: Attachment,
+    pub seq: u64,
+}
+
 impl Attachment {
     pub fn is_image(&self) -> bool {
         self.content_type.starts_with("image/")

@@ -525,6 +525,7 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
             Err(ErrorBody::new(ErrorCode::BadRequest, "identify frames go through the conversation's socket or commands, which check them"))
         }
         (Actor::Visitor, ClientMsg::Context { context }) => {
+            crate::identity::validate_context(context)?;
             if *context == state.context {
                 Ok(Outcome::default())
             } else {

@@ -44,10 +44,13 @@ pub const NAME: &str = "name";
 /// Unix seconds after which the signature is refused (optional; recommended).
 pub const EXPIRES: &str = "expires";
 
-/// What the host page says about its visitor (`identify` frames, `POST …/identity/resume`).
+/// What the host page says about its visitor (`identify` frames, `POST …/identity/resume`):
+/// one flat JSON object, as `window.Baton.identify` takes it —
+/// `{"user_id": "42", "email": …, "plan": "pro", "signature": "…"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityClaim {
     /// `user_id` (required), `email`, `name`, `expires` and custom attributes; strings only.
+    #[serde(flatten)]
     pub fields: BTreeMap<String, String>,
     /// Lowercase hex HMAC-SHA256 of [`signing_payload`] under the site's identity secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]

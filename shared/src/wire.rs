@@ -546,30 +546,12 @@ pub fn encode_client_msg(m: &ClientMsg) -> String {
         ClientMsg::AddTag { tag, .. } | ClientMsg::RemoveTag { tag, .. } => {
             o.str("tag", tag);
         }
-        ClientMsg::Identify { identity, .. } => {
-            o.raw("identity", &identity_json(identity));
-        }
-        ClientMsg::Context { context } => {
-            o.raw("context", &string_map(context));
-        }
+        // `identify` and `context` carry the host page's own object: the widget writes those
+        // frames around the page's JSON as it is (widget/src/session/identity.rs).
         ClientMsg::Rate { score, comment, .. } => {
             o.num("score", *score as u64).str("comment", comment);
         }
         _ => {}
-    }
-    o.end()
-}
-
-fn string_map(m: &BTreeMap<String, String>) -> String {
-    Json::Obj(m.iter().map(|(k, v)| (k.clone(), Json::Str(v.clone()))).collect()).to_text()
-}
-
-/// `{"fields": {...}, "signature": "…"}` (no signature member when there is none).
-fn identity_json(c: &IdentityClaim) -> String {
-    let mut o = Obj(String::from("{"));
-    o.raw("fields", &string_map(&c.fields));
-    if let Some(s) = &c.signature {
-        o.str("signature", s);
     }
     o.end()
 }
@@ -1076,15 +1058,6 @@ mod tests {
             ClientMsg::Reopen { client_id: "c11".into() },
             ClientMsg::Leave { client_id: "c12".into() },
             ClientMsg::Ping,
-            ClientMsg::Identify {
-                client_id: "c13".into(),
-                identity: IdentityClaim {
-                    fields: [("user_id".to_string(), "42".to_string()), ("plan".to_string(), "pro \"x\"".to_string())].into(),
-                    signature: Some("ab".repeat(32)),
-                },
-            },
-            ClientMsg::Identify { client_id: "c14".into(), identity: IdentityClaim { fields: BTreeMap::new(), signature: None } },
-            ClientMsg::Context { context: [("feature".to_string(), "editor".to_string())].into() },
             ClientMsg::Rate { client_id: "c15".into(), score: 3, comment: "ok".into() },
         ];
         for m in frames {

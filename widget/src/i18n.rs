@@ -32,6 +32,13 @@ pub struct Strings {
     pub rate_limited: &'static str,
     pub too_large: &'static str,
     pub too_many_tabs: &'static str,
+    pub attach: &'static str,
+    pub rate_prompt: &'static str,
+    pub rate_bad: &'static str,
+    pub rate_okay: &'static str,
+    pub rate_good: &'static str,
+    pub rate_comment: &'static str,
+    pub rate_thanks: &'static str,
 }
 
 pub static EN: Strings = Strings {
@@ -64,6 +71,13 @@ pub static EN: Strings = Strings {
     rate_limited: "You're sending messages quickly — we'll send this one in a moment.",
     too_large: "That message is too long. Please shorten it.",
     too_many_tabs: "This chat is open in too many tabs. Close one and it will reconnect.",
+    attach: "Attach a screenshot or PDF",
+    rate_prompt: "How was the help?",
+    rate_bad: "Bad",
+    rate_okay: "Okay",
+    rate_good: "Good",
+    rate_comment: "Anything to add? (optional)",
+    rate_thanks: "Thanks for rating the help.",
 };
 
 pub static DE: Strings = Strings {
@@ -96,6 +110,13 @@ pub static DE: Strings = Strings {
     rate_limited: "Du schreibst gerade sehr schnell — wir senden diese Nachricht gleich.",
     too_large: "Diese Nachricht ist zu lang. Bitte kürze sie.",
     too_many_tabs: "Dieser Chat ist in zu vielen Tabs offen. Schließ einen, dann verbindet er sich neu.",
+    attach: "Screenshot oder PDF anhängen",
+    rate_prompt: "Wie war die Hilfe?",
+    rate_bad: "Schlecht",
+    rate_okay: "Okay",
+    rate_good: "Gut",
+    rate_comment: "Möchtest du etwas ergänzen? (optional)",
+    rate_thanks: "Danke für deine Bewertung.",
 };
 
 /// The catalogue for a language tag (`de`, `de-AT`, …); English otherwise.
