@@ -97,6 +97,7 @@ fn body(i: Insights) -> impl IntoView {
                 <p class="note">{format!("{} of {} conversations answered by the bot without a handoff", i.answered_by_bot, i.conversations)}</p>
             </section>
         </div>
+        {crate::visitor::satisfaction_view(i.satisfaction.clone())}
         <section class="card unanswered">
             <h2>"Unanswered questions — docs to write"</h2>
             <p class="note">{format!(

@@ -14,6 +14,7 @@ mod insights;
 mod list;
 mod thread;
 mod util;
+mod visitor;
 
 use baton_shared::config::CannedReply;
 use baton_shared::inbox::{self as rules, View};

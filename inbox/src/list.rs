@@ -178,7 +178,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
     let id2 = row.id.clone();
     let id3 = row.id.clone();
     let waiting_since = row.waiting_since;
-    let who = row.visitor_email.clone().unwrap_or_else(|| format!("Visitor {}", &row.id.as_str()[..6]));
+    let who = crate::visitor::who(&row);
     let reason = row.handoff.as_ref().map(|h| h.reason.describe());
     // A handoff's preview is its reason, shown below anyway: show what the visitor said last.
     let latest_question = row.briefing.as_ref().and_then(|b| b.latest_question.clone()).or(row.first_question.clone());
@@ -229,6 +229,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
                         open_conversation(store, id2.clone());
                     }
                 }>{who}</a>
+            {crate::visitor::row_badges(&row)}
             {preview.map(|(from, text)| view! { <div class="preview"><b>{from}": "</b>{text}</div> })}
             {reason.map(|r| view! { <div class="reason">{r}</div> })}
             {page.map(|p| {

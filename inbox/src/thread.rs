@@ -73,8 +73,7 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
             stick.set_value(el.scroll_top() + el.client_height() >= el.scroll_height() - 60);
         }
     };
-    let who =
-        move || row.with(|r| r.as_ref().and_then(|r| r.visitor_email.clone()).unwrap_or_else(|| format!("Visitor {}", &id.as_str()[..6])));
+    let who = move || row.with(|r| r.as_ref().map(crate::visitor::who).unwrap_or_else(|| format!("Visitor {}", &id.as_str()[..6])));
     view! {
         <div class="conversation" data-id=row.with_untracked(|r| r.as_ref().map(|r| r.id.to_string()).unwrap_or_default())>
             <div class="conv-head">
@@ -102,7 +101,7 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
                 <Briefing row=row/>
                 <div class="events" role="log" aria-label="Thread">
                     <For each=move || store.thread.get() key=|e| e.seq let:e>
-                        {event_view(e)}
+                        {crate::visitor::event_view(store, e)}
                     </For>
                 </div>
                 {move || store.visitor_typing.get().then(|| view! { <p class="typing">"Visitor is typing…"</p> })}
@@ -179,6 +178,7 @@ fn Briefing(row: Memo<Option<ConversationSummary>>) -> impl IntoView {
                     <span class="summary">{summary.unwrap_or_else(|| "No handoff yet".into())}</span>
                 </summary>
                 <dl>
+                    {crate::visitor::briefing_rows(&r)}
                     <dt>"Wants"</dt>
                     <dd class="wants">
                         {match wants { Some(q) => q.into_any(), None => view! { <i>"nothing asked yet"</i> }.into_any() }}
@@ -332,6 +332,10 @@ pub(crate) fn event_view(e: Event) -> AnyView {
             }}</div>
         }
         .into_any(),
+        // Identity, context, files and ratings: `visitor::event_view`.
+        EventKind::Identified { .. } | EventKind::ContextChanged { .. } | EventKind::AttachmentAdded { .. } | EventKind::Rated { .. } => {
+            ().into_any()
+        }
         EventKind::Feedback { answer_seq, helpful } => view! {
             <div class="ev system feedback" data-seq=seq>{time(at)}{format!(
                 " Visitor found answer #{answer_seq} {}",
@@ -493,7 +497,9 @@ fn Composer(store: Store) -> impl IntoView {
                     prop:value=move || draft.get()
                     on:input=on_input
                     on:keydown=on_keydown
+                    on:paste=move |e| crate::visitor::on_paste(store, e.into())
                     on:blur=move |_| typing(false)></textarea>
+                <crate::visitor::AttachButton store=store/>
                 <button type="submit" class="send">{move || if store.mode.get() == Mode::Note { "Add note" } else { "Send" }}</button>
             </div>
         </form>

@@ -4,6 +4,7 @@
 //! - `ask`     questions → answers from an index (JSON Lines on stdin, or one question)
 //! - `model import` the upstream embedding model → Baton's compact model file
 //! - `operator add` a password hash for an operator account
+//! - `identity sign|verify` the signature a site's backend puts on a visitor's identity
 //! - `triage`  messages → which handoff trigger fires (JSON Lines), to measure the triggers
 //! - `handoff train` the handoff classifier from labelled messages → `model/handoff.classifier`
 //! - `diff`    what a docs change does to the index: pages/sections added, removed, changed;
@@ -13,6 +14,7 @@ mod bench;
 mod build;
 mod docs;
 mod handoff;
+mod identity;
 mod jsonl;
 mod llm;
 mod model;
@@ -134,6 +136,9 @@ enum Cmd {
     /// Manage operator accounts.
     #[command(subcommand)]
     Operator(OperatorCmd),
+    /// Sign or check a visitor identity as the site's backend does (docs/identity.md).
+    #[command(subcommand)]
+    Identity(IdentityCmd),
     /// Which handoff trigger fires for single messages: JSON Lines {"id","message"} on stdin →
     /// {"id","trigger","evidence","class","probabilities"} on stdout.
     Triage {
@@ -251,6 +256,30 @@ enum OperatorCmd {
         /// Print only the JSON entry (for scripts).
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCmd {
+    /// Print the signed payload, the signature and the script tag's data-user-* attributes.
+    Sign {
+        /// The identity's fields, e.g. user_id=42 email=ann@example.com name=Ann plan=pro.
+        #[arg(required = true)]
+        fields: Vec<String>,
+        /// The environment variable holding the site's identity secret.
+        #[arg(long, default_value = "BATON_IDENTITY_SECRET")]
+        secret_env: String,
+        /// Print the claim as JSON (`{"user_id", …, "signature"}`: what `Baton.identify` takes).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a signature as the worker will (exit status 1 if refused).
+    Verify {
+        fields: Vec<String>,
+        #[arg(long)]
+        signature: String,
+        #[arg(long, default_value = "BATON_IDENTITY_SECRET")]
+        secret_env: String,
     },
 }
 
@@ -398,6 +427,8 @@ fn run(cli: Cli) -> Result<()> {
             let c = model::load_classifier(classifier.as_deref())?;
             handoff::bench(&handoff::BenchOptions { data: &data, json: json.as_deref(), tune, misses }, &m, &c)
         }
+        Cmd::Identity(IdentityCmd::Sign { fields, secret_env, json }) => identity::sign(&fields, &secret_env, json),
+        Cmd::Identity(IdentityCmd::Verify { fields, signature, secret_env }) => identity::verify(&fields, &signature, &secret_env),
     }
 }
 

@@ -57,6 +57,10 @@ pub struct SiteConfig {
     /// Outgoing webhooks (`[[webhooks]]`): whom to tell about handoffs, visitors writing while
     /// they wait, and resolved conversations.
     pub webhooks: Vec<WebhookConfig>,
+    /// Verified visitor identity (`[identity]`): which secret signs it, what unsigned claims get.
+    pub identity: IdentityConfig,
+    /// Files in conversations (`[attachments]`): on or off, size limits.
+    pub attachments: AttachmentsConfig,
 }
 
 impl Default for SiteConfig {
@@ -79,6 +83,56 @@ impl Default for SiteConfig {
             operator_names: BTreeMap::new(),
             inbox_url: String::new(),
             webhooks: Vec::new(),
+            identity: IdentityConfig::default(),
+            attachments: AttachmentsConfig::default(),
+        }
+    }
+}
+
+/// The secret that signs visitor identities unless `[identity] secret` names another.
+pub const DEFAULT_IDENTITY_SECRET: &str = "BATON_IDENTITY_SECRET";
+
+/// `[identity]`: the host page may say who the visitor is, signed by the site's backend
+/// (`identity.rs`, docs/identity.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The name of the Worker secret holding the HMAC key (`wrangler secret put NAME`).
+    pub secret: String,
+    /// Claims without a signature: "unverified" (kept, shown as such) or "refuse".
+    pub unsigned: crate::identity::UnsignedIdentity,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { secret: DEFAULT_IDENTITY_SECRET.into(), unsigned: Default::default() }
+    }
+}
+
+/// `[attachments]`: images (PNG, JPEG, WebP, GIF) and PDFs from visitors and operators, stored
+/// in R2 (`attachments.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    pub enabled: bool,
+    /// Largest file, in MB (1-50).
+    pub max_file_mb: u32,
+    /// All files of one conversation together, in MB (at least `max_file_mb`, at most 1000).
+    pub max_conversation_mb: u32,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig { enabled: true, max_file_mb: 10, max_conversation_mb: 50 }
+    }
+}
+
+impl AttachmentsConfig {
+    pub fn limits(&self) -> crate::attachments::Limits {
+        crate::attachments::Limits {
+            enabled: self.enabled,
+            max_file_bytes: self.max_file_mb as u64 * 1_048_576,
+            max_conversation_bytes: self.max_conversation_mb as u64 * 1_048_576,
         }
     }
 }
@@ -431,6 +485,22 @@ impl SiteConfig {
         self.validate_tags()?;
         self.validate_actions()?;
         self.validate_webhooks()?;
+        if !is_secret_name(&self.identity.secret) {
+            return Err(ErrorBody::field(
+                "identity.secret",
+                format!("{:?} is not a secret name: use A-Z, 0-9 and _, e.g. {DEFAULT_IDENTITY_SECRET}", self.identity.secret),
+            ));
+        }
+        let a = &self.attachments;
+        if !(1..=50).contains(&a.max_file_mb) {
+            return Err(ErrorBody::field("attachments.max_file_mb", "max_file_mb must be 1-50 (MB per file)"));
+        }
+        if a.max_conversation_mb < a.max_file_mb || a.max_conversation_mb > 1000 {
+            return Err(ErrorBody::field(
+                "attachments.max_conversation_mb",
+                "max_conversation_mb must be at least max_file_mb and at most 1000 (MB per conversation)",
+            ));
+        }
         for (key, rate) in self.limits.all() {
             rate.validate(&format!("limits.{key}"))?;
         }
@@ -997,6 +1067,24 @@ mod tests {
 
     fn toml_like(json: &str) -> SiteConfig {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn identity_and_attachment_mistakes_name_their_key() {
+        let mut c = SiteConfig::default();
+        c.identity.secret = "my-secret".into();
+        assert_eq!(error_key(c), "identity.secret");
+        let mut c = SiteConfig::default();
+        c.attachments.max_file_mb = 0;
+        assert_eq!(error_key(c), "attachments.max_file_mb");
+        let mut c = SiteConfig::default();
+        c.attachments.max_conversation_mb = 5;
+        assert_eq!(error_key(c), "attachments.max_conversation_mb");
+        let c = toml_like(r#"{"identity":{"unsigned":"refuse"},"attachments":{"max_file_mb":2}}"#);
+        assert_eq!(c.identity.unsigned, crate::identity::UnsignedIdentity::Refuse);
+        assert_eq!(c.identity.secret, DEFAULT_IDENTITY_SECRET);
+        assert_eq!(c.attachments.limits().max_file_bytes, 2 * 1_048_576);
+        assert!(c.validate().is_ok());
     }
 
     #[test]

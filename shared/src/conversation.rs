@@ -100,6 +100,17 @@ pub struct ConversationState {
     /// The visitor's language code, from the start of the conversation (`None`: English).
     #[serde(default)]
     pub lang: Option<String>,
+    /// Who the visitor is, as the host page said (`identity`).
+    #[serde(default)]
+    pub identity: Option<VisitorIdentity>,
+    /// The host page's latest context (`window.Baton.setContext`).
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+    /// The files in the thread (`attachments`), and their total size in bytes.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub attachment_bytes: u64,
 }
 
 /// A bot answer the visitor has not written after yet.
@@ -136,6 +147,10 @@ impl ConversationState {
             search_text: String::new(),
             answered: None,
             lang: None,
+            identity: None,
+            context: BTreeMap::new(),
+            attachments: Vec::new(),
+            attachment_bytes: 0,
         }
     }
 
@@ -168,6 +183,13 @@ impl ConversationState {
                     push_search_text(&mut self.search_text, v);
                 }
             }
+            EventKind::Identified { identity } => {
+                for v in identity.search_words() {
+                    push_search_text(&mut self.search_text, v);
+                }
+            }
+            EventKind::AttachmentAdded { attachment, .. } => push_search_text(&mut self.search_text, &attachment.name),
+            EventKind::Rated { comment, .. } if !comment.is_empty() => push_search_text(&mut self.search_text, comment),
             _ => {}
         }
         let preview = |from: &str, text: &str| Some(Preview { from: from.into(), text: truncate(text, PREVIEW_CHARS), at: event.at });
@@ -263,6 +285,25 @@ impl ConversationState {
                     a.unhelpful = !helpful;
                 }
             }
+            EventKind::Identified { identity } => {
+                if self.visitor_email.is_none() {
+                    self.visitor_email = identity.email.clone();
+                }
+                self.identity = Some(identity.clone());
+            }
+            EventKind::ContextChanged { context } => self.context = context.clone(),
+            EventKind::AttachmentAdded { attachment, operator } => {
+                let from = match operator {
+                    Some(o) => format!("operator:{}", o.name),
+                    None => {
+                        self.unread += 1;
+                        "visitor".to_string()
+                    }
+                };
+                self.last_message = preview(&from, &format!("📎 {}", attachment.name));
+                self.attachment_bytes += attachment.size;
+                self.attachments.push(attachment.clone());
+            }
         }
     }
 
@@ -289,6 +330,9 @@ impl ConversationState {
             owner: self.owner().cloned(),
             fields: self.fields.clone(),
             briefing: self.briefing.clone(),
+            identity: self.identity.clone(),
+            rating: self.stats.satisfaction.latest(),
+            attachments: self.attachments.len() as u32,
             stats: Some(self.stats.clone()),
             search_text: Some(self.search_text.clone()),
         }
@@ -321,6 +365,9 @@ impl ConversationState {
         if let Some(p) = &self.page {
             summary.push_str(&format!(" · on {}", if p.title.is_empty() { &p.url } else { &p.title }));
         }
+        if let Some(id) = &self.identity {
+            summary.push_str(&format!(" · {} ({})", id.label(), if id.verified { "verified" } else { "unverified" }));
+        }
         Briefing {
             summary,
             first_question: self.first_question.clone(),
@@ -335,6 +382,8 @@ impl ConversationState {
             tags: self.tags.clone(),
             handoff: Some(handoff.clone()),
             confidence: self.attempts.last().map(|a| a.confidence),
+            identity: self.identity.clone(),
+            context: self.context.clone(),
         }
     }
 
@@ -512,6 +561,27 @@ pub fn decide(state: &ConversationState, actor: &Actor, msg: &ClientMsg, ctx: &C
             }
             Ok(Outcome::events(vec![EventKind::Feedback { answer_seq: *answer_seq, helpful: *helpful }]))
         }
+        (Actor::Visitor, ClientMsg::Identified { identity, .. }) => match crate::identity::may_identify(state.identity.as_ref(), identity)?
+        {
+            true => Ok(Outcome::events(vec![EventKind::Identified { identity: identity.clone() }])),
+            false => Ok(Outcome::default()),
+        },
+        (_, ClientMsg::Identify { .. }) => {
+            Err(ErrorBody::new(ErrorCode::BadRequest, "identify frames go through the conversation's socket or commands, which check them"))
+        }
+        (Actor::Visitor, ClientMsg::Context { context }) => {
+            crate::identity::validate_context(context)?;
+            if *context == state.context {
+                Ok(Outcome::default())
+            } else {
+                Ok(Outcome::events(vec![EventKind::ContextChanged { context: context.clone() }]))
+            }
+        }
+        (Actor::Visitor, ClientMsg::Rate { score, comment, .. }) => {
+            crate::satisfaction::may_rate(&state.ownership)?;
+            Ok(Outcome::events(vec![EventKind::Rated { score: *score, comment: comment.trim().to_string() }]))
+        }
+        (actor, ClientMsg::Attached { attachment, .. }) => attached(state, actor, attachment, ctx),
         (Actor::Visitor, _) => Err(forbidden("operators")),
 
         // ---- operators ----
@@ -683,6 +753,40 @@ fn visitor_message(state: &ConversationState, text: &str, ctx: &Ctx<'_>) -> Outc
     Outcome::events(events)
 }
 
+/// A file stored by the worker: within the conversation's total (`[attachments]`), from the
+/// visitor (a resolved thread reopens, as with a message; the bot stays silent — it reads no
+/// images) or from an operator (who takes the thread, as with a reply).
+fn attached(state: &ConversationState, actor: &Actor, attachment: &Attachment, ctx: &Ctx<'_>) -> Result<Outcome, ErrorBody> {
+    crate::attachments::check_size(ctx.config.attachments.limits(), attachment.size, state.attachment_bytes)?;
+    let mut events = Vec::new();
+    let operator = match actor {
+        Actor::Visitor => {
+            if matches!(state.ownership, Ownership::Resolved { .. }) {
+                events.push(EventKind::Reopened { operator: None });
+            }
+            None
+        }
+        Actor::Operator { operator } => {
+            let op = ctx.config.operator_display(operator);
+            if matches!(state.ownership, Ownership::Resolved { .. }) {
+                return Err(resolved_error());
+            }
+            if let Some(o) = state.owner().filter(|o| o.id != op.id) {
+                return Err(ErrorBody::new(
+                    ErrorCode::Conflict,
+                    format!("{} already owns this conversation: ask them to leave it or hand it back", o.name),
+                ));
+            }
+            if !state.owned_by(&op) {
+                events.push(EventKind::OperatorJoined { operator: op.clone() });
+            }
+            Some(op)
+        }
+    };
+    events.push(EventKind::AttachmentAdded { attachment: attachment.clone(), operator });
+    Ok(Outcome::events(events))
+}
+
 /// The bot's answer to a question (the one place that asks the engine), in the context of the
 /// visitor's earlier messages (`previous`, oldest first): a follow-up that does not stand alone
 /// ("and for arrays?") is answered with the question it follows (`Engine::answer_in`). The
@@ -789,9 +893,16 @@ fn operator_command(state: &ConversationState, op: &OperatorRef, msg: &ClientMsg
             }
             vec![EventKind::Reopened { operator: Some(op.clone()) }]
         }
-        ClientMsg::RequestHuman { .. } | ClientMsg::Page { .. } | ClientMsg::SubmitFields { .. } | ClientMsg::Feedback { .. } => {
-            return Err(forbidden("the visitor"))
-        }
+        ClientMsg::RequestHuman { .. }
+        | ClientMsg::Page { .. }
+        | ClientMsg::SubmitFields { .. }
+        | ClientMsg::Feedback { .. }
+        | ClientMsg::Identify { .. }
+        | ClientMsg::Identified { .. }
+        | ClientMsg::Context { .. }
+        | ClientMsg::Rate { .. } => return Err(forbidden("the visitor")),
+        // Handled by `decide` for both sides.
+        ClientMsg::Attached { .. } => vec![],
         ClientMsg::Hello { .. } | ClientMsg::Ping | ClientMsg::Typing { .. } => vec![],
     };
     Ok(Outcome::events(events))
@@ -845,17 +956,7 @@ pub fn validate_fields(fields: &[FieldSpec], values: &BTreeMap<String, String>) 
 
 /// A pragmatic email check: something@domain.tld, no spaces, at most 254 bytes.
 pub fn is_email(v: &str) -> bool {
-    let Some((local, domain)) = v.split_once('@') else {
-        return false;
-    };
-    v.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+    crate::identity::is_email(v)
 }
 
 #[cfg(test)]
@@ -1610,6 +1711,109 @@ mod tests {
         }
         let err = decide(&state(), &op(ann()), &ClientMsg::RequestHuman { client_id: "x".into() }, &ctx).unwrap_err();
         assert_eq!(err.code, ErrorCode::Forbidden);
+    }
+
+    fn identity(user: &str, verified: bool) -> VisitorIdentity {
+        VisitorIdentity {
+            user_id: user.into(),
+            email: Some(format!("{user}@example.com")),
+            name: Some("Ann Visitor".into()),
+            attributes: [("plan".to_string(), "enterprise".to_string())].into(),
+            verified,
+        }
+    }
+
+    #[test]
+    fn identity_and_context_reach_the_briefing_the_row_and_the_search() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        let id = identity("u42", true);
+        let events = run(&mut s, &Actor::Visitor, ClientMsg::Identified { client_id: "i".into(), identity: id.clone() }, &ctx);
+        assert_eq!(kinds(&events), ["identified"]);
+        let context: BTreeMap<String, String> = [("feature".to_string(), "page editor".to_string())].into();
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, ClientMsg::Context { context: context.clone() }, &ctx)), ["context_changed"]);
+        assert!(
+            run(&mut s, &Actor::Visitor, ClientMsg::Context { context: context.clone() }, &ctx).is_empty(),
+            "unchanged: nothing stored"
+        );
+        // Identifying again with the same identity stores nothing; an unsigned claim never downgrades it.
+        assert!(run(&mut s, &Actor::Visitor, ClientMsg::Identified { client_id: "j".into(), identity: id.clone() }, &ctx).is_empty());
+        assert!(run(&mut s, &Actor::Visitor, ClientMsg::Identified { client_id: "k".into(), identity: identity("u42", false) }, &ctx)
+            .is_empty());
+        // Another user in the same conversation is refused.
+        let other = ClientMsg::Identified { client_id: "l".into(), identity: identity("u43", true) };
+        assert_eq!(decide(&s, &Actor::Visitor, &other, &ctx).unwrap_err().code, ErrorCode::IdentityInvalid);
+        // Operators cannot set who the visitor is, nor their context.
+        assert_eq!(decide(&s, &op(ann()), &ClientMsg::Context { context: BTreeMap::new() }, &ctx).unwrap_err().code, ErrorCode::Forbidden);
+        let events = run(&mut s, &Actor::Visitor, say("can I talk to someone"), &ctx);
+        let Some(EventKind::HandoffRequested { briefing, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!(briefing.identity.as_ref(), Some(&id));
+        assert_eq!(briefing.context, context);
+        assert!(briefing.summary.ends_with("· Ann Visitor (verified)"), "{}", briefing.summary);
+        let row = s.summary();
+        assert_eq!(row.identity, Some(id));
+        assert_eq!(row.visitor_email.as_deref(), Some("u42@example.com"));
+        let query = crate::inbox::RowQuery { q: Some("enterprise u42".into()), ..Default::default() };
+        assert!(query.matches(&row, "", &crate::inbox::haystack(&row)), "the identity is searchable");
+        // The visitor never sees who the host page said they are, nor the context.
+        let e = Event { seq: 9, at: 0, client_id: None, kind: EventKind::Identified { identity: identity("u42", true) } };
+        assert!(e.for_visitor().is_none());
+    }
+
+    #[test]
+    fn ratings_wait_for_a_resolve() {
+        let config = SiteConfig::default();
+        let ctx = ctx(&config, true);
+        let mut s = state();
+        let rate = |score: u8| ClientMsg::Rate { client_id: format!("r{score}"), score, comment: " quick, thanks ".into() };
+        assert_eq!(decide(&s, &Actor::Visitor, &rate(5), &ctx).unwrap_err().code, ErrorCode::InvalidState);
+        run(&mut s, &Actor::Visitor, ClientMsg::RequestHuman { client_id: "h".into() }, &ctx);
+        run(&mut s, &op(ann()), say("Hi, Ann here"), &ctx);
+        assert_eq!(decide(&s, &Actor::Visitor, &rate(5), &ctx).unwrap_err().code, ErrorCode::InvalidState, "talking to a human");
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "z".into() }, &ctx);
+        assert_eq!(decide(&s, &Actor::Visitor, &rate(9), &ctx).unwrap_err().code, ErrorCode::InvalidField);
+        assert_eq!(decide(&s, &op(ann()), &rate(5), &ctx).unwrap_err().code, ErrorCode::Forbidden);
+        let events = run(&mut s, &Actor::Visitor, rate(4), &ctx);
+        assert_eq!(events, [EventKind::Rated { score: 4, comment: "quick, thanks".into() }]);
+        assert_eq!(s.summary().rating, Some(4));
+        let r = &s.stats.satisfaction.ratings[0];
+        assert_eq!((r.operator.as_ref().map(|o| o.id.as_str()), r.reason), (Some("ann@example.com"), Some(HandoffReason::Button)));
+    }
+
+    #[test]
+    fn attachments_count_like_messages_within_the_sites_limits() {
+        let mut config = SiteConfig::default();
+        config.attachments.max_file_mb = 1;
+        config.attachments.max_conversation_mb = 2;
+        let ctx = ctx(&config, true);
+        let file = |n: u8, size: u64| ClientMsg::Attached {
+            client_id: format!("a{n}"),
+            attachment: Attachment { id: format!("{n:02x}").repeat(16), name: "shot.png".into(), content_type: "image/png".into(), size },
+        };
+        let mut s = state();
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, file(1, 900_000), &ctx)), ["attachment_added"]);
+        let row = s.summary();
+        assert_eq!((row.attachments, row.unread), (1, 1));
+        assert_eq!(row.last_message.unwrap().text, "📎 shot.png");
+        run(&mut s, &Actor::Visitor, file(2, 900_000), &ctx);
+        assert_eq!(decide(&s, &Actor::Visitor, &file(3, 900_000), &ctx).unwrap_err().code, ErrorCode::TooLarge, "over the total");
+        assert_eq!(decide(&state(), &Actor::Visitor, &file(4, 2_000_000), &ctx).unwrap_err().code, ErrorCode::TooLarge, "over a file");
+        // An operator's file takes the thread, as a reply does; not once it is resolved.
+        let mut s = state();
+        assert_eq!(kinds(&run(&mut s, &op(ann()), file(5, 10), &ctx)), ["operator_joined", "attachment_added"]);
+        assert_eq!(decide(&s, &op(bob()), &file(6, 10), &ctx).unwrap_err().code, ErrorCode::Conflict);
+        run(&mut s, &op(ann()), ClientMsg::Resolve { client_id: "r".into() }, &ctx);
+        assert_eq!(decide(&s, &op(ann()), &file(7, 10), &ctx).unwrap_err().code, ErrorCode::InvalidState);
+        // A visitor's file reopens a resolved thread (the bot says nothing to a picture).
+        assert_eq!(kinds(&run(&mut s, &Actor::Visitor, file(8, 10), &ctx)), ["reopened", "attachment_added"]);
+        assert_eq!(s.attachments.len(), 2);
+        // Off for the site: refused.
+        config.attachments.enabled = false;
+        assert_eq!(
+            decide(&state(), &Actor::Visitor, &file(9, 10), &super::tests::ctx(&config, true)).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn search_terms(q: &str) -> Vec<String> {
     terms
 }
 
-/// Everything a search looks in, lowercased: the visitor's email and fields, tags, owner,
+/// Everything a search looks in, lowercased: the visitor's identity, email and fields, tags, owner,
 /// page, handoff reason, first question, last message, and the conversation's kept text.
 pub fn haystack(row: &ConversationSummary) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -135,6 +135,9 @@ pub fn haystack(row: &ConversationSummary) -> String {
     }
     if let Some(t) = &row.search_text {
         parts.push(t);
+    }
+    if let Some(i) = &row.identity {
+        parts.extend(i.search_words());
     }
     parts.join("\n").to_lowercase()
 }
@@ -217,6 +220,9 @@ mod tests {
             owner: None,
             fields: Default::default(),
             briefing: None,
+            identity: None,
+            rating: None,
+            attachments: 0,
             stats: None,
             search_text: None,
         }

@@ -63,12 +63,15 @@ pub struct ConversationStats {
     pub cited: Vec<CitedSection>,
     /// "Was this helpful?": answer seq → the visitor's last vote.
     pub votes: BTreeMap<u64, bool>,
+    /// Ratings after resolves, with whose help and why a human (`satisfaction`).
+    pub satisfaction: crate::satisfaction::Folded,
 }
 
 impl ConversationStats {
     /// Folds one stored event. `question` is the visitor message a bot answer answers (the
     /// conversation's latest visitor message when the answer is folded).
     pub fn apply(&mut self, event: &Event, question: Option<&str>) {
+        self.satisfaction.apply(event);
         match &event.kind {
             EventKind::VisitorMessage { .. } => self.visitor_messages += 1,
             EventKind::BotAnswer { answer, .. } => {
@@ -188,6 +191,10 @@ pub struct Insights {
     /// How questions were grouped: "embedding" (the site's embedding model and shared words)
     /// or "words" (shared words only, when the model is unavailable).
     pub grouping: String,
+    /// The visitors' ratings after resolves, of the conversations in the range: per operator,
+    /// per handoff reason, per day, and their comments.
+    #[serde(default)]
+    pub satisfaction: crate::satisfaction::Satisfaction,
 }
 
 /// A question's embedding (the site's model), for grouping questions by meaning.
@@ -269,6 +276,8 @@ pub fn compute(rows: &[(i64, &ConversationStats)], since: i64, until: i64, embed
     out.unanswered.truncate(TOP_N);
     out.grouping = if embed.is_some() { "embedding" } else { "words" }.into();
     out.per_day = per_day;
+    let in_range = rows.iter().filter(|(at, _)| (since..until).contains(at));
+    out.satisfaction = crate::satisfaction::compute(in_range.map(|(_, s)| &s.satisfaction), since, until);
     out
 }
 

@@ -12,6 +12,9 @@
 //!   (and which visitor frames they count); [`retention`]: when a conversation is erased;
 //!   [`sockets`]: a conversation's socket admission (hello deadline, per-address cap) and
 //!   typing relay; [`signin`]: which sign-in attempts are charged where, device cookies.
+//! - [`identity`]: who the visitor is (signed by the site's backend) and the host page's
+//!   context; [`attachments`]: which files a conversation takes and how they are served;
+//!   [`satisfaction`]: ratings after a resolve and their figures.
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -22,10 +25,12 @@
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
+pub mod attachments;
 pub mod cache;
 pub mod config;
 pub mod http;
 pub mod i18n;
+pub mod identity;
 pub mod inbox;
 pub mod insights;
 pub mod markdown;
@@ -33,6 +38,7 @@ pub mod ownership;
 pub mod protocol;
 pub mod ratelimit;
 pub mod retention;
+pub mod satisfaction;
 pub mod signin;
 pub mod sockets;
 pub mod wire;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::attachments::Attachment;
+pub use crate::identity::{IdentityClaim, VisitorIdentity};
+
 /// Longest visitor or operator message accepted, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Longest value of one collected field, in bytes.
@@ -55,6 +58,13 @@ pub enum ErrorCode {
     /// The action does not apply in the conversation's current state.
     InvalidState,
     Internal,
+    /// A visitor identity was refused: a signature that does not match, an expired one, a
+    /// missing one where the site requires it, or a malformed field (`field` names it).
+    IdentityInvalid,
+    /// An attachment whose bytes are not an accepted type (PNG, JPEG, WebP, GIF, PDF).
+    UnsupportedType,
+    /// No such attachment in this conversation.
+    UnknownAttachment,
 }
 
 impl ErrorCode {
@@ -63,11 +73,12 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidField | ErrorCode::UnknownCommand => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden | ErrorCode::OriginNotAllowed => 403,
-            ErrorCode::UnknownSite | ErrorCode::UnknownConversation | ErrorCode::NotFound => 404,
+            ErrorCode::Forbidden | ErrorCode::OriginNotAllowed | ErrorCode::IdentityInvalid => 403,
+            ErrorCode::UnknownSite | ErrorCode::UnknownConversation | ErrorCode::NotFound | ErrorCode::UnknownAttachment => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::InvalidState => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedType => 415,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::IndexUnavailable => 503,
             ErrorCode::Internal => 500,
@@ -400,6 +411,12 @@ pub struct Briefing {
     /// The confidence of the bot's last answer, if it answered.
     #[serde(default)]
     pub confidence: Option<f32>,
+    /// Who the visitor is, as the host page said (verified when the site's backend signed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<VisitorIdentity>,
+    /// What the visitor is doing in the product (`window.Baton.setContext`), latest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, String>,
 }
 
 impl Briefing {
@@ -564,12 +581,40 @@ pub enum EventKind {
         answer_seq: u64,
         helpful: bool,
     },
+    /// The host page said who the visitor is (operators only).
+    Identified {
+        identity: VisitorIdentity,
+    },
+    /// The host page's context changed (operators only); it applies to the messages after it.
+    ContextChanged {
+        context: BTreeMap<String, String>,
+    },
+    /// A file (screenshot, PDF) from the visitor (`operator: None`) or an operator.
+    AttachmentAdded {
+        attachment: Attachment,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<OperatorRef>,
+    },
+    /// The visitor rated the help after a resolve: 1-5 (the widget's bad / okay / good are
+    /// 1 / 3 / 5), with an optional comment. A later rating of the same resolve replaces it.
+    Rated {
+        score: u8,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        comment: String,
+    },
 }
 
 impl EventKind {
     /// Whether a visitor may see this event at all.
     pub fn visible_to_visitor(&self) -> bool {
-        !matches!(self, EventKind::PrivateNote { .. } | EventKind::TagAdded { .. } | EventKind::TagRemoved { .. })
+        !matches!(
+            self,
+            EventKind::PrivateNote { .. }
+                | EventKind::TagAdded { .. }
+                | EventKind::TagRemoved { .. }
+                | EventKind::Identified { .. }
+                | EventKind::ContextChanged { .. }
+        )
     }
 
     /// The stable name of the event's type, as in JSON.
@@ -592,6 +637,10 @@ impl EventKind {
             EventKind::Resolved { .. } => "resolved",
             EventKind::Reopened { .. } => "reopened",
             EventKind::Feedback { .. } => "feedback",
+            EventKind::Identified { .. } => "identified",
+            EventKind::ContextChanged { .. } => "context_changed",
+            EventKind::AttachmentAdded { .. } => "attachment_added",
+            EventKind::Rated { .. } => "rated",
         }
     }
 }
@@ -703,6 +752,36 @@ pub enum ClientMsg {
         client_id: String,
     },
     Ping,
+    /// The host page said who the visitor is (`data-user-*`, `window.Baton.identify`). The
+    /// `Conversation` object checks the signature and stores `identified`.
+    Identify {
+        client_id: String,
+        identity: IdentityClaim,
+    },
+    /// The host page's context (`window.Baton.setContext`); an empty map clears it.
+    Context {
+        context: BTreeMap<String, String>,
+    },
+    /// The visitor rates the help of a resolved conversation: 1-5, and a comment.
+    Rate {
+        client_id: String,
+        score: u8,
+        #[serde(default)]
+        comment: String,
+    },
+    // --- made by the worker itself, never read from a client ---
+    /// An `identify` whose signature the `Conversation` object checked.
+    #[serde(skip_deserializing)]
+    Identified {
+        client_id: String,
+        identity: VisitorIdentity,
+    },
+    /// A file the worker stored (`POST …/attachments`).
+    #[serde(skip_deserializing)]
+    Attached {
+        client_id: String,
+        attachment: Attachment,
+    },
 }
 
 impl ClientMsg {
@@ -720,8 +799,14 @@ impl ClientMsg {
             | ClientMsg::HandBack { client_id }
             | ClientMsg::Leave { client_id }
             | ClientMsg::Resolve { client_id }
-            | ClientMsg::Reopen { client_id } => Some(client_id),
-            ClientMsg::Hello { .. } | ClientMsg::Page { .. } | ClientMsg::Typing { .. } | ClientMsg::Ping => None,
+            | ClientMsg::Reopen { client_id }
+            | ClientMsg::Identify { client_id, .. }
+            | ClientMsg::Rate { client_id, .. }
+            | ClientMsg::Identified { client_id, .. }
+            | ClientMsg::Attached { client_id, .. } => Some(client_id),
+            ClientMsg::Hello { .. } | ClientMsg::Page { .. } | ClientMsg::Typing { .. } | ClientMsg::Ping | ClientMsg::Context { .. } => {
+                None
+            }
         }
     }
 
@@ -758,6 +843,9 @@ impl ClientMsg {
                 }
                 Ok(())
             }
+            // Identities and contexts are checked by the worker (`identity::verify`, `decide`),
+            // not here: this runs in the widget too, whose bytes they would cost.
+            ClientMsg::Rate { score, comment, .. } => crate::satisfaction::validate(*score, comment),
             _ => Ok(()),
         }
     }
@@ -945,6 +1033,15 @@ pub struct ConversationSummary {
     /// The briefing of the current handoff, for the list's preview card.
     #[serde(default)]
     pub briefing: Option<Briefing>,
+    /// Who the visitor is (the host page's identity; `verified` if signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<VisitorIdentity>,
+    /// The visitor's latest rating of the help (1-5), after a resolve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    /// Files in the thread.
+    #[serde(default)]
+    pub attachments: u32,
     /// Figures for insights, folded from the log. Sent by the `Conversation` object to the
     /// `Inbox` object, which keeps them beside the row; never sent to inbox sockets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1114,6 +1211,24 @@ mod tests {
         let h: ClientMsg = serde_json::from_str(r#"{"type":"hello","token":"t"}"#).unwrap();
         assert_eq!(h, ClientMsg::Hello { token: Some("t".into()), after: 0 });
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"launch_rockets"}"#).is_err());
+        let i: ClientMsg =
+            serde_json::from_str(r#"{"type":"identify","client_id":"i","identity":{"user_id":"42","signature":null}}"#).unwrap();
+        let ClientMsg::Identify { identity, .. } = i else { panic!() };
+        assert_eq!((identity.fields.len(), identity.signature), (1, None));
+        let bad = r#"{"type":"identify","client_id":"i","identity":{"user_id":42}}"#;
+        assert!(serde_json::from_str::<ClientMsg>(bad).is_err(), "values are strings");
+    }
+
+    #[test]
+    fn frames_the_worker_makes_cannot_come_from_a_client() {
+        // A checked identity and a stored file are made by the worker; a client sending them
+        // gets `unknown_command`, never a forged identity or a file pointing at nothing.
+        let identified = r#"{"type":"identified","client_id":"x","identity":{"user_id":"ceo","verified":true}}"#;
+        let attached = r#"{"type":"attached","client_id":"x","attachment":{"id":"00000000000000000000000000000000","name":"a.png","content_type":"text/html","size":1}}"#;
+        for f in [identified, attached] {
+            let e = serde_json::from_str::<ClientMsg>(f).unwrap_err().to_string();
+            assert!(e.contains("unknown variant"), "{e}");
+        }
     }
 
     #[test]

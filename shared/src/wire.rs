@@ -512,6 +512,12 @@ pub fn encode_client_msg(m: &ClientMsg) -> String {
         ClientMsg::Reopen { .. } => "reopen",
         ClientMsg::Leave { .. } => "leave",
         ClientMsg::Ping => "ping",
+        ClientMsg::Identify { .. } => "identify",
+        ClientMsg::Context { .. } => "context",
+        ClientMsg::Rate { .. } => "rate",
+        // Made by the worker, never sent by a client (and never read from one).
+        ClientMsg::Identified { .. } => "identified",
+        ClientMsg::Attached { .. } => "attached",
     };
     let mut o = Obj::typed(ty);
     if let Some(id) = m.client_id() {
@@ -539,6 +545,11 @@ pub fn encode_client_msg(m: &ClientMsg) -> String {
         }
         ClientMsg::AddTag { tag, .. } | ClientMsg::RemoveTag { tag, .. } => {
             o.str("tag", tag);
+        }
+        // `identify` and `context` carry the host page's own object: the widget writes those
+        // frames around the page's JSON as it is (widget/src/session/identity.rs).
+        ClientMsg::Rate { score, comment, .. } => {
+            o.num("score", *score as u64).str("comment", comment);
         }
         _ => {}
     }
@@ -610,7 +621,7 @@ pub fn decode_server_msg(text: &str) -> Decoded {
 
 /// Every `ErrorCode` by its JSON name. A code this table lacks (added by a newer server) reads
 /// as `Internal`; its message still says what happened.
-const ERROR_CODES: [(ErrorCode, &str); 17] = [
+const ERROR_CODES: [(ErrorCode, &str); 20] = [
     (ErrorCode::BadRequest, "bad_request"),
     (ErrorCode::InvalidField, "invalid_field"),
     (ErrorCode::UnknownCommand, "unknown_command"),
@@ -628,6 +639,9 @@ const ERROR_CODES: [(ErrorCode, &str); 17] = [
     (ErrorCode::Conflict, "conflict"),
     (ErrorCode::InvalidState, "invalid_state"),
     (ErrorCode::Internal, "internal"),
+    (ErrorCode::IdentityInvalid, "identity_invalid"),
+    (ErrorCode::UnsupportedType, "unsupported_type"),
+    (ErrorCode::UnknownAttachment, "unknown_attachment"),
 ];
 
 /// `{code, message, field?, retry_after?}` (an error frame, or the `error` of an HTTP body).
@@ -801,7 +815,24 @@ fn event(v: &Json) -> Option<Event> {
         "resolved" => EventKind::Resolved { operator: opt_operator(k.get("operator"))? },
         "reopened" => EventKind::Reopened { operator: opt_operator(k.get("operator"))? },
         "feedback" => EventKind::Feedback { answer_seq: k.get("answer_seq").as_u64()?, helpful: k.get("helpful").as_bool()? },
-        // private_note, tag_added, tag_removed: operators only. Anything else: newer than us.
+        "attachment_added" => {
+            let a = k.get("attachment");
+            EventKind::AttachmentAdded {
+                attachment: Attachment {
+                    id: a.get("id").string()?,
+                    name: a.get("name").string()?,
+                    content_type: a.get("content_type").string()?,
+                    size: a.get("size").as_u64()?,
+                },
+                operator: opt_operator(k.get("operator"))?,
+            }
+        }
+        "rated" => EventKind::Rated {
+            score: k.get("score").as_u64().filter(|s| *s <= 5)? as u8,
+            comment: k.get("comment").string().unwrap_or_default(),
+        },
+        // private_note, tag_added, tag_removed, identified, context_changed: operators only.
+        // Anything else: newer than us.
         _ => return None,
     };
     Some(Event { seq: v.get("seq").as_u64()?, at: v.get("at").as_i64()?, client_id: v.get("client_id").string(), kind })
@@ -912,6 +943,26 @@ mod tests {
             EventKind::Resolved { operator: None },
             EventKind::Reopened { operator: None },
             EventKind::Feedback { answer_seq: 3, helpful: true },
+            EventKind::AttachmentAdded {
+                attachment: Attachment {
+                    id: "0f".repeat(16),
+                    name: "Screenshot \"1\".png".into(),
+                    content_type: "image/png".into(),
+                    size: 48_213,
+                },
+                operator: None,
+            },
+            EventKind::AttachmentAdded {
+                attachment: Attachment { id: "a1".repeat(16), name: "invoice.pdf".into(), content_type: "application/pdf".into(), size: 1 },
+                operator: Some(op()),
+            },
+            EventKind::Rated { score: 5, comment: "Quick and kind — thanks".into() },
+            EventKind::Rated { score: 1, comment: String::new() },
+            // Operators only: filtered out by `for_visitor` below.
+            EventKind::Identified {
+                identity: VisitorIdentity { user_id: "42".into(), email: None, name: None, attributes: BTreeMap::new(), verified: true },
+            },
+            EventKind::ContextChanged { context: BTreeMap::new() },
         ];
         kinds
             .into_iter()
@@ -1013,6 +1064,7 @@ mod tests {
             ClientMsg::Reopen { client_id: "c11".into() },
             ClientMsg::Leave { client_id: "c12".into() },
             ClientMsg::Ping,
+            ClientMsg::Rate { client_id: "c15".into(), score: 3, comment: "ok".into() },
         ];
         for m in frames {
             let ours: serde_json::Value = serde_json::from_str(&encode_client_msg(&m)).unwrap();

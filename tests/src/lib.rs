@@ -29,6 +29,9 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// The session key every test worker runs with (see `Wrangler::launch`).
 pub const SESSION_KEY: &str = "test-session-key-0123456789abcdef0123456789";
 
+/// The visitor-identity signing key every test worker runs with (`BATON_IDENTITY_SECRET`).
+pub const IDENTITY_SECRET: &str = "test-identity-secret-do-not-use-0123456789";
+
 /// Test operator accounts: (site, email, name, password).
 pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("demo", "ann@example.com", "Ann", "ann-password-1"),
@@ -172,6 +175,7 @@ impl Wrangler {
         let mut env = tempfile::NamedTempFile::new().expect("env file");
         use std::io::Write;
         writeln!(env, "BATON_SESSION_KEY={SESSION_KEY}").unwrap();
+        writeln!(env, "BATON_IDENTITY_SECRET={IDENTITY_SECRET}").unwrap();
         writeln!(env, "BATON_OPERATORS='{}'", operators_json()).unwrap();
         for (k, v) in &options.vars {
             writeln!(env, "{k}={v}").unwrap();
@@ -397,6 +401,20 @@ pub fn forge_cookie(session: &Value, key: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
     mac.update(payload.as_bytes());
     format!("baton_session={}.{}", hex(payload.as_bytes()), hex(&mac.finalize().into_bytes()))
+}
+
+/// A visitor identity as a site's backend signs it (docs/identity.md), computed here with the
+/// `hmac` crate, not Baton's code: `{...fields, "signature": "<hex>"}` under `key`.
+pub fn signed_identity(fields: &[(&str, &str)], key: &str) -> Value {
+    use hmac::Mac;
+    let mut sorted: Vec<(&str, &str)> = fields.to_vec();
+    sorted.sort();
+    let payload = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(payload.as_bytes());
+    let mut claim: serde_json::Map<String, Value> = fields.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    claim.insert("signature".into(), Value::String(hex(&mac.finalize().into_bytes())));
+    Value::Object(claim)
 }
 
 /// The HTTP status a WebSocket upgrade was refused with (`None` if it was accepted).

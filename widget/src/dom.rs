@@ -10,6 +10,9 @@
 //! an attribute value; nothing is ever parsed as HTML. Bot answers go through
 //! `baton_shared::markdown`, which also decides which links survive.
 
+pub mod files;
+mod rating;
+
 use crate::i18n::with_name;
 use crate::panel::{Item, Sess};
 use baton_shared::markdown::{self, safe_href, Block, Inline};
@@ -126,8 +129,13 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
         }
         EventKind::Resolved { .. } => {
             system(t.resolved);
+            rating::card(&el, sess);
         }
-        // started, page changes, collected fields, feedback: nothing to show by themselves.
+        EventKind::Rated { score, .. } => rating::rated(score),
+        EventKind::Reopened { .. } => rating::closed(),
+        EventKind::AttachmentAdded { attachment, operator } => files::entry(&el, sess, attachment, operator),
+        // started, page changes, collected fields, feedback, ratings: nothing to show by
+        // themselves (a rating shows in its card).
         _ => {}
     }
 }

@@ -55,6 +55,13 @@ pub struct Strings {
     pub no_answers: &'static str,
     pub erased: &'static str,
     pub failed: &'static str,
+    pub attach: &'static str,
+    pub rate_prompt: &'static str,
+    pub rate_bad: &'static str,
+    pub rate_okay: &'static str,
+    pub rate_good: &'static str,
+    pub rate_comment: &'static str,
+    pub rate_thanks: &'static str,
 }
 
 pub static EN: Strings = Strings {
@@ -102,6 +109,13 @@ pub static EN: Strings = Strings {
     no_answers: "Answers from the docs are unavailable right now — you can still talk to a person.",
     erased: "This conversation no longer exists. Write again to start a new one.",
     failed: "That didn't work. Please try again.",
+    attach: "Attach a screenshot or PDF",
+    rate_prompt: "How was the help?",
+    rate_bad: "Bad",
+    rate_okay: "Okay",
+    rate_good: "Good",
+    rate_comment: "Anything to add? (optional)",
+    rate_thanks: "Thanks for rating the help.",
 };
 
 pub static DE: Strings = Strings {
@@ -149,6 +163,13 @@ pub static DE: Strings = Strings {
     no_answers: "Antworten aus der Doku sind gerade nicht verfügbar — du kannst aber mit einem Menschen sprechen.",
     erased: "Diese Unterhaltung gibt es nicht mehr. Schreib einfach neu, um eine neue zu beginnen.",
     failed: "Das hat nicht geklappt. Bitte versuch es noch einmal.",
+    attach: "Screenshot oder PDF anhängen",
+    rate_prompt: "Wie war die Hilfe?",
+    rate_bad: "Schlecht",
+    rate_okay: "Okay",
+    rate_good: "Gut",
+    rate_comment: "Möchtest du etwas ergänzen? (optional)",
+    rate_thanks: "Danke für deine Bewertung.",
 };
 
 pub static FR: Strings = Strings {
@@ -196,6 +217,13 @@ pub static FR: Strings = Strings {
     no_answers: "Les réponses de la documentation sont indisponibles pour le moment — vous pouvez toujours parler à une personne.",
     erased: "Cette conversation n'existe plus. Écrivez à nouveau pour en commencer une autre.",
     failed: "Cela n'a pas fonctionné. Veuillez réessayer.",
+    attach: "Joindre une capture d'écran ou un PDF",
+    rate_prompt: "Comment s'est passée l'aide ?",
+    rate_bad: "Mauvaise",
+    rate_okay: "Correcte",
+    rate_good: "Bonne",
+    rate_comment: "Quelque chose à ajouter ? (facultatif)",
+    rate_thanks: "Merci pour votre évaluation.",
 };
 
 pub static ES: Strings = Strings {
@@ -243,6 +271,13 @@ pub static ES: Strings = Strings {
     no_answers: "Las respuestas de la documentación no están disponibles ahora mismo; aún puedes hablar con una persona.",
     erased: "Esta conversación ya no existe. Escribe de nuevo para empezar otra.",
     failed: "No ha funcionado. Inténtalo de nuevo.",
+    attach: "Adjuntar una captura de pantalla o un PDF",
+    rate_prompt: "¿Qué tal la ayuda?",
+    rate_bad: "Mala",
+    rate_okay: "Regular",
+    rate_good: "Buena",
+    rate_comment: "¿Algo que añadir? (opcional)",
+    rate_thanks: "Gracias por valorar la ayuda.",
 };
 
 /// The catalogue for a language.

@@ -25,19 +25,25 @@ fn field(options: &JsValue, name: &str) -> Option<JsValue> {
 }
 
 /// Mounts the panel into `el` (a div in the widget's shadow root). Called by widget.js with
-/// `{site, api, lang, greeting?, close(), watch(callback), theme(color)}`.
+/// `{api, lang, data, baton, close(), watch(callback), theme(color)}`: `data` is the script
+/// tag's dataset (`site`, `greeting`, the `user*` identity), `baton` is `window.Baton` with the
+/// calls the page queued (`q`).
 #[wasm_bindgen]
 pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> {
     let text = |name: &str| field(&options, name).and_then(|v| v.as_string());
     let func = |name: &str| field(&options, name).and_then(|v| v.dyn_into::<js_sys::Function>().ok());
-    let site = text("site").ok_or_else(|| JsValue::from_str("baton: mount needs options.site (data-site on the script tag)"))?;
+    let data = field(&options, "data").unwrap_or_else(|| js_sys::Object::new().into());
+    let data_text = |name: &str| field(&data, name).and_then(|v| v.as_string());
+    let site = data_text("site").unwrap_or_else(|| "demo".into());
     let api = text("api").ok_or_else(|| JsValue::from_str("baton: mount needs options.api"))?;
     // The loader picked a language the widget speaks; anything else is English.
     let lang = baton_shared::i18n::Lang::of(text("lang").as_deref());
     let t = i18n::strings(lang);
-    let greeting = text("greeting").filter(|g| !g.trim().is_empty());
+    let greeting = data_text("greeting").filter(|g| !g.trim().is_empty());
     let has_greeting = greeting.is_some();
     let session = session::Session::new(site, api, lang, t, greeting);
+    // Who the visitor is, their context, a sign-out: from the tag and the page (identity.rs).
+    session.init_identity(&data, field(&options, "baton"));
 
     let doc = el.owner_document().ok_or("no document")?;
     let style = doc.create_element("style")?;
@@ -54,7 +60,12 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
         cb.forget();
     }
     let close = func("close");
-    let handle = leptos::mount::mount_to(el, move || panel::panel(session.clone(), close.clone()));
+    let s = session.clone();
+    let handle = leptos::mount::mount_to(el.clone(), move || panel::panel(s.clone(), close.clone()));
     handle.forget();
+    // The composer's paperclip, paste and drop (dom/files.rs), on the mounted panel.
+    if let Some(form) = el.query_selector(".composer").ok().flatten() {
+        dom::files::composer(&form, session);
+    }
     Ok(())
 }

@@ -13,6 +13,9 @@
 //! - Reconnects back off exponentially (0.5 s … 10 s, with jitter), and at once when the
 //!   browser says it is online again.
 
+mod identity;
+mod upload;
+
 use crate::i18n::Strings;
 use baton_shared::i18n::Lang;
 use baton_shared::protocol::*;
@@ -88,6 +91,10 @@ struct Queued {
 struct Saved {
     conversation_id: String,
     token: String,
+    /// The user id the thread was identified with ("" for an anonymous visitor).
+    user: String,
+    /// The identity (JSON) last queued for it: not sent twice.
+    sent: String,
 }
 
 pub struct Session {
@@ -113,6 +120,13 @@ pub struct Session {
     /// When `typing: on` was last sent (ms), 0 when off.
     typing_since: Cell<f64>,
     typing_off: Cell<Option<i32>>,
+    /// Who the host page says the visitor is, and its context (identity.rs).
+    identity: RefCell<Option<identity::Claim>>,
+    /// The context as JSON (the page's object), and what was sent last.
+    context: RefCell<Option<String>>,
+    context_sent: RefCell<Option<String>>,
+    /// Files waiting for a conversation to be uploaded to (upload.rs).
+    uploads: RefCell<Vec<upload::Upload>>,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -168,8 +182,14 @@ fn cancel(timer: &Cell<Option<i32>>) {
 impl Session {
     pub fn new(site: String, api: String, lang: Lang, t: &'static Strings, greeting: Option<String>) -> Rc<Session> {
         let key = format!("baton:{site}");
-        let saved =
-            load(&key).and_then(|v| Some(Saved { conversation_id: v.get("conversation_id").string()?, token: v.get("token").string()? }));
+        let saved = load(&key).and_then(|v| {
+            Some(Saved {
+                conversation_id: v.get("conversation_id").string()?,
+                token: v.get("token").string()?,
+                user: v.get("user").string().unwrap_or_default(),
+                sent: v.get("sent").string().unwrap_or_default(),
+            })
+        });
         let outbox: Vec<Queued> = load(&format!("{key}:outbox"))
             .map(|v| {
                 v.items()
@@ -217,6 +237,10 @@ impl Session {
             page_sent: RefCell::new(None),
             typing_since: Cell::new(0.0),
             typing_off: Cell::new(None),
+            identity: RefCell::new(None),
+            context: RefCell::new(None),
+            context_sent: RefCell::new(None),
+            uploads: RefCell::new(Vec::new()),
         })
     }
 
@@ -294,13 +318,12 @@ impl Session {
             this.creating.set(false);
             match result {
                 Ok(saved) => {
-                    let body = Json::Obj(vec![
-                        ("conversation_id".into(), Json::Str(saved.conversation_id.clone())),
-                        ("token".into(), Json::Str(saved.token.clone())),
-                    ]);
-                    store(&this.key(), Some(&body.to_text()));
                     *this.saved.borrow_mut() = Some(saved);
+                    // Who the visitor is goes first, so the first question is already theirs.
+                    this.queue_identify(true);
+                    this.save_saved();
                     this.connect();
+                    this.flush_uploads();
                 }
                 // Refused for this page: `refused` has said so and stopped everything.
                 Err(_) if this.unavailable() => {}
@@ -329,7 +352,12 @@ impl Session {
         init.set_headers(&headers);
         let (status, text) = fetch_text(&self.site_url("conversations"), &init).await.ok_or_else(offline)?;
         if let Some(c) = (status < 300).then(|| wire::decode_conversation_created(&text)).flatten() {
-            return Ok(Saved { conversation_id: c.conversation_id.to_string(), token: c.visitor_token });
+            return Ok(Saved {
+                conversation_id: c.conversation_id.to_string(),
+                token: c.visitor_token,
+                user: String::new(),
+                sent: String::new(),
+            });
         }
         if self.refused(&text) {
             return Err((self.t.unavailable.to_string(), false));
@@ -490,6 +518,7 @@ impl Session {
                 ui.ownership.set(ownership);
                 self.owned_at.set(last_seq);
                 self.send_page();
+                self.send_context();
                 // Everything queued goes out now, in order, under its original client id.
                 let frames: Vec<String> = self.outbox.borrow().iter().map(|q| q.frame.clone()).collect();
                 for f in frames {

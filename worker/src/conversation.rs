@@ -13,6 +13,9 @@
 //! snapshot plus the events after it, folded again); `jobs` is the object's scheduler on its
 //! one alarm (`jobs.rs`): today the webhook outbox, written in the same step as the events.
 
+mod attachments;
+pub mod identity;
+
 use crate::assets;
 use crate::http::{api, error_response, json, parse_json, Failure, Handled};
 use crate::jobs::{self, Job, Next};
@@ -364,6 +367,13 @@ impl Conversation {
                 self.erase(false).await?;
                 json(200, &serde_json::json!({ "ok": true, "erased": id }))
             }
+            // Files (attachments.rs) and identity (identity.rs).
+            (Method::Post, "/attach") => self.attach(req).await,
+            (Method::Get, p) if p.starts_with("/attachments/") => self.serve_attachment(req, &p["/attachments/".len()..]).await,
+            (Method::Post, "/tokens") => self.add_token(req).await,
+            (Method::Post, "/signout") => self.signout(req),
+            (Method::Get, "/identity") => self.identity_of(req),
+            (Method::Post, "/erase_user") => self.erase_for_user(req).await,
             _ => Err(api(ErrorCode::NotFound, "no such conversation route")),
         }
     }
@@ -497,7 +507,9 @@ impl Conversation {
     fn token_matches(&self, token: &str) -> Result<bool, Failure> {
         let stored = self.meta("token_hash")?.unwrap_or_default();
         let given = token_hash(token);
-        Ok(!stored.is_empty() && subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into())
+        let first: bool = !stored.is_empty() && subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into();
+        // Or one given to a verified user's other device (identity.rs).
+        Ok(first || self.extra_token_matches(&given)?)
     }
 
     /// Who is calling over HTTP: an operator (set by the worker) or the visitor with the token.
@@ -603,6 +615,7 @@ impl Conversation {
         self.load()?;
         let actor = self.http_actor(req)?;
         let msg: ClientMsg = crate::http::body(req).await?;
+        let msg = self.prepare(&actor, msg).await?;
         if matches!(msg, ClientMsg::Hello { .. } | ClientMsg::Typing { .. }) {
             return Err(api(ErrorCode::UnknownCommand, "hello and typing are socket frames"));
         }
@@ -995,6 +1008,15 @@ impl Conversation {
             }
             _ => {
                 let client_id = msg.client_id().map(str::to_string);
+                // An `identify` is checked and becomes `identified` (identity.rs).
+                let msg = match self.prepare(&info.actor, msg).await {
+                    Ok(m) => m,
+                    Err(Failure::Api(e)) => {
+                        send(ws, &ServerMsg::Error { error: e, client_id });
+                        return Ok(());
+                    }
+                    Err(f) => return Err(f),
+                };
                 if let Err(f) = self.visitor_limits(&info.actor, &msg, info.ip.as_deref()).await {
                     return match f {
                         Failure::Api(e) => {
@@ -1171,6 +1193,9 @@ impl Conversation {
     /// inbox goes first: if it cannot be told, nothing is erased and the caller retries.
     async fn erase(&self, by_retention: bool) -> Result<(), Failure> {
         let st = self.load()?;
+        // Its files (R2) and its place in its user's list go first, with the inbox row.
+        self.erase_files(&st).await?;
+        self.unlink_user(&st).await?;
         let body = serde_json::json!({ "id": st.id }).to_string();
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));

@@ -12,6 +12,7 @@ mod assets;
 mod auth;
 mod conversation;
 mod http;
+mod identity;
 mod inbox;
 mod jobs;
 mod limiter;
@@ -33,6 +34,7 @@ use wasm_bindgen::JsValue;
 use worker::*;
 
 pub use conversation::Conversation;
+pub use identity::Visitor;
 pub use inbox::Inbox;
 pub use limiter::RateLimiter;
 
@@ -188,6 +190,53 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let session = auth::require_operator(env, req, site, now / 1000).await?;
             let mut headers = operator_headers(&session)?;
             forward(env, site, &id, "/export", Method::Get, &mut headers, None).await
+        }
+
+        // ---- visitor identity, attachments (identity.rs, conversation/attachments.rs) ----
+        (Method::Post, ["identity", "resume"]) => {
+            let origin = visitor_origin(req, config)?;
+            let resumed = identity::resume(req, env, site, config).await?;
+            Ok(http::with_cors(json(200, &resumed)?, origin.as_deref()))
+        }
+        (Method::Post, ["conversations", id, "signout"]) => {
+            let id = ConversationId::parse(id)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, config, now).await?;
+            let resp = forward(env, site, &id, "/signout", Method::Post, &mut headers, None).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        (Method::Post, ["conversations", id, "attachments"]) => {
+            let id = ConversationId::parse(id)?;
+            let (mut headers, origin) = visitor_or_operator(req, env, site, config, now).await?;
+            headers.set(conversation::IP_HEADER, &limiter::client_ip(req))?;
+            // Read whole (a refusal before the body is read can reset the client's upload), then
+            // checked here and — with the conversation's total — by the object.
+            let body = req.bytes().await?;
+            baton_shared::attachments::check_size(config.attachments.limits(), body.len() as u64, 0)?;
+            let mut path = format!("/attach?name={}", url_encode(&http::query(req, "name").unwrap_or_default()));
+            if let Some(c) = http::query(req, "client_id") {
+                path.push_str(&format!("&client_id={}", url_encode(&c)));
+            }
+            let resp = forward(env, site, &id, &path, Method::Post, &mut headers, Some(body)).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        (Method::Get, ["conversations", id, "attachments", attachment]) => {
+            let id = ConversationId::parse(id)?;
+            if !baton_shared::attachments::is_attachment_id(attachment) {
+                return Err(api(ErrorCode::UnknownAttachment, "no such attachment: ids are 32 lowercase hex digits"));
+            }
+            let (mut headers, origin) = visitor_or_operator(req, env, site, config, now).await?;
+            let resp = forward(env, site, &id, &format!("/attachments/{attachment}"), Method::Get, &mut headers, None).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        (Method::Get, ["users", user, "export"]) => {
+            same_origin(req)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            identity::export_user(env, site, user, &session).await
+        }
+        (Method::Delete, ["users", user]) => {
+            same_origin(req)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            identity::erase_user(env, site, user, &session).await
         }
 
         // A data-protection request: erase the whole conversation (its log, its jobs, its
@@ -484,6 +533,11 @@ fn same_origin(req: &Request) -> Result<(), Failure> {
         }
         _ => Ok(()),
     }
+}
+
+/// A query value, percent-encoded for a URL we build.
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn content_type(file: &str) -> Option<&'static str> {
