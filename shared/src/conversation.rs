@@ -285,6 +285,7 @@ impl ConversationState {
                     a.unhelpful = !helpful;
                 }
             }
+            EventKind::Rated { .. } => {}
             EventKind::Identified { identity } => {
                 if self.visitor_email.is_none() {
                     self.visitor_email = identity.email.clone();

@@ -206,6 +206,7 @@ fn reason_key(r: HandoffReason) -> &'static str {
         HandoffReason::LowConfidence => "low_confidence",
         HandoffReason::RepeatedLowConfidence => "repeated_low_confidence",
         HandoffReason::Frustration => "frustration",
+        HandoffReason::Urgent => "urgent",
     }
 }
 
