@@ -55,6 +55,11 @@ pub struct SiteConfig {
     /// Outgoing webhooks (`[[webhooks]]`): whom to tell about handoffs, visitors writing while
     /// they wait, and resolved conversations.
     pub webhooks: Vec<WebhookConfig>,
+    /// Who gets the handoffs (`[assignment]`): automatic round robin, capacity per operator,
+    /// how long an assignment waits to be acknowledged.
+    pub assignment: crate::assign::AssignmentConfig,
+    /// Replies by email to visitors who left, and handoff emails to operators (`[email]`).
+    pub email: crate::email::EmailConfig,
 }
 
 impl Default for SiteConfig {
@@ -77,6 +82,8 @@ impl Default for SiteConfig {
             operator_names: BTreeMap::new(),
             inbox_url: String::new(),
             webhooks: Vec::new(),
+            assignment: Default::default(),
+            email: Default::default(),
         }
     }
 }
@@ -368,6 +375,8 @@ impl SiteConfig {
         self.validate_tags()?;
         self.validate_actions()?;
         self.validate_webhooks()?;
+        self.assignment.validate()?;
+        self.email.validate()?;
         let l = &self.limits;
         l.visitor_messages.validate("limits.visitor_messages")?;
         l.visitor_messages_per_ip.validate("limits.visitor_messages_per_ip")?;

@@ -92,6 +92,9 @@ pub struct ConversationState {
     /// The thread's text for the inbox search, bounded (`inbox::push_search_text`).
     #[serde(default)]
     pub search_text: String,
+    /// Who the conversation is assigned to while it waits (`assign`).
+    #[serde(default)]
+    pub assignment: crate::assign::Assignment,
 }
 
 impl ConversationState {
@@ -118,6 +121,7 @@ impl ConversationState {
             forms_requested: Vec::new(),
             stats: ConversationStats::default(),
             search_text: String::new(),
+            assignment: Default::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl ConversationState {
         self.last_seq = event.seq;
         self.updated_at = event.at;
         self.stats.apply(event, self.recent_questions.last().map(String::as_str));
+        self.assignment.apply(event);
         match &event.kind {
             EventKind::VisitorMessage { text } | EventKind::OperatorMessage { text, .. } | EventKind::PrivateNote { text, .. } => {
                 push_search_text(&mut self.search_text, text)
@@ -227,6 +232,9 @@ impl ConversationState {
                 self.low_confidence_streak = 0;
             }
             EventKind::Feedback { .. } => {}
+            // Taken from its owner by a colleague (`assign::Command::Manual`): waiting again.
+            EventKind::Unassigned { .. } if self.owner().is_some() => self.ownership = Ownership::WaitingForHuman { since: event.at },
+            EventKind::Assigned { .. } | EventKind::Unassigned { .. } => {}
         }
     }
 
@@ -255,6 +263,7 @@ impl ConversationState {
             briefing: self.briefing.clone(),
             stats: Some(self.stats.clone()),
             search_text: Some(self.search_text.clone()),
+            assignment: self.assignment.clone(),
         }
     }
 

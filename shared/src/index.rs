@@ -15,8 +15,8 @@ pub const INDEX_MAGIC: &[u8; 8] = b"BATONIDX";
 pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// Bump on every change to `IndexBody` or its parts. 2: the HNSW is stored once (the vectors
 /// come from its points); 3: the conversation rules' config; 4: `inbox_url` and `webhooks` in
-/// the site config.
-pub const INDEX_FORMAT_VERSION: u32 = 4;
+/// the site config; 5: `assignment` and `email` in the site config.
+pub const INDEX_FORMAT_VERSION: u32 = 5;
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,9 @@
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
 //!   (and which visitor frames they count); [`retention`]: when a conversation is erased.
+//! - [`assign`]: who gets a conversation that waits for a human (round robin, capacity,
+//!   acknowledgement); [`notify`]: which operators are told of a handoff, how, and what it
+//!   says; [`email`]: replies by email to visitors who left (batches, signed links).
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -15,10 +18,13 @@
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
+pub mod assign;
 pub mod config;
+pub mod email;
 pub mod inbox;
 pub mod insights;
 pub mod markdown;
+pub mod notify;
 pub mod protocol;
 pub mod ratelimit;
 pub mod retention;
@@ -36,3 +42,5 @@ pub mod index;
 pub mod turns;
 #[cfg(feature = "engine")]
 pub mod webhook;
+#[cfg(feature = "push")]
+pub mod webpush;

@@ -540,12 +540,30 @@ pub enum EventKind {
         answer_seq: u64,
         helpful: bool,
     },
+    /// The conversation was given to an operator while it waits for a human: by the site's
+    /// assignment rules (`by: None`) or by a colleague. The visitor sees who will answer; the
+    /// operator acknowledges by taking it over (see `assign`).
+    Assigned {
+        operator: OperatorRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<OperatorRef>,
+    },
+    /// An assignment went back to the queue: unacknowledged in time (`by: None`) or taken off
+    /// by hand. Operators only.
+    Unassigned {
+        operator: OperatorRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<OperatorRef>,
+    },
 }
 
 impl EventKind {
     /// Whether a visitor may see this event at all.
     pub fn visible_to_visitor(&self) -> bool {
-        !matches!(self, EventKind::PrivateNote { .. } | EventKind::TagAdded { .. } | EventKind::TagRemoved { .. })
+        !matches!(
+            self,
+            EventKind::PrivateNote { .. } | EventKind::TagAdded { .. } | EventKind::TagRemoved { .. } | EventKind::Unassigned { .. }
+        )
     }
 
     /// The stable name of the event's type, as in JSON.
@@ -568,6 +586,8 @@ impl EventKind {
             EventKind::Resolved { .. } => "resolved",
             EventKind::Reopened { .. } => "reopened",
             EventKind::Feedback { .. } => "feedback",
+            EventKind::Assigned { .. } => "assigned",
+            EventKind::Unassigned { .. } => "unassigned",
         }
     }
 }
@@ -577,7 +597,7 @@ impl Event {
     /// events), so a relay can reuse the operators' bytes. `None`: operators only.
     pub fn visitor_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
         match &self.kind {
-            EventKind::HandoffRequested { .. } => self.for_visitor().map(std::borrow::Cow::Owned),
+            EventKind::HandoffRequested { .. } | EventKind::Assigned { by: Some(_), .. } => self.for_visitor().map(std::borrow::Cow::Owned),
             k if k.visible_to_visitor() => Some(std::borrow::Cow::Borrowed(self)),
             _ => None,
         }
@@ -597,6 +617,7 @@ impl Event {
                 form: form.clone(),
                 notice: notice.clone(),
             },
+            EventKind::Assigned { operator, .. } => EventKind::Assigned { operator: operator.clone(), by: None },
             other => other.clone(),
         };
         Some(Event { kind, ..self.clone() })
@@ -929,6 +950,10 @@ pub struct ConversationSummary {
     /// kept by the `Inbox` object, never sent to inbox sockets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_text: Option<String>,
+    /// Who the waiting conversation is assigned to, and operators it was taken from since the
+    /// handoff (see `assign`).
+    #[serde(default, skip_serializing_if = "crate::assign::Assignment::is_empty")]
+    pub assignment: crate::assign::Assignment,
 }
 
 /// Reply to `GET /api/v1/sites/:site/inbox/rows` (see `inbox::RowQuery`).
@@ -967,6 +992,9 @@ pub enum InboxServerMsg {
         /// The site's display name.
         #[serde(default)]
         site_name: String,
+        /// The site's operators (for assigning by hand).
+        #[serde(default)]
+        team: Vec<OperatorRef>,
     },
     /// A row was added or changed.
     Row {
