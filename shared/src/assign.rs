@@ -233,6 +233,13 @@ pub fn plan(
     out
 }
 
+/// `POST /api/v1/sites/:site/conversations/:id/assign`: to an operator of the site (by sign-in
+/// email), or back to the queue (`null`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignRequest {
+    pub operator: Option<String>,
+}
+
 /// What a `Conversation` object is asked to do with its assignment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -42,6 +42,14 @@ impl EmailConfig {
         !self.from.is_empty()
     }
 
+    pub fn quiet_ms(&self) -> i64 {
+        self.quiet_seconds as i64 * 1000
+    }
+
+    pub fn max_wait_ms(&self) -> i64 {
+        self.max_wait_seconds as i64 * 1000
+    }
+
     pub fn validate(&self) -> Result<(), ErrorBody> {
         if self.enabled() {
             address(&self.from).map_err(|e| ErrorBody::field("email.from", e.message))?;
@@ -109,10 +117,10 @@ pub fn header_text(s: &str, max: usize) -> String {
     cut
 }
 
-/// When the pending batch goes out: after a quiet spell since the latest reply, but no later
-/// than `max_wait_seconds` after the first reply the visitor has not had.
-pub fn due(first_pending: i64, now: i64, config: &EmailConfig) -> i64 {
-    (now + config.quiet_seconds as i64 * 1000).min(first_pending + config.max_wait_seconds as i64 * 1000).max(now)
+/// When the pending batch goes out: a quiet spell (`quiet_ms`) after the latest reply, but no
+/// later than `max_wait_ms` after the first reply the visitor has not had.
+pub fn due(first_pending: i64, now: i64, quiet_ms: i64, max_wait_ms: i64) -> i64 {
+    (now + quiet_ms).min(first_pending + max_wait_ms).max(now)
 }
 
 /// What a signed link may do.
@@ -125,6 +133,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    #[cfg(feature = "engine")]
     fn key(self) -> &'static str {
         match self {
             Purpose::Resume => "resume",
@@ -384,12 +393,13 @@ mod tests {
     #[test]
     fn a_batch_goes_after_a_quiet_spell_or_the_longest_wait() {
         let c = EmailConfig { quiet_seconds: 60, max_wait_seconds: 300, ..Default::default() };
-        assert_eq!(due(0, 0, &c), 60_000);
+        let due = |first, now| due(first, now, c.quiet_ms(), c.max_wait_ms());
+        assert_eq!(due(0, 0), 60_000);
         // Another reply 50 s later moves it on...
-        assert_eq!(due(0, 50_000, &c), 110_000);
+        assert_eq!(due(0, 50_000), 110_000);
         // ...but never past the first reply + max wait.
-        assert_eq!(due(0, 280_000, &c), 300_000);
-        assert_eq!(due(0, 400_000, &c), 400_000, "overdue: at once");
+        assert_eq!(due(0, 280_000), 300_000);
+        assert_eq!(due(0, 400_000), 400_000, "overdue: at once");
     }
 
     #[cfg(feature = "engine")]

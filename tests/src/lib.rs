@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
 pub mod host;
+pub mod push_service;
 pub mod receiver;
 pub mod resume;
 
@@ -40,6 +41,11 @@ pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("bench", "ann@example.com", "Ann", "ann-password-1"),
     ("bench", "bob@example.com", "Bob", "bob-password-1"),
     ("limits-test", "lim@example.com", "Lim", "lim-password-1"),
+    // Issue 16's site (tests/sites/team-test): assignment, push, email.
+    ("team-test", "ann@example.com", "Ann", "ann-password-1"),
+    ("team-test", "bob@example.com", "Bob", "bob-password-1"),
+    ("team-test", "cy@example.com", "Cy", "cy-password-1"),
+    ("team-test", "dee@example.com", "Dee", "dee-password-1"),
 ];
 
 pub fn root() -> PathBuf {

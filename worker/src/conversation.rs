@@ -32,6 +32,9 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::*;
 
+#[path = "conversation_team.rs"]
+mod team;
+
 /// Open sockets one conversation accepts: a visitor's tabs, the operators on it, and those
 /// watching. Beyond that, `too_many_connections`.
 pub const MAX_SOCKETS: usize = 64;
@@ -243,6 +246,12 @@ impl DurableObject for Conversation {
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
         // Complete the closing handshake; the socket is gone either way.
         let _ = ws.close(Some(1000), Some("closed"));
+        // A visitor leaving has seen everything so far (emails start after it).
+        if socket_info(&ws).is_some_and(|i| i.ready && i.actor == Actor::Visitor) {
+            if let Ok(st) = self.load() {
+                self.visitor_saw(st.last_seq);
+            }
+        }
         Ok(())
     }
 
@@ -258,6 +267,8 @@ impl Conversation {
             webhooks::JOB_KIND => webhooks::run(&self.env, &job, now).await,
             INBOX_JOB => self.inbox_job(&job, now).await,
             RETENTION_JOB => self.retention_job(now).await,
+            team::LAPSE_JOB => self.lapse_job(&job).await,
+            team::EMAIL_JOB => self.email_job(&job, now).await,
             other => {
                 console_error!("job {} of unknown kind {other:?} dropped", job.id);
                 Next::Done
@@ -302,6 +313,9 @@ impl Conversation {
             (Method::Get, "/events") => self.events_http(req),
             (Method::Post, "/command") => self.command_http(req).await,
             (Method::Get, "/export") => self.export(req),
+            (Method::Post, "/assign") => self.assign_http(req).await,
+            (Method::Post, "/resume") => self.resume(req).await,
+            (Method::Post, "/unsubscribe") => self.unsubscribe(req),
             (Method::Post, "/erase") => {
                 conversation::may_erase(&self.http_actor(req)?)?;
                 let id = self.load()?.id;
@@ -449,7 +463,8 @@ impl Conversation {
     fn token_matches(&self, token: &str) -> Result<bool, Failure> {
         let stored = self.meta("token_hash")?.unwrap_or_default();
         let given = token_hash(token);
-        Ok(!stored.is_empty() && subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into())
+        let first: bool = !stored.is_empty() && subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into();
+        Ok(first || self.link_token_matches(token)?)
     }
 
     /// Who is calling over HTTP: an operator (set by the worker) or the visitor with the token.
@@ -646,8 +661,13 @@ impl Conversation {
             jobs::add(&self.sql(), INBOX_JOB, ctx.now + INBOX_SAFETY_MS, "")?;
         }
         st = next;
+        // A reply while the visitor is away: the email batch (issue 16), in this same step.
+        if let Err(e) = self.schedule_email(&config, &st, &events, ctx.now) {
+            console_error!("visitor email not scheduled: {e:?}");
+        }
+        let email_queued = jobs::exists(&self.sql(), team::EMAIL_JOB).unwrap_or(false);
         self.save(&st);
-        if queued > 0 || safety_net {
+        if queued > 0 || safety_net || email_queued {
             if let Err(e) = jobs::arm(&self.state.storage()).await {
                 // The jobs are stored; the next request to this object sets the alarm.
                 self.jobs_checked.set(false);
@@ -835,6 +855,9 @@ impl Conversation {
                     if let Some(v) = view(&info.actor, &e) {
                         let _ = ws.send_with_str(event_frame(&serde_json::to_string(&v)?));
                     }
+                }
+                if info.actor == Actor::Visitor {
+                    self.visitor_saw(st.last_seq);
                 }
                 Ok(())
             }
