@@ -110,7 +110,10 @@ impl Inbox {
         }
         let Some(config) = config else { return Ok(false) };
         let notified = self.notify(config, before.as_ref(), &row)?;
-        let planned = self.run_queue(config)?;
+        // The queue moves when a conversation joins it, or leaves a state that held a slot; a
+        // bot's answer changes nothing for it.
+        let moved = before.as_ref().is_none_or(|b| b.ownership.label() != row.ownership.label() || b.assignment != row.assignment);
+        let planned = if moved { self.run_queue(config)? } else { 0 };
         Ok(notified + planned > 0)
     }
 
