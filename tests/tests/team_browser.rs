@@ -118,11 +118,13 @@ async fn assigned_alerted_reassigned_pushed_and_answered_by_email_in_the_browser
     let message = json!({"title": "Assigned to you: vis@example.org", "body": "Trigger keyword", "url": format!("/inbox?site={SITE}&conversation={id}"), "tag": id, "conversation_id": id, "reason": "assigned"});
     let mut shown = Value::Null;
     // CDP names registrations by id; a fresh profile has just this one.
+    ann.cdp("ServiceWorker.enable", json!({})).await.expect("the ServiceWorker domain");
     for registration in ["0", "1", "2"] {
         let delivered = ann
             .cdp("ServiceWorker.deliverPushMessage", json!({"origin": w.base(), "registrationId": registration, "data": message.to_string()}))
             .await;
-        if delivered.is_err() {
+        if let Err(e) = delivered {
+            eprintln!("deliverPushMessage {registration}: {e}");
             continue;
         }
         shown = eventually("the pushed notification", || async {
