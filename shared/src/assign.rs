@@ -122,6 +122,10 @@ impl Assignment {
     pub fn apply(&mut self, event: &Event) {
         match &event.kind {
             EventKind::Assigned { operator, by } => {
+                // Reassigned by hand from someone else: the rules pass them over from now on.
+                if let Some(previous) = self.operator.take().filter(|p| p.id != operator.id) {
+                    self.pass(&previous.id);
+                }
                 self.operator = Some(operator.clone());
                 self.at = event.at;
                 self.by = by.clone();
@@ -221,7 +225,7 @@ pub fn plan(
         let n = ring.len();
         let pick = (0..n).map(|k| (start + k) % n).find(|&i| {
             let op = ring[i];
-            loads[op.id.as_str()] < config.capacity(&op.id) && !row.assignment.passed.iter().any(|p| *p == op.id)
+            loads[op.id.as_str()] < config.capacity(&op.id) && !row.assignment.passed.contains(&op.id)
         });
         let Some(i) = pick else { continue };
         let op = ring[i];
@@ -265,7 +269,7 @@ pub fn decide(ownership: &Ownership, assignment: &Assignment, command: &Command)
             if !waiting || assignment.operator.is_some() {
                 return Err(ErrorBody::new(ErrorCode::Conflict, "this conversation is no longer in the queue"));
             }
-            if assignment.passed.iter().any(|p| *p == operator.id) {
+            if assignment.passed.contains(&operator.id) {
                 return Err(ErrorBody::new(ErrorCode::Conflict, "this conversation was already taken from that operator"));
             }
             Ok(vec![EventKind::Assigned { operator: operator.clone(), by: None }])
@@ -291,6 +295,9 @@ pub fn decide(ownership: &Ownership, assignment: &Assignment, command: &Command)
             let current = owner.or(assignment.operator.as_ref());
             match (to, current) {
                 (Some(t), Some(c)) if t.id == c.id => Ok(vec![]),
+                // Waiting for someone else: the new assignment replaces theirs (the fold passes
+                // them over) — one line in the thread, not two.
+                (Some(t), Some(_)) if owner.is_none() => Ok(vec![EventKind::Assigned { operator: t.clone(), by: Some(by.clone()) }]),
                 (Some(t), Some(c)) => Ok(vec![
                     EventKind::Unassigned { operator: c.clone(), by: Some(by.clone()) },
                     EventKind::Assigned { operator: t.clone(), by: Some(by.clone()) },
@@ -511,6 +518,13 @@ mod tests {
             vec![EventKind::Assigned { operator: op("Bob"), by: Some(lead.clone()) }]
         );
         assert_eq!(decide(&waiting, &a, &manual(None)).unwrap(), vec![], "nothing to unassign");
+        // Reassigned while it waits: one event; the operator it was taken from is passed over.
+        let mut ann = Assignment::default();
+        fold(&mut ann, 1, EventKind::Assigned { operator: op("Ann"), by: None });
+        let ev = decide(&waiting, &ann, &manual(Some(op("Bob")))).unwrap();
+        assert_eq!(ev, vec![EventKind::Assigned { operator: op("Bob"), by: Some(lead.clone()) }]);
+        fold(&mut ann, 2, ev[0].clone());
+        assert_eq!((ann.operator.clone(), ann.passed.clone()), (Some(op("Bob")), vec!["ann@example.com".to_string()]));
         // An owned conversation moves from its owner to another operator.
         let owned = Ownership::Human { operator: op("Ann") };
         assert_eq!(

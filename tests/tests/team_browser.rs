@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 const SITE: &str = "team-test";
 
 async fn text(b: &Browser, css: &str) -> Option<String> {
-    b.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", vec![json!(css)]).await.as_str().map(String::from)
+    b.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", vec![json!(css)])
+        .await
+        .as_str()
+        .map(String::from)
 }
 
 async fn until_text(b: &Browser, css: &str, want: &str) -> String {
@@ -25,7 +28,11 @@ async fn click(b: &Browser, css: &str) {
 }
 
 async fn widget_text(b: &Browser) -> String {
-    b.js("const r = document.querySelector('[data-baton]'); return r && r.shadowRoot ? r.shadowRoot.textContent : '';", vec![]).await.as_str().unwrap_or_default().into()
+    b.js("const r = document.querySelector('[data-baton]'); return r && r.shadowRoot ? r.shadowRoot.textContent : '';", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .into()
 }
 
 /// The text file of the last message `wrangler dev` logged for the send_email binding.
@@ -76,11 +83,8 @@ async fn assigned_alerted_reassigned_pushed_and_answered_by_email_in_the_browser
     // She opens it: assigned to her; she gives it to Bob, and the thread and the row say so.
     click(&ann, &format!(".row[data-id='{id}']")).await;
     until_text(&ann, ".assign-bar .assignee", "Assigned to Ann from Support").await;
-    ann.js(
-        "const s = document.querySelector('select.assign'); s.value = 'bob@example.com'; s.dispatchEvent(new Event('change'));",
-        vec![],
-    )
-    .await;
+    ann.js("const s = document.querySelector('select.assign'); s.value = 'bob@example.com'; s.dispatchEvent(new Event('change'));", vec![])
+        .await;
     until_text(&ann, ".assign-bar .assignee", "Assigned to Bob by Ann from Support").await;
     eventually("the reassignment in the thread", || async {
         let t = ann.js("return [...document.querySelectorAll('.ev.assigned')].map(e => e.textContent).join('|');", vec![]).await;
@@ -94,9 +98,8 @@ async fn assigned_alerted_reassigned_pushed_and_answered_by_email_in_the_browser
     click(&ann, ".notifications-button").await;
     click(&ann, ".notifications-panel input[value=all]").await;
     eventually("the choice saved", || async {
-        let r = ann
-            .js("return fetch('/api/v1/sites/team-test/notifications').then(r => r.json()).then(s => s.prefs.handoffs);", vec![])
-            .await;
+        let r =
+            ann.js("return fetch('/api/v1/sites/team-test/notifications').then(r => r.json()).then(s => s.prefs.handoffs);", vec![]).await;
         (r == "all").then_some(())
     })
     .await;
@@ -121,7 +124,10 @@ async fn assigned_alerted_reassigned_pushed_and_answered_by_email_in_the_browser
     ann.cdp("ServiceWorker.enable", json!({})).await.expect("the ServiceWorker domain");
     for registration in ["0", "1", "2"] {
         let delivered = ann
-            .cdp("ServiceWorker.deliverPushMessage", json!({"origin": w.base(), "registrationId": registration, "data": message.to_string()}))
+            .cdp(
+                "ServiceWorker.deliverPushMessage",
+                json!({"origin": w.base(), "registrationId": registration, "data": message.to_string()}),
+            )
             .await;
         if let Err(e) = delivered {
             eprintln!("deliverPushMessage {registration}: {e}");

@@ -45,7 +45,13 @@ async fn handoff_latency(n: usize) -> Value {
     let w = if tmp.is_dir() { Wrangler::start_in(tmp, &vars).await } else { Wrangler::start_with_vars(&vars).await };
     let ann = login(&w, SITE, "ann@example.com", "ann-password-1").await;
     let device = service.device("/push/ann");
-    let r = http().post(format!("{}/api/v1/sites/{SITE}/push/subscriptions", w.base())).header("cookie", &ann).json(&device.subscription(&service)).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/api/v1/sites/{SITE}/push/subscriptions", w.base()))
+        .header("cookie", &ann)
+        .json(&device.subscription(&service))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = http()
         .put(format!("{}/api/v1/sites/{SITE}/notifications", w.base()))
@@ -72,7 +78,11 @@ async fn handoff_latency(n: usize) -> Value {
             })
             .await;
         let at = |reason: &str| {
-            got[before..].iter().find(|x| x.message.as_ref().is_ok_and(|m| m["reason"] == reason && m["conversation_id"] == id.as_str())).unwrap().at
+            got[before..]
+                .iter()
+                .find(|x| x.message.as_ref().is_ok_and(|m| m["reason"] == reason && m["conversation_id"] == id.as_str()))
+                .unwrap()
+                .at
         };
         assert!(got[before..].iter().all(|p| p.vapid.is_ok() && p.message.is_ok()), "every push authenticated and decrypted");
         if i >= warmup {
@@ -100,7 +110,12 @@ async fn handoff_latency(n: usize) -> Value {
 async fn burst() -> Value {
     let tmp = std::path::Path::new("/dev/shm");
     let w = if tmp.is_dir() { Wrangler::start_in(tmp, &[]).await } else { Wrangler::start().await };
-    let team = [("ann@example.com", "ann-password-1"), ("bob@example.com", "bob-password-1"), ("cy@example.com", "cy-password-1"), ("dee@example.com", "dee-password-1")];
+    let team = [
+        ("ann@example.com", "ann-password-1"),
+        ("bob@example.com", "bob-password-1"),
+        ("cy@example.com", "cy-password-1"),
+        ("dee@example.com", "dee-password-1"),
+    ];
     let mut cookies = Vec::new();
     let mut sockets = Vec::new();
     for (email, password) in team {
