@@ -12,6 +12,7 @@
 
 mod insights;
 mod list;
+mod notify;
 mod thread;
 mod util;
 mod visitor;
@@ -157,6 +158,9 @@ pub(crate) struct Store {
     /// Bumped to ask the composer / the search box to take the focus.
     pub focus_composer: RwSignal<u32>,
     pub focus_search: RwSignal<u32>,
+    /// The site's operators (assigning by hand) and my notification settings (issue 16).
+    pub team: RwSignal<Vec<OperatorRef>>,
+    pub settings: RwSignal<Option<baton_shared::notify::Settings>>,
 }
 
 impl Store {
@@ -192,6 +196,8 @@ impl Store {
             mode: RwSignal::new(Mode::Reply),
             focus_composer: RwSignal::new(0),
             focus_search: RwSignal::new(0),
+            team: RwSignal::new(Vec::new()),
+            settings: RwSignal::new(None),
         }
     }
 
@@ -255,6 +261,8 @@ thread_local! {
     static INBOX_SOCKET: RefCell<Option<Socket>> = const { RefCell::new(None) };
     static CONV_SOCKET: RefCell<Option<Socket>> = const { RefCell::new(None) };
     static AUDIO: RefCell<Option<web_sys::AudioContext>> = const { RefCell::new(None) };
+    /// The links a notification opens are followed once, after the first snapshot.
+    static FOLLOWED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Opens a socket: `on_open` runs when connected, `on_text` for each text frame, `on_close`
@@ -323,13 +331,17 @@ fn on_inbox_frame(store: Store, text: &str) {
         return;
     };
     match msg {
-        InboxServerMsg::Snapshot { me, rows, presence, canned_replies, site_name } => {
+        InboxServerMsg::Snapshot { me, rows, presence, canned_replies, site_name, team } => {
+            store.team.set(team);
             store.me.set(Some(me));
             store.rows.set(rows);
             store.presence.set(presence);
             store.canned.set(canned_replies);
             store.site_name.set(site_name);
             store.live.set(true);
+            if !FOLLOWED.with(|f| f.replace(true)) {
+                notify::follow_links(store);
+            }
             // Tell the others again if this tab was away before a reconnect.
             if store.away.get_untracked() {
                 send_inbox(&InboxClientMsg::SetAway { away: true });
@@ -338,7 +350,11 @@ fn on_inbox_frame(store: Store, text: &str) {
         InboxServerMsg::Row { row } => {
             let before = store.row(&row.id);
             let new_handoff = rules::is_new_handoff(before.as_ref(), &row);
-            if new_handoff {
+            let me = store.me.with_untracked(|m| m.as_ref().map(|m| m.id.clone())).unwrap_or_default();
+            let to_me = baton_shared::assign::newly_assigned(before.as_ref(), &row).is_some_and(|o| o.id == me);
+            if to_me {
+                alert(store, &row, "Assigned to you");
+            } else if new_handoff {
                 alert_new_handoff(store, &row);
             }
             store.rows.update(|rows| match rows.iter_mut().find(|r| r.id == row.id) {
@@ -577,6 +593,11 @@ fn chime() -> Option<()> {
 }
 
 fn alert_new_handoff(store: Store, row: &ConversationSummary) {
+    alert(store, row, "Waiting for a human")
+}
+
+/// A chime and a desktop notification titled `title` for this row.
+fn alert(store: Store, row: &ConversationSummary, title: &str) {
     if chime().is_some() {
         store.alerts.update(|n| *n += 1);
     }
@@ -593,7 +614,7 @@ fn alert_new_handoff(store: Store, row: &ConversationSummary) {
     let opts = web_sys::NotificationOptions::new();
     opts.set_body(&body);
     opts.set_tag(row.id.as_str());
-    if let Ok(n) = web_sys::Notification::new_with_options("Waiting for a human", &opts) {
+    if let Ok(n) = web_sys::Notification::new_with_options(title, &opts) {
         let id = row.id.clone();
         let onclick = Closure::<dyn FnMut()>::new(move || {
             let _ = window().focus();
@@ -759,6 +780,7 @@ fn Shell(store: Store) -> impl IntoView {
             {move || (store.notify_permission.get() == "default").then(|| view! {
                 <button class="enable-alerts" on:click=move |_| ask_notification_permission(store)>"Enable desktop alerts"</button>
             })}
+            <notify::NotificationsMenu store=store/>
             <label class="away-toggle">
                 <input type="checkbox" prop:checked=move || store.away.get() on:change=move |e| {
                     let away = event_target_checked(&e);

@@ -219,6 +219,9 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
                     <span class="waiting" title="waiting for a human">{move || duration(store.now.get() - since)}</span>
                 })}
                 {row.owner.as_ref().map(|o| view! { <span class="owner">{o.name.clone()}</span> })}
+                {row.assignment.operator.as_ref().filter(|_| row.owner.is_none()).map(|o| view! {
+                    <span class="assignee" title="assigned, waiting for them to take it">{format!("→ {}", o.name)}</span>
+                })}
                 {(row.unread > 0).then(|| view! { <span class="unread" title="visitor messages not answered yet">{row.unread}</span> })}
             </div>
             <a class="who" href=href

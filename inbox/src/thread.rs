@@ -97,6 +97,7 @@ pub(crate) fn ThreadPane(store: Store, id: ConversationId) -> impl IntoView {
                 </div>
             </div>
             <Tags store=store row=row/>
+            <crate::notify::AssignControl store=store row=row/>
             <div class="scroll" node_ref=scroller on:scroll=on_scroll>
                 <Briefing row=row/>
                 <div class="events" role="log" aria-label="Thread">
@@ -329,6 +330,20 @@ pub(crate) fn event_view(e: Event) -> AnyView {
             <div class="ev system" data-seq=seq>{time(at)}{match operator {
                 Some(o) => format!(" Reopened by {}", o.name),
                 None => " Reopened: the visitor wrote again (the bot answers first)".to_string(),
+            }}</div>
+        }
+        .into_any(),
+        EventKind::Assigned { operator, by } => view! {
+            <div class="ev system assigned" data-seq=seq>{time(at)}{match by {
+                Some(b) => format!(" {} assigned it to {}", b.name, operator.name),
+                None => format!(" Assigned to {} — waiting for them to take it over", operator.name),
+            }}</div>
+        }
+        .into_any(),
+        EventKind::Unassigned { operator, by } => view! {
+            <div class="ev system unassigned" data-seq=seq>{time(at)}{match by {
+                Some(b) => format!(" {} took it from {} — back in the queue", b.name, operator.name),
+                None => format!(" {} did not take it over in time — back in the queue", operator.name),
             }}</div>
         }
         .into_any(),

@@ -139,6 +139,9 @@ enum Cmd {
     /// Sign or check a visitor identity as the site's backend does (docs/identity.md).
     #[command(subcommand)]
     Identity(IdentityCmd),
+    /// Web Push for operators' devices.
+    #[command(subcommand)]
+    Push(PushCmd),
     /// Which handoff trigger fires for single messages: JSON Lines {"id","message"} on stdin →
     /// {"id","trigger","evidence","class","probabilities"} on stdout.
     Triage {
@@ -238,6 +241,13 @@ enum BenchCmd {
         #[arg(long)]
         sites_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum PushCmd {
+    /// Make a VAPID key pair: the private key for the BATON_VAPID_PRIVATE_KEY secret, and the
+    /// public key browsers subscribe with (the worker derives it; printed for reference).
+    Keys,
 }
 
 #[derive(Subcommand)]
@@ -429,6 +439,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Identity(IdentityCmd::Sign { fields, secret_env, json }) => identity::sign(&fields, &secret_env, json),
         Cmd::Identity(IdentityCmd::Verify { fields, signature, secret_env }) => identity::verify(&fields, &signature, &secret_env),
+        Cmd::Push(PushCmd::Keys) => push_keys(),
     }
 }
 
@@ -569,4 +580,20 @@ fn ask(
         }
         Ok(v)
     })
+}
+
+/// `push keys`: a fresh P-256 key pair for VAPID (RFC 8292), base64url.
+fn push_keys() -> anyhow::Result<()> {
+    let key = loop {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        // A random 32-byte string is a valid scalar but for ~2^-32 of them: draw again then.
+        if let Ok(k) = baton_shared::webpush::VapidKey::from_bytes(&raw) {
+            break k;
+        }
+    };
+    println!("BATON_VAPID_PRIVATE_KEY={}", key.private_base64());
+    println!("# public key (applicationServerKey): {}", key.public_key());
+    println!("# set it with: npx wrangler secret put BATON_VAPID_PRIVATE_KEY (and BATON_VAPID_SUBJECT=mailto:you@example.com)");
+    Ok(())
 }

@@ -61,6 +61,11 @@ pub struct SiteConfig {
     pub identity: IdentityConfig,
     /// Files in conversations (`[attachments]`): on or off, size limits.
     pub attachments: AttachmentsConfig,
+    /// Who gets the handoffs (`[assignment]`): automatic round robin, capacity per operator,
+    /// how long an assignment waits to be acknowledged.
+    pub assignment: crate::assign::AssignmentConfig,
+    /// Replies by email to visitors who left, and handoff emails to operators (`[email]`).
+    pub email: crate::email::EmailConfig,
 }
 
 impl Default for SiteConfig {
@@ -85,6 +90,8 @@ impl Default for SiteConfig {
             webhooks: Vec::new(),
             identity: IdentityConfig::default(),
             attachments: AttachmentsConfig::default(),
+            assignment: Default::default(),
+            email: Default::default(),
         }
     }
 }
@@ -504,6 +511,8 @@ impl SiteConfig {
         for (key, rate) in self.limits.all() {
             rate.validate(&format!("limits.{key}"))?;
         }
+        self.assignment.validate()?;
+        self.email.validate()?;
         if self.retention_days > 36_500 {
             return Err(ErrorBody::field("retention_days", "retention_days must be 0 (keep) to 36500 (100 years)"));
         }

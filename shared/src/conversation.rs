@@ -111,6 +111,9 @@ pub struct ConversationState {
     pub attachments: Vec<Attachment>,
     #[serde(default)]
     pub attachment_bytes: u64,
+    /// Who the conversation is assigned to while it waits (`assign`).
+    #[serde(default)]
+    pub assignment: crate::assign::Assignment,
 }
 
 /// A bot answer the visitor has not written after yet.
@@ -151,6 +154,7 @@ impl ConversationState {
             context: BTreeMap::new(),
             attachments: Vec::new(),
             attachment_bytes: 0,
+            assignment: Default::default(),
         }
     }
 
@@ -174,6 +178,7 @@ impl ConversationState {
         self.last_seq = event.seq;
         self.updated_at = event.at;
         self.stats.apply(event, self.recent_questions.last().map(String::as_str));
+        self.assignment.apply(event);
         match &event.kind {
             EventKind::VisitorMessage { text } | EventKind::OperatorMessage { text, .. } | EventKind::PrivateNote { text, .. } => {
                 push_search_text(&mut self.search_text, text)
@@ -305,6 +310,7 @@ impl ConversationState {
                 self.attachment_bytes += attachment.size;
                 self.attachments.push(attachment.clone());
             }
+            EventKind::Assigned { .. } | EventKind::Unassigned { .. } => {}
         }
     }
 
@@ -336,6 +342,7 @@ impl ConversationState {
             attachments: self.attachments.len() as u32,
             stats: Some(self.stats.clone()),
             search_text: Some(self.search_text.clone()),
+            assignment: self.assignment.clone(),
         }
     }
 

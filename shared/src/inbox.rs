@@ -21,7 +21,7 @@ pub enum View {
     /// Waiting for a human: urgent incidents first, then the longest-waiting.
     #[default]
     Waiting,
-    /// Owned by me.
+    /// Owned by me, or assigned to me and waiting for me.
     Mine,
     /// Not resolved: with the bot, waiting, or with a person.
     Open,
@@ -60,7 +60,7 @@ impl View {
     pub fn shows(self, row: &ConversationSummary, me: &str) -> bool {
         match self {
             View::Waiting => matches!(row.ownership, Ownership::WaitingForHuman { .. }),
-            View::Mine => matches!(&row.ownership, Ownership::Human { operator } if operator.id == me),
+            View::Mine => crate::assign::holds(row, me),
             View::Open => !matches!(row.ownership, Ownership::Resolved { .. }),
             View::Resolved => matches!(row.ownership, Ownership::Resolved { .. }),
             View::All => true,
@@ -225,6 +225,7 @@ mod tests {
             attachments: 0,
             stats: None,
             search_text: None,
+            assignment: Default::default(),
         }
     }
 

@@ -15,6 +15,9 @@
 //! - [`identity`]: who the visitor is (signed by the site's backend) and the host page's
 //!   context; [`attachments`]: which files a conversation takes and how they are served;
 //!   [`satisfaction`]: ratings after a resolve and their figures.
+//! - [`assign`]: who gets a conversation that waits for a human (round robin, capacity,
+//!   acknowledgement); [`notify`]: which operators are told of a handoff, how, and what it
+//!   says; [`email`]: replies by email to visitors who left (batches, signed links).
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
@@ -25,15 +28,18 @@
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
 //! the bot says, when to hand off, or what an operator may do lives here, with unit tests.
 
+pub mod assign;
 pub mod attachments;
 pub mod cache;
 pub mod config;
+pub mod email;
 pub mod http;
 pub mod i18n;
 pub mod identity;
 pub mod inbox;
 pub mod insights;
 pub mod markdown;
+pub mod notify;
 pub mod ownership;
 pub mod protocol;
 pub mod ratelimit;
@@ -55,3 +61,5 @@ pub mod index;
 pub mod turns;
 #[cfg(feature = "engine")]
 pub mod webhook;
+#[cfg(feature = "push")]
+pub mod webpush;

@@ -18,6 +18,8 @@ impl Ownership {
             EventKind::Resolved { .. } => Ownership::Resolved { at },
             EventKind::Reopened { operator: Some(op) } => Ownership::Human { operator: op.clone() },
             EventKind::Reopened { operator: None } => Ownership::Bot,
+            // Taken from its owner by a colleague (`assign::Command::Manual`): waiting again.
+            EventKind::Unassigned { .. } if matches!(self, Ownership::Human { .. }) => Ownership::WaitingForHuman { since: at },
             _ => self.clone(),
         }
     }

@@ -602,6 +602,21 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         comment: String,
     },
+    /// The conversation was given to an operator while it waits for a human: by the site's
+    /// assignment rules (`by: None`) or by a colleague. The visitor sees who will answer; the
+    /// operator acknowledges by taking it over (see `assign`).
+    Assigned {
+        operator: OperatorRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<OperatorRef>,
+    },
+    /// An assignment went back to the queue: unacknowledged in time (`by: None`) or taken off
+    /// by hand. Operators only.
+    Unassigned {
+        operator: OperatorRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<OperatorRef>,
+    },
 }
 
 impl EventKind {
@@ -614,6 +629,7 @@ impl EventKind {
                 | EventKind::TagRemoved { .. }
                 | EventKind::Identified { .. }
                 | EventKind::ContextChanged { .. }
+                | EventKind::Unassigned { .. }
         )
     }
 
@@ -641,6 +657,8 @@ impl EventKind {
             EventKind::ContextChanged { .. } => "context_changed",
             EventKind::AttachmentAdded { .. } => "attachment_added",
             EventKind::Rated { .. } => "rated",
+            EventKind::Assigned { .. } => "assigned",
+            EventKind::Unassigned { .. } => "unassigned",
         }
     }
 }
@@ -650,7 +668,7 @@ impl Event {
     /// events), so a relay can reuse the operators' bytes. `None`: operators only.
     pub fn visitor_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
         match &self.kind {
-            EventKind::HandoffRequested { .. } => self.for_visitor().map(std::borrow::Cow::Owned),
+            EventKind::HandoffRequested { .. } | EventKind::Assigned { by: Some(_), .. } => self.for_visitor().map(std::borrow::Cow::Owned),
             k if k.visible_to_visitor() => Some(std::borrow::Cow::Borrowed(self)),
             _ => None,
         }
@@ -670,6 +688,7 @@ impl Event {
                 form: form.clone(),
                 notice: notice.clone(),
             },
+            EventKind::Assigned { operator, .. } => EventKind::Assigned { operator: operator.clone(), by: None },
             other => other.clone(),
         };
         Some(Event { kind, ..self.clone() })
@@ -1050,6 +1069,10 @@ pub struct ConversationSummary {
     /// kept by the `Inbox` object, never sent to inbox sockets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_text: Option<String>,
+    /// Who the waiting conversation is assigned to, and operators it was taken from since the
+    /// handoff (see `assign`).
+    #[serde(default, skip_serializing_if = "crate::assign::Assignment::is_empty")]
+    pub assignment: crate::assign::Assignment,
 }
 
 /// Reply to `GET /api/v1/sites/:site/inbox/rows` (see `inbox::RowQuery`).
@@ -1088,6 +1111,9 @@ pub enum InboxServerMsg {
         /// The site's display name.
         #[serde(default)]
         site_name: String,
+        /// The site's operators (for assigning by hand).
+        #[serde(default)]
+        team: Vec<OperatorRef>,
     },
     /// A row was added or changed.
     Row {

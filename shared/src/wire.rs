@@ -809,6 +809,8 @@ fn event(v: &Json) -> Option<Event> {
         }
         "operator_joined" => EventKind::OperatorJoined { operator: operator(k.get("operator"))? },
         "operator_left" => EventKind::OperatorLeft { operator: operator(k.get("operator"))? },
+        // Visitors see whom it was assigned to, never by whom (`Event::for_visitor`).
+        "assigned" => EventKind::Assigned { operator: operator(k.get("operator"))?, by: None },
         "operator_message" => EventKind::OperatorMessage { operator: operator(k.get("operator"))?, text: k.get("text").string()? },
         "page_changed" => EventKind::PageChanged { page: page(k.get("page"))? },
         "handed_back" => EventKind::HandedBack { operator: operator(k.get("operator"))? },
@@ -936,6 +938,8 @@ mod tests {
             },
             EventKind::OperatorJoined { operator: op() },
             EventKind::OperatorLeft { operator: op() },
+            EventKind::Assigned { operator: op(), by: Some(op()) },
+            EventKind::Unassigned { operator: op(), by: None },
             EventKind::OperatorMessage { operator: op(), text: "<script>alert(1)</script>".into() },
             EventKind::PageChanged { page: Page { url: "https://x.test/b".into(), title: String::new() } },
             EventKind::HandedBack { operator: op() },

@@ -43,6 +43,13 @@ impl Browser {
         self.client.issue_cmd(cmd).await.expect("set permission");
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`), e.g.
+    /// `ServiceWorker.deliverPushMessage`; its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let c = Cdp(serde_json::json!({"cmd": cmd, "params": params}));
+        self.client.issue_cmd(c).await.map_err(|e| e.to_string())
+    }
+
     async fn launch(width: u32, height: u32, extra_args: &[String], phone: bool) -> Browser {
         let metrics = phone.then(|| serde_json::json!({"width": width, "height": height, "pixelRatio": 3.0, "touch": true}));
         Self::launch_with(width, height, extra_args, metrics).await
@@ -229,6 +236,19 @@ struct NetworkConditions(serde_json::Value);
 impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
     fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+#[derive(Debug)]
+struct Cdp(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {

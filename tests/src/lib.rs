@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
 pub mod host;
+pub mod push_service;
 pub mod receiver;
 pub mod resume;
 
@@ -45,6 +46,11 @@ pub const OPERATORS: &[(&str, &str, &str, &str)] = &[
     ("bench", "bob@example.com", "Bob", "bob-password-1"),
     ("limits-test", "lim@example.com", "Lim", "lim-password-1"),
     ("flood-test", "lim@example.com", "Lim", "lim-password-1"),
+    // Issue 16's site (tests/sites/team-test): assignment, push, email.
+    ("team-test", "ann@example.com", "Ann", "ann-password-1"),
+    ("team-test", "bob@example.com", "Bob", "bob-password-1"),
+    ("team-test", "cy@example.com", "Cy", "cy-password-1"),
+    ("team-test", "dee@example.com", "Dee", "dee-password-1"),
 ];
 
 /// Where `./baton test` puts the deployed sites plus the test-only ones (tests/sites/*): the

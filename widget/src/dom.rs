@@ -124,6 +124,7 @@ pub fn entry(el: Element, (sess, item): (Sess, Item)) {
         EventKind::OperatorLeft { operator } => {
             system(&with_name(t.left, &operator.name));
         }
+        EventKind::Assigned { operator, .. } => system(&with_name(t.assigned, &operator.name)).set_class_name("system assigned"),
         EventKind::HandedBack { .. } => {
             system(t.handed_back);
         }

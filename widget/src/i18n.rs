@@ -34,6 +34,8 @@ pub struct Strings {
     pub joined: &'static str,
     /// Under "{name} joined": what changed for the visitor.
     pub joined_note: &'static str,
+    /// A conversation assigned to an operator who has not joined yet (issue 16).
+    pub assigned: &'static str,
     pub left: &'static str,
     pub handed_back: &'static str,
     pub resolved: &'static str,
@@ -88,6 +90,7 @@ pub static EN: Strings = Strings {
     handoff_offline: "Nobody from the team is online right now. They'll see this whole conversation and reply.",
     joined: "{name} joined",
     joined_note: "You're talking to a person now.",
+    assigned: "{name} will be with you shortly.",
     left: "{name} left",
     handed_back: "You're back with the docs assistant.",
     resolved: "This conversation was resolved. Write again any time.",
@@ -142,6 +145,7 @@ pub static DE: Strings = Strings {
     handoff_offline: "Gerade ist niemand aus dem Team online. Es sieht die ganze Unterhaltung und antwortet.",
     joined: "{name} ist dabei",
     joined_note: "Du schreibst jetzt mit einem Menschen.",
+    assigned: "{name} ist gleich für dich da.",
     left: "{name} hat den Chat verlassen",
     handed_back: "Du bist wieder beim Doku-Assistenten.",
     resolved: "Diese Unterhaltung ist erledigt. Schreib jederzeit wieder.",

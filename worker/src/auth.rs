@@ -76,6 +76,12 @@ fn session_key(env: &Env) -> Result<Vec<u8>, Failure> {
     }
 }
 
+/// The key that signs links in emails (`baton_shared::email::link_signature`): the session key;
+/// each link's signed text names its purpose, so a link is never a session and vice versa.
+pub fn link_key(env: &Env) -> Result<Vec<u8>, Failure> {
+    session_key(env)
+}
+
 /// Checks a password against a stored hash, in constant time.
 pub fn verify_password(stored: &str, password: &str) -> bool {
     let parts: Vec<&str> = stored.split(':').collect();

@@ -38,6 +38,9 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
+#[path = "conversation_team.rs"]
+mod team;
+
 /// Sockets one conversation holds once they proved themselves (a visitor's hello with the
 /// token) or were authenticated by the worker (operators): a visitor's tabs, the operators on
 /// it, and those watching. Beyond that, `too_many_connections`. Sockets that have not said
@@ -297,6 +300,12 @@ impl DurableObject for Conversation {
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
         // Complete the closing handshake; the socket is gone either way.
         let _ = ws.close(Some(1000), Some("closed"));
+        // A visitor leaving has seen everything so far (emails start after it).
+        if socket_info(&ws).is_some_and(|i| i.ready && i.actor == Actor::Visitor) {
+            if let Ok(st) = self.load() {
+                self.visitor_saw(st.last_seq);
+            }
+        }
         Ok(())
     }
 
@@ -312,6 +321,8 @@ impl Conversation {
             webhooks::JOB_KIND => webhooks::run(&self.env, &job, now).await,
             INBOX_JOB => self.inbox_job(&job, now).await,
             RETENTION_JOB => self.retention_job(now).await,
+            team::LAPSE_JOB => self.lapse_job(&job).await,
+            team::EMAIL_JOB => self.email_job(&job, now).await,
             other => {
                 console_error!("job {} of unknown kind {other:?} dropped", job.id);
                 Next::Done
@@ -361,6 +372,9 @@ impl Conversation {
                 self.revoke_session(&r)?;
                 json(200, &serde_json::json!({ "ok": true }))
             }
+            (Method::Post, "/assign") => self.assign_http(req).await,
+            (Method::Post, "/resume") => self.resume(req).await,
+            (Method::Post, "/unsubscribe") => self.unsubscribe(req),
             (Method::Post, "/erase") => {
                 conversation::may_erase(&self.http_actor(req)?)?;
                 let id = self.load()?.id;
@@ -508,8 +522,9 @@ impl Conversation {
         let stored = self.meta("token_hash")?.unwrap_or_default();
         let given = token_hash(token);
         let first: bool = !stored.is_empty() && subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into();
-        // Or one given to a verified user's other device (identity.rs).
-        Ok(first || self.extra_token_matches(&given)?)
+        // Or one given to a verified user's other device (identity.rs), or minted from an
+        // email link (issue 16).
+        Ok(first || self.extra_token_matches(&given)? || self.link_token_matches(token)?)
     }
 
     /// Who is calling over HTTP: an operator (set by the worker) or the visitor with the token.
@@ -763,8 +778,14 @@ impl Conversation {
         if snapshot {
             self.snapshot_seq.set(next.last_seq);
         }
+        // A reply while the visitor is away: the email batch (issue 16). Scheduled after the
+        // commit; a failure here is logged and the reply still stands.
+        if let Err(e) = self.schedule_email(&config, &next, &events, ctx.now) {
+            console_error!("visitor email not scheduled: {e:?}");
+        }
+        let email_queued = jobs::exists(&self.sql(), team::EMAIL_JOB).unwrap_or(false);
         *self.cache.borrow_mut() = Some(next);
-        if queued > 0 || safety_net {
+        if queued > 0 || safety_net || email_queued {
             if let Err(e) = jobs::arm(&self.state.storage()).await {
                 // The jobs are stored; the next request to this object sets the alarm.
                 self.jobs_checked.set(false);
@@ -992,6 +1013,9 @@ impl Conversation {
                     if let Some(v) = view(&info.actor, &e) {
                         let _ = ws.send_with_str(event_frame(&serde_json::to_string(&v)?));
                     }
+                }
+                if info.actor == Actor::Visitor {
+                    self.visitor_saw(st.last_seq);
                 }
                 Ok(())
             }

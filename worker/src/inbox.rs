@@ -21,6 +21,10 @@ use std::cell::Cell;
 use wasm_bindgen::JsValue;
 use worker::*;
 
+#[path = "inbox_team.rs"]
+mod team;
+pub use team::ORIGIN_HEADER;
+
 /// Rows sent in the first snapshot besides every waiting or owned one: the most recently
 /// updated others. Older ones come from `/rows` queries.
 const SNAPSHOT_ROWS: usize = 500;
@@ -105,6 +109,10 @@ impl DurableObject for Inbox {
                     }
                 }
                 self.broadcast(&InboxServerMsg::Presence { presence: self.presence(None) });
+                if !away {
+                    // Back from away: the queue may move to them.
+                    self.queue_moves().await;
+                }
             }
             Err(error) => send(&ws, &InboxServerMsg::Error { error }),
         }
@@ -120,6 +128,16 @@ impl DurableObject for Inbox {
     async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
         self.broadcast(&InboxServerMsg::Presence { presence: self.presence(Some(&ws)) });
         Ok(())
+    }
+
+    /// Runs the due jobs (assignments to record, pushes, handoff emails; see `inbox_team.rs`).
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.ensure_schema() {
+            return Err(Error::RustError(format!("{e:?}")));
+        }
+        let now = Date::now().as_millis() as i64;
+        crate::jobs::run_due(&self.state.storage(), now, |job| self.run_job(job, now)).await?;
+        Response::ok("")
     }
 }
 
@@ -137,8 +155,11 @@ impl Inbox {
                 }
                 let row: ConversationSummary =
                     serde_json::from_slice(&bytes).map_err(|e| api(ErrorCode::BadRequest, format!("row: {e}")))?;
-                if let Some(row) = self.upsert(row)? {
-                    self.broadcast(&InboxServerMsg::Row { row });
+                let config = assets::site_config(&self.env, &row.site).await.ok();
+                // ---- no await: stored, sent, notifications and assignments queued together ----
+                self.learn(&row.site, None)?;
+                if self.take_row(row, config.as_deref())? {
+                    self.arm().await;
                 }
                 json(200, &serde_json::json!({ "operators_online": self.operators_online() }))
             }
@@ -173,6 +194,7 @@ impl Inbox {
                 let conversations = crate::sessions::conversations(&self.sql(), &r.sid)?;
                 json(200, &serde_json::json!({ "ok": true, "conversations": conversations }))
             }
+            (_, path @ ("/notifications" | "/push/subscribe" | "/push/unsubscribe")) => self.notifications_route(req, path).await,
             (Method::Get, "/session") => {
                 let sid = crate::http::query(req, "sid").unwrap_or_default();
                 let revoked = self.revoked(&sid)?;
@@ -206,6 +228,7 @@ impl Inbox {
         sql.exec("CREATE TABLE IF NOT EXISTS revoked (sid TEXT PRIMARY KEY, exp INTEGER NOT NULL)", None)?;
         crate::webhooks::log_schema(&sql)?;
         crate::sessions::schema(&sql)?;
+        team::schema(&sql)?;
         #[derive(Deserialize)]
         struct V {
             v: f64,
@@ -271,7 +294,8 @@ impl Inbox {
                 row.updated_at.into(),
                 serde_json::to_string(row)?.into(),
                 row.ownership.label().into(),
-                row.owner.as_ref().map(|o| o.id.clone()).into(),
+                // The owner, or the operator it waits for: whose "Mine" it is.
+                row.owner.as_ref().or(row.assignment.operator.as_ref()).map(|o| o.id.clone()).into(),
                 row.created_at.into(),
                 stats.into(),
                 haystack.into(),
@@ -315,7 +339,7 @@ impl Inbox {
         match q.view {
             View::Waiting => clauses.push("status = 'waiting_for_human'".into()),
             View::Mine => {
-                clauses.push("status = 'human' AND owner = ?".into());
+                clauses.push("status IN ('human', 'waiting_for_human') AND owner = ?".into());
                 params.push(me.into());
             }
             View::Open => clauses.push("status <> 'resolved'".into()),
@@ -373,6 +397,7 @@ impl Inbox {
         }
         let site = SiteId::parse(&crate::http::query(req, "site").unwrap_or_default())?;
         let config = assets::site_config(&self.env, &site).await?;
+        self.learn(&site, Some(req))?;
         let pair = WebSocketPair::new()?;
         self.state.accept_websocket_with_tags(&pair.server, &["operator"]);
         let exp = req.headers().get(EXP_HEADER)?.and_then(|e| e.parse().ok()).unwrap_or(0);
@@ -384,9 +409,14 @@ impl Inbox {
             presence: self.presence(None),
             canned_replies: config.canned_replies.clone(),
             site_name: config.name.clone(),
+            team: self.team(&config),
         };
         send(&pair.server, &snapshot);
         self.broadcast(&InboxServerMsg::Presence { presence: self.presence(None) });
+        // Someone came online: the queue may move to them.
+        if self.run_queue(&config)? > 0 {
+            self.arm().await;
+        }
         Ok(Response::from_websocket(pair.client)?)
     }
 

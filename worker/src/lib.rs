@@ -11,6 +11,7 @@
 mod assets;
 mod auth;
 mod conversation;
+mod email;
 mod http;
 mod identity;
 mod inbox;
@@ -18,6 +19,7 @@ mod jobs;
 mod limiter;
 mod llm;
 mod pages;
+mod push;
 mod sessions;
 mod txn;
 mod webhooks;
@@ -58,6 +60,14 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
         (Method::Get, ["inbox", "webhooks"]) => pages::serve(env, req, "webhooks.html").await,
         // The second demo site's page (examples/acme-docs): one deployment, two sites.
         (Method::Get, ["acme"]) => pages::serve(env, req, "acme.html").await,
+        (Method::Get, ["inbox", "sw.js"]) => {
+            let mut resp = assets::serve(env, req, "inbox-sw.js", "text/javascript; charset=utf-8", Cache::NoCache).await?;
+            resp.headers_mut().set("service-worker-allowed", "/inbox")?;
+            Ok(resp)
+        }
+        // Links in visitors' emails: reopen a conversation, stop its emails (the pages call the API).
+        (Method::Get, ["c", _site, _id]) => pages::serve(env, req, "resume.html").await,
+        (Method::Get, ["u", _site, _id]) => pages::serve(env, req, "unsubscribe.html").await,
         (Method::Get, ["widget.js"]) => assets::serve(env, req, "widget.js", "text/javascript; charset=utf-8", Cache::Short).await,
         (Method::Get, [bundle @ ("widget" | "inbox"), hash, file]) => {
             let content_type = content_type(file).ok_or_else(|| api(ErrorCode::NotFound, "no such file"))?;
@@ -238,6 +248,74 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             let session = auth::require_operator(env, req, site, now / 1000).await?;
             identity::erase_user(env, site, user, &session).await
         }
+        // ---- issue 16: assignment, an email's links ----
+        (Method::Post, ["conversations", id, "assign"]) => {
+            same_origin(req)?;
+            let id = ConversationId::parse(id)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            let body: baton_shared::assign::AssignRequest = http::body(req).await?;
+            let to = match body.operator {
+                None => None,
+                Some(email) => {
+                    let account = auth::accounts(env).into_iter().find(|a| &a.site == site && a.email.eq_ignore_ascii_case(email.trim()));
+                    let a = account.ok_or_else(|| {
+                        Failure::Api(ErrorBody::field(
+                            "operator",
+                            format!("{email:?} is not an operator of this site: pick one from the team"),
+                        ))
+                    })?;
+                    Some(OperatorRef { id: a.email, name: a.name })
+                }
+            };
+            let command = baton_shared::assign::Command::Manual { to, by: session.operator.clone() };
+            let mut headers = operator_headers(&session)?;
+            forward(env, site, &id, "/assign", Method::Post, &mut headers, Some(serde_json::to_vec(&command)?)).await
+        }
+        (Method::Post, ["conversations", id, "resume"]) => {
+            let origin = visitor_origin(req, config)?;
+            let id = ConversationId::parse(id)?;
+            let body = req.bytes().await?;
+            if body.len() > 1024 {
+                return Err(api(ErrorCode::TooLarge, "a resume request is a link's e and s, nothing more"));
+            }
+            // Each link minted is a new token: limited like new conversations.
+            let limit = limiter::Limit::durable("conversations-ip", config.limits.conversations_per_ip.rule());
+            let key = format!("{site}:{}", limiter::client_ip(req));
+            limiter::enforce(env, &limit, &key, "reopened conversations from your network").await?;
+            let resp = forward(env, site, &id, "/resume", Method::Post, &mut Headers::new(), Some(body)).await?;
+            Ok(http::with_cors(resp, origin.as_deref()))
+        }
+        // The unsubscribe page's button, and mail clients' one-click unsubscribe (RFC 8058).
+        (Method::Post, ["conversations", id, "unsubscribe"]) => {
+            let id = ConversationId::parse(id)?;
+            let s = http::query(req, "s").unwrap_or_default();
+            if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(api(ErrorCode::Unauthorized, "this unsubscribe link is not valid: use the one in the latest email"));
+            }
+            forward(env, site, &id, &format!("/unsubscribe?s={s}"), Method::Post, &mut Headers::new(), None).await
+        }
+        // An operator's notifications: their choice, their devices, the VAPID key to subscribe with.
+        (Method::Get | Method::Put, ["notifications"]) | (Method::Post | Method::Delete, ["push", "subscriptions"]) => {
+            same_origin(req)?;
+            let session = auth::require_operator(env, req, site, now / 1000).await?;
+            let path = match (req.method(), rest) {
+                (Method::Post, _) => "/push/subscribe".to_string(),
+                (Method::Delete, _) => "/push/unsubscribe".to_string(),
+                _ => match http::query(req, "endpoint") {
+                    Some(e) => format!("/notifications?endpoint={}", js_sys::encode_uri_component(&e)),
+                    None => "/notifications".to_string(),
+                },
+            };
+            let method = if req.method() == Method::Delete { Method::Post } else { req.method() };
+            let body = if matches!(method, Method::Get) { None } else { Some(req.bytes().await?) };
+            if body.as_ref().is_some_and(|b| b.len() > MAX_FRAME_BYTES) {
+                return Err(api(ErrorCode::TooLarge, "the body is too large"));
+            }
+            let headers = Headers::new();
+            headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
+            headers.set(inbox::ORIGIN_HEADER, &own_origin(req).unwrap_or_default())?;
+            inbox_call(env, site, &path, method, headers, body).await
+        }
 
         // A data-protection request: erase the whole conversation (its log, its jobs, its
         // inbox row; its sockets are closed). Export it first if the person asked for a copy.
@@ -286,6 +364,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
             headers.set(inbox::OPERATOR_HEADER, &serde_json::to_string(&session.operator)?)?;
             headers.set(inbox::SID_HEADER, &session.sid)?;
             headers.set(inbox::EXP_HEADER, &session.exp.to_string())?;
+            headers.set(inbox::ORIGIN_HEADER, &own_origin(req).unwrap_or_default())?;
             inbox_request(env, site, &format!("/ws?site={site}"), headers).await
         }
         (Method::Get, ["inbox", "rows"]) => {
@@ -395,6 +474,17 @@ async fn login(req: &mut Request, env: &Env, site: &SiteId, config: &SiteConfig,
 async fn inbox_request(env: &Env, site: &SiteId, path: &str, headers: Headers) -> Handled {
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
+    let r = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
+    Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
+}
+
+/// A request with a method and body to the site's `Inbox` object.
+async fn inbox_call(env: &Env, site: &SiteId, path: &str, method: Method, headers: Headers, body: Option<Vec<u8>>) -> Handled {
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(b) = body {
+        init.with_body(Some(JsValue::from(js_sys::Uint8Array::from(b.as_slice()))));
+    }
     let r = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
     Ok(env.durable_object("INBOX")?.get_by_name(site.as_str())?.fetch_with_request(r).await?)
 }
