@@ -150,6 +150,10 @@ pub(crate) struct Store {
     /// Alerts played for new handoffs (sound), and desktop notifications shown.
     pub alerts: RwSignal<u32>,
     pub notified: RwSignal<u32>,
+    /// Conversations this tab has alerted for in their current wait: a second alert for the same
+    /// wait (the handoff, then its automatic assignment to me a moment later) replaces the
+    /// notification quietly instead of chiming twice.
+    pub alerted: RwSignal<Vec<ConversationId>>,
     pub notify_permission: RwSignal<String>,
     /// Ticks every second (waiting times).
     pub now: RwSignal<i64>,
@@ -190,6 +194,7 @@ impl Store {
             conv_live: RwSignal::new(false),
             alerts: RwSignal::new(0),
             notified: RwSignal::new(0),
+            alerted: RwSignal::new(Vec::new()),
             notify_permission: RwSignal::new(notification_permission()),
             now: RwSignal::new(util::now_ms()),
             help: RwSignal::new(false),
@@ -352,6 +357,9 @@ fn on_inbox_frame(store: Store, text: &str) {
             let new_handoff = rules::is_new_handoff(before.as_ref(), &row);
             let me = store.me.with_untracked(|m| m.as_ref().map(|m| m.id.clone())).unwrap_or_default();
             let to_me = baton_shared::assign::newly_assigned(before.as_ref(), &row).is_some_and(|o| o.id == me);
+            if !matches!(row.ownership, Ownership::WaitingForHuman { .. }) {
+                store.alerted.update(|a| a.retain(|id| id != &row.id));
+            }
             if to_me {
                 alert(store, &row, "Assigned to you");
             } else if new_handoff {
@@ -598,8 +606,12 @@ fn alert_new_handoff(store: Store, row: &ConversationSummary) {
 
 /// A chime and a desktop notification titled `title` for this row.
 fn alert(store: Store, row: &ConversationSummary, title: &str) {
-    if chime().is_some() {
-        store.alerts.update(|n| *n += 1);
+    let again = store.alerted.with_untracked(|a| a.contains(&row.id));
+    if !again {
+        store.alerted.update(|a| a.push(row.id.clone()));
+        if chime().is_some() {
+            store.alerts.update(|n| *n += 1);
+        }
     }
     if store.notify_permission.get_untracked() != "granted" {
         return;
@@ -622,7 +634,10 @@ fn alert(store: Store, row: &ConversationSummary, title: &str) {
         });
         n.set_onclick(Some(onclick.as_ref().unchecked_ref()));
         onclick.forget();
-        store.notified.update(|c| *c += 1);
+        // Same tag: a second alert for this wait replaces the first notification, silently.
+        if !again {
+            store.notified.update(|c| *c += 1);
+        }
     }
 }
 

@@ -231,8 +231,7 @@ fn RowItem(store: Store, row: ConversationSummary) -> impl IntoView {
                         e.prevent_default();
                         open_conversation(store, id2.clone());
                     }
-                }>{who}</a>
-            {crate::visitor::row_badges(&row)}
+                }>{who}{crate::visitor::row_badges(&row)}</a>
             {preview.map(|(from, text)| view! { <div class="preview"><b>{from}": "</b>{text}</div> })}
             {reason.map(|r| view! { <div class="reason">{r}</div> })}
             {page.map(|p| {

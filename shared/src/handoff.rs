@@ -1519,6 +1519,17 @@ pub fn assess(text: &str, turns: &Turns, config: &HandoffConfig, learned: Option
     Assessment { handoff, prediction }
 }
 
+/// The classifier's probability of an explicit request for the clause the English rules found
+/// one in, read alone (0 when no clause has one).
+fn asking_clause_probability(m: &Parsed, l: Learned) -> f32 {
+    let Some(clause) = m.asking_clauses().find(|c| request_in_clause(c).is_some() || rejects_the_bot(c).is_some()) else {
+        return 0.0;
+    };
+    let alone = Parsed::new(&clause.join(" "));
+    let p = l.classifier.predict_features(l.model, &alone.unquoted, &lexical_in(&alone, true));
+    p.probability(Class::ExplicitRequest)
+}
+
 fn decide(
     m: &Parsed,
     request: Option<Request>,
@@ -1553,7 +1564,13 @@ fn decide(
 
     if let Some(r) = request {
         let vetoed = match (&r, p, learned) {
-            (Request::Clause(_), Some(p), Some(l)) => p.probability(Class::ExplicitRequest) < l.classifier.rule_floor,
+            (Request::Clause(_), Some(p), Some(l)) => {
+                // The classifier is also asked about the clause that asks, alone: a message that
+                // describes a problem and then asks for a person ("The checkout does nothing —
+                // can I talk to a person?") reads as a problem report as a whole.
+                let floor = l.classifier.rule_floor;
+                p.probability(Class::ExplicitRequest) < floor && asking_clause_probability(m, l) < floor
+            }
             _ => false,
         };
         if !vetoed {
@@ -1911,6 +1928,8 @@ pub(crate) mod tests {
             ("¿Me puede atender una persona, por favor?", Some(HandoffReason::ExplicitRequest)),
             ("Our payments have been failing all morning and customers can't check out", Some(HandoffReason::Urgent)),
             ("Our database was wiped and the launch is today", Some(HandoffReason::Urgent)),
+            // A problem report that then asks for a person: the asking clause is read alone.
+            ("The checkout button does nothing — can I talk to a person?", Some(HandoffReason::ExplicitRequest)),
         ] {
             assert_eq!(learned_reason(m), want, "{m}");
         }

@@ -269,6 +269,25 @@ impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
     }
 }
 
+/// Polls `f` until it yields `Some`, for at most `limit`: `None` if it never did (for a step
+/// the caller may retry, e.g. a push delivered before the service worker could take it).
+pub async fn within<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls `f` until it yields `Some`, for at most `WAIT` — waiting for the page to reach a
 /// state, never a fixed sleep.
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T

@@ -130,10 +130,12 @@ async fn files_are_typed_by_their_bytes_served_only_to_their_conversation_and_er
     assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"), "PDFs download");
     let k = kinds(&operator_events(&w, SITE, &id, &cookie).await);
     assert_eq!(&k[k.len() - 2..], ["operator_joined", "attachment_added"]);
-    // The conversation's total (2 MB here) is a limit too.
+    // The conversation's total (2 MiB here) is a limit too: two files of 1 MB fit beside the
+    // small ones, a third does not.
     let near = [PNG, &vec![0u8; 1_000_000]].concat();
     assert_eq!(upload(&w, &id, &visitor, "a.png", near.clone()).await.0, 201);
-    let (s, body) = upload(&w, &id, &visitor, "b.png", near).await;
+    assert_eq!(upload(&w, &id, &visitor, "b.png", near.clone()).await.0, 201);
+    let (s, body) = upload(&w, &id, &visitor, "c.png", near).await;
     assert_eq!((s, body["error"]["code"].as_str()), (413, Some("too_large")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("conversation"), "{body}");
 

@@ -79,6 +79,8 @@ async fn a_signed_in_visitor_shows_a_screenshot_and_rates_the_help() {
     cy.client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("cy-password-1").await.unwrap();
     click(&cy, "form.login button").await;
     let row = ".row[data-status=waiting_for_human]";
+    until_text(&cy, ".live", "live").await;
+    cy.screenshot("identity-inbox-list").await;
     until_text(&cy, &format!("{row} .who"), "Dana Scully ✓").await;
     click(&cy, row).await;
     until_text(&cy, ".briefing .identity .verified", "verified").await;
@@ -108,7 +110,14 @@ async fn a_signed_in_visitor_shows_a_screenshot_and_rates_the_help() {
     .await;
     let pressed = visitor.texts(".rating .face[aria-pressed=true]").await;
     assert_eq!(pressed.len(), 1, "one face pressed: {pressed:?}");
-    until_text(&cy, ".ev.system.rated", "Quick fix, thanks").await;
+    // The face was a rating at once; the comment then rated the same resolve again (the later
+    // one counts): the thread shows both, the last with the comment.
+    eventually("the rating with its comment in the thread", || async {
+        let last = cy.js("const r = [...document.querySelectorAll('.ev.system.rated')]; return r.length ? r[r.length - 1].textContent : null;", vec![]).await;
+        last.as_str().is_some_and(|t| t.contains("Quick fix, thanks")).then_some(())
+    })
+    .await;
+    cy.screenshot("identity-inbox-rated").await;
     click(&cy, ".view-resolved").await;
     until_text(&cy, ".row .rating", "good").await;
     click(&cy, ".nav-insights").await;

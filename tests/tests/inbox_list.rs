@@ -80,7 +80,9 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
 
     // Views: waiting (oldest first), mine (per operator), all open, by status.
     rows_become(&w, &ann, "view=waiting", &[&b, &d]).await;
-    rows_become(&w, &ann, "view=mine", &[&c]).await;
+    // Mine: what Ann owns (C) and what waits assigned to her — B and D were assigned to her
+    // automatically, the only operator online (issue 16) — waiting first.
+    rows_become(&w, &ann, "view=mine", &[&b, &d, &c]).await;
     assert!(rows(&w, &bob, "view=mine").await.is_empty());
     rows_become(&w, &ann, "view=open&status=bot", &[&a]).await;
     assert_eq!(rows(&w, &ann, "view=open").await.len(), 4);
@@ -97,7 +99,7 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
     op.send(&json!({"type": "resolve", "client_id": "r2"})).await;
     op.ack("r2").await;
     rows_become(&w, &ann, "view=resolved", &[&c]).await;
-    rows_become(&w, &ann, "view=mine", &[]).await;
+    rows_become(&w, &ann, "view=mine", &[&b, &d]).await;
 
     // Bad queries are typed 400s.
     for q in ["view=everything", "status=sleeping", "limit=lots"] {

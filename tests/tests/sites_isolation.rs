@@ -137,7 +137,9 @@ async fn operators_see_and_act_on_their_own_sites_conversations_only() {
     let joined = visitor.expect_event("operator_joined").await;
     assert_eq!(joined["kind"]["operator"]["name"], "Dee from Acme Support", "Acme's display name for Dee");
     let log = operator_events(&w, "acme", &id, &dee).await;
-    assert_eq!(kinds(&log), ["started", "visitor_message", "handoff_requested", "operator_joined"], "{log:#?}");
+    // (Assigned to Dee first: she is Acme's operator online, issue 16's automatic assignment.)
+    assert_eq!(kinds(&log), ["started", "visitor_message", "handoff_requested", "assigned", "operator_joined"], "{log:#?}");
+    assert_eq!(log[3]["kind"]["operator"]["id"], "dee@example.com", "{log:#?}");
     assert!(!serde_json::to_string(&log).unwrap().contains("ann@example.com"));
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }

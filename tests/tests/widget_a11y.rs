@@ -86,7 +86,10 @@ async fn the_whole_loop_works_by_keyboard_alone() {
     press(&b, &[Key::Enter]).await;
     eventually("the answer", || async { (b.texts(".msg.bot[data-seq]").await.len() == 1).then_some(()) }).await;
 
-    // Shift+Tab walks back into the answer: the thumbs, then the source link.
+    // Shift+Tab walks back from the composer: the attach button, then into the answer: the
+    // thumbs, then the source link.
+    press(&b, &[Key::Shift, Key::Tab]).await;
+    assert_eq!(focused(&b).await, "button.attach");
     press(&b, &[Key::Shift, Key::Tab]).await;
     assert_eq!(focused(&b).await, "button.down");
     press(&b, &[Key::Shift, Key::Tab]).await;

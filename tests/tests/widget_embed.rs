@@ -168,7 +168,8 @@ async fn data_options_api_position_colour_greeting_language_and_open() {
     assert_eq!(words, json!(["Chat schließen", "Stell eine Frage…", "Mit einem Menschen sprechen"]));
     let fetched = b.js("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await;
     let fetched: Vec<&str> = fetched.as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(fetched.contains(&&*format!("{api}/api/v1/sites/widget-test/widget")), "the API at data-api: {fetched:?}");
+    // The settings in the page's language, from the API at data-api.
+    assert!(fetched.contains(&&*format!("{api}/api/v1/sites/widget-test/widget?lang=de")), "the API at data-api: {fetched:?}");
     assert!(fetched.iter().any(|u| u.starts_with(&w.base()) && u.ends_with(".wasm")), "the bundle next to the script: {fetched:?}");
     b.screenshot("widget-options-de-left-yellow").await;
     b.close().await;

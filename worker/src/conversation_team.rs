@@ -90,7 +90,6 @@ impl Conversation {
             next.apply(&event);
             events.push(Stored { event, body });
         }
-        self.insert(&events, None)?;
         // `BATON_ASSIGN_ACK_MS` shortens the acknowledgement time in tests.
         let mut rules = config.assignment.clone();
         if let Some(ms) = self.env.var(ACK_VAR).ok().and_then(|v| v.to_string().parse::<u32>().ok()) {
@@ -102,16 +101,30 @@ impl Conversation {
         self.finish_system(events, next, due, now)
     }
 
+    /// Stores system events with their lapse job, the inbox row's job and (when due) the
+    /// snapshot in one transaction, as `apply` does for frames: all of it or nothing; the cached
+    /// state moves on only once it committed.
     fn finish_system(&self, events: Vec<Stored>, next: ConversationState, due: Option<i64>, now: i64) -> Result<Vec<Stored>, Failure> {
         let sql = self.sql();
-        if let Some(due) = due {
-            let op = next.assignment.operator.as_ref().map(|o| o.id.clone()).unwrap_or_default();
-            jobs::add(&sql, LAPSE_JOB, due, &serde_json::to_string(&LapsePayload { operator_id: op, at: next.assignment.at })?)?;
+        let snapshot = self.snapshot_due(&next);
+        crate::txn::transaction(&self.state.storage(), || {
+            self.insert(&events, None)?;
+            if let Some(due) = due {
+                let op = next.assignment.operator.as_ref().map(|o| o.id.clone()).unwrap_or_default();
+                jobs::add(&sql, LAPSE_JOB, due, &serde_json::to_string(&LapsePayload { operator_id: op, at: next.assignment.at })?)?;
+            }
+            if !jobs::exists(&sql, INBOX_JOB)? {
+                jobs::add(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
+            }
+            if snapshot {
+                self.set_meta(snapshot_key(), &serde_json::to_string(&next)?)?;
+            }
+            Ok(())
+        })?;
+        if snapshot {
+            self.snapshot_seq.set(next.last_seq);
         }
-        if !jobs::exists(&sql, INBOX_JOB)? {
-            jobs::add(&sql, INBOX_JOB, now + INBOX_SAFETY_MS, "")?;
-        }
-        self.save(&next);
+        *self.cache.borrow_mut() = Some(next);
         Ok(events)
     }
 
