@@ -356,6 +356,9 @@ mod tests {
             briefing: None,
             stats: None,
             search_text: None,
+            identity: None,
+            rating: None,
+            attachments: 0,
             assignment: Assignment::default(),
         }
     }

@@ -433,7 +433,7 @@ mod tests {
         config.operator_names.insert("dee@acme.example".into(), "Dee from Acme".into());
         let dee = OperatorRef { id: "dee@acme.example".into(), name: "Dee".into() };
         let thread = vec![
-            ev(1, EventKind::Started { site: SiteId::parse("acme").unwrap(), page: None }),
+            ev(1, EventKind::Started { site: SiteId::parse("acme").unwrap(), page: None, lang: None }),
             ev(2, EventKind::VisitorMessage { text: "My <b>invoice</b> is wrong".into() }),
             ev(3, EventKind::OperatorJoined { operator: dee.clone() }),
             ev(4, EventKind::OperatorMessage { operator: dee.clone(), text: "Which one?".into() }),
