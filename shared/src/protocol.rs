@@ -635,15 +635,13 @@ impl EventKind {
             | EventKind::Identified { .. }
             | EventKind::ContextChanged { .. }
             | EventKind::Unassigned { .. } => None,
-            EventKind::HandoffRequested { handoff, operators_online, form, notice, .. } => {
-                Some(Cow::Owned(EventKind::HandoffRequested {
-                    handoff: Handoff { reason: handoff.reason, evidence: Vec::new() },
-                    briefing: Briefing::default(),
-                    operators_online: *operators_online,
-                    form: form.clone(),
-                    notice: notice.clone(),
-                }))
-            }
+            EventKind::HandoffRequested { handoff, operators_online, form, notice, .. } => Some(Cow::Owned(EventKind::HandoffRequested {
+                handoff: Handoff { reason: handoff.reason, evidence: Vec::new() },
+                briefing: Briefing::default(),
+                operators_online: *operators_online,
+                form: form.clone(),
+                notice: notice.clone(),
+            })),
             EventKind::Assigned { operator, by: Some(_) } => Some(Cow::Owned(EventKind::Assigned { operator: operator.clone(), by: None })),
             EventKind::Assigned { by: None, .. }
             | EventKind::Started { .. }
