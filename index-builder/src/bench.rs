@@ -112,8 +112,9 @@ fn cpu_us() -> f64 {
     START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e6
 }
 
+/// Nearest rank, as every figure (`baton_shared::stats::percentile`); 0 for no samples.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+    baton_shared::stats::percentile(sorted, p).unwrap_or(0.0)
 }
 
 fn p50(mut v: Vec<f64>) -> f64 {

@@ -637,7 +637,7 @@ pub fn bench(opts: &BenchOptions, model: &Model, classifier: &HandoffClassifier)
     }
     let mut sorted = micros.clone();
     sorted.sort_by(f64::total_cmp);
-    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    let pct = |p: f64| baton_shared::stats::percentile(&sorted, p).unwrap_or(0.0);
 
     let mut files: Vec<String> = rows.iter().map(|r| r.file.clone()).collect();
     files.dedup();

@@ -512,6 +512,16 @@ pub fn may_erase(actor: &Actor) -> Result<(), ErrorBody> {
     }
 }
 
+/// Who may export a conversation (`GET …/export`, its whole log as stored: the visitor's
+/// details, internal notes and all): an operator of its site, like erasing — the copy answers
+/// a data-protection request, which goes through the team. Not the visitor.
+pub fn may_export(actor: &Actor) -> Result<(), ErrorBody> {
+    match actor {
+        Actor::Operator { .. } => Ok(()),
+        Actor::Visitor => Err(ErrorBody::new(ErrorCode::Forbidden, "only operators can export a conversation")),
+    }
+}
+
 /// What the sockets of an erased conversation are told before they close (with
 /// `ErrorCode::UnknownConversation`'s close code, on which the widget starts afresh).
 pub fn erased_notice(by_retention: bool) -> ErrorBody {
@@ -1016,6 +1026,14 @@ mod tests {
         assert_eq!(n.code, ErrorCode::UnknownConversation);
         assert!(n.message.contains("retention") && n.message.contains("start a new one"), "{}", n.message);
         assert!(erased_notice(false).message.contains("deleted"));
+    }
+
+    #[test]
+    fn only_operators_may_export() {
+        assert!(may_export(&op(ann())).is_ok());
+        let e = may_export(&Actor::Visitor).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden);
+        assert!(e.message.contains("export"), "{}", e.message);
     }
 
     fn ctx(config: &SiteConfig, online: bool) -> Ctx<'_> {

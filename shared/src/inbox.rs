@@ -56,6 +56,28 @@ impl View {
         }
     }
 
+    /// The ownership states (`Ownership::label`) a row of this view can be in; `None`: any. With
+    /// `for_holder_only`, what the `Inbox` object narrows a list query by in SQL (its `status`
+    /// and `owner` columns) before `shows` decides exactly — so the two cannot disagree:
+    /// `narrowing_never_drops_a_row_a_view_shows` checks every view against every kind of row.
+    pub fn states(self) -> Option<&'static [&'static str]> {
+        match self {
+            View::Waiting => Some(&["waiting_for_human"]),
+            View::Mine => Some(&["human", "waiting_for_human"]),
+            View::Open => Some(&["bot", "waiting_for_human", "human"]),
+            View::Resolved => Some(&["resolved"]),
+            View::All => None,
+        }
+    }
+
+    /// Whether the view shows only rows whose `holder` is the operator asking.
+    pub fn for_holder_only(self) -> bool {
+        match self {
+            View::Mine => true,
+            View::Waiting | View::Open | View::Resolved | View::All => false,
+        }
+    }
+
     /// Whether a row belongs in this view for operator `me` (their id).
     pub fn shows(self, row: &ConversationSummary, me: &str) -> bool {
         match self {
@@ -66,6 +88,12 @@ impl View {
             View::All => true,
         }
     }
+}
+
+/// Whose "Mine" a row may be in: its owner, or the operator it waits for (`assign::holds`
+/// decides exactly). The `Inbox` object keeps it in its `owner` column.
+pub fn holder(row: &ConversationSummary) -> Option<&crate::protocol::OperatorRef> {
+    row.owner.as_ref().or(row.assignment.operator.as_ref())
 }
 
 /// A list query: `GET /api/v1/sites/:site/inbox/rows?view=&status=&tag=&q=&limit=`.
@@ -226,6 +254,43 @@ mod tests {
             stats: None,
             search_text: None,
             assignment: Default::default(),
+        }
+    }
+
+    #[test]
+    fn narrowing_never_drops_a_row_a_view_shows() {
+        let op = |id: &str| OperatorRef { id: id.into(), name: id.into() };
+        let mut rows = Vec::new();
+        for (n, ownership) in [
+            Ownership::Bot,
+            Ownership::WaitingForHuman { since: 1 },
+            Ownership::Human { operator: op("ann") },
+            Ownership::Human { operator: op("bob") },
+            Ownership::Resolved { at: 2 },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for assigned in [None, Some("ann"), Some("bob")] {
+                let mut r = row(n as u8, ownership.clone(), 0);
+                if let Ownership::Human { operator } = &ownership {
+                    r.owner = Some(operator.clone());
+                }
+                r.assignment.operator = assigned.map(op);
+                rows.push(r);
+            }
+        }
+        for view in View::ALL {
+            let mut shown = 0;
+            for r in &rows {
+                if !view.shows(r, "ann") {
+                    continue;
+                }
+                shown += 1;
+                assert!(view.states().is_none_or(|s| s.contains(&r.ownership.label())), "{view:?} {:?}", r.ownership);
+                assert!(!view.for_holder_only() || holder(r).is_some_and(|h| h.id == "ann"), "{view:?} {r:?}");
+            }
+            assert!(shown > 0, "{view:?} shows some row");
         }
     }
 

@@ -285,13 +285,11 @@ fn ratio(part: u32, whole: u32) -> Option<f32> {
     (whole > 0).then(|| part as f32 / whole as f32)
 }
 
-/// The median (the lower one of an even count's middle pair: a real, observed wait).
+/// The median (the lower one of an even count's middle pair: a real, observed wait), by
+/// the one percentile definition (`stats::percentile`).
 pub fn median(values: &mut [i64]) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
     values.sort_unstable();
-    Some(values[(values.len() - 1) / 2])
+    crate::stats::percentile(values, 0.5)
 }
 
 /// Two questions ask the same thing when their embeddings' cosine reaches this (the site's

@@ -14,12 +14,13 @@
 //!   typing relay; [`signin`]: which sign-in attempts are charged where, device cookies.
 //! - [`identity`]: who the visitor is (signed by the site's backend) and the host page's
 //!   context; [`attachments`]: which files a conversation takes and how they are served;
-//!   [`satisfaction`]: ratings after a resolve and their figures.
+//!   [`satisfaction`]: ratings after a resolve and their figures; [`stats`]: the one
+//!   percentile definition (nearest rank) for every figure, product or benchmark.
 //! - [`assign`]: who gets a conversation that waits for a human (round robin, capacity,
 //!   acknowledgement); [`notify`]: which operators are told of a handoff, how, and what it
 //!   says; [`email`]: replies by email to visitors who left (batches, signed links).
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
-//!   alternative to serde_json), and [`markdown`]: the bot answers' safe Markdown subset.
+//!   alternative to serde_json; exhaustive over the protocol's variants), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
 //!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
 //!   `Conversation` Durable Object applies), [`webhook`] (who is notified of what, signed how),
@@ -47,6 +48,7 @@ pub mod retention;
 pub mod satisfaction;
 pub mod signin;
 pub mod sockets;
+pub mod stats;
 pub mod wire;
 
 #[cfg(feature = "engine")]

@@ -620,17 +620,51 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Whether a visitor may see this event at all.
-    pub fn visible_to_visitor(&self) -> bool {
-        !matches!(
-            self,
+    /// What a visitor may see of this kind of event — the one place that decides it (the
+    /// worker's relay and replay, the HTTP views and the widget's decoder all ask here):
+    /// `None` for operators only, the event as it is (borrowed) for most, or a redacted copy —
+    /// the handoff's evidence and the operators' briefing stay with the team, and so does who
+    /// assigned a conversation. A match without a wildcard: a new kind does not compile until
+    /// it is decided here.
+    pub fn visitor_kind(&self) -> Option<std::borrow::Cow<'_, EventKind>> {
+        use std::borrow::Cow;
+        match self {
             EventKind::PrivateNote { .. }
-                | EventKind::TagAdded { .. }
-                | EventKind::TagRemoved { .. }
-                | EventKind::Identified { .. }
-                | EventKind::ContextChanged { .. }
-                | EventKind::Unassigned { .. }
-        )
+            | EventKind::TagAdded { .. }
+            | EventKind::TagRemoved { .. }
+            | EventKind::Identified { .. }
+            | EventKind::ContextChanged { .. }
+            | EventKind::Unassigned { .. } => None,
+            EventKind::HandoffRequested { handoff, operators_online, form, notice, .. } => Some(Cow::Owned(EventKind::HandoffRequested {
+                handoff: Handoff { reason: handoff.reason, evidence: Vec::new() },
+                briefing: Briefing::default(),
+                operators_online: *operators_online,
+                form: form.clone(),
+                notice: notice.clone(),
+            })),
+            EventKind::Assigned { operator, by: Some(_) } => Some(Cow::Owned(EventKind::Assigned { operator: operator.clone(), by: None })),
+            EventKind::Assigned { by: None, .. }
+            | EventKind::Started { .. }
+            | EventKind::VisitorMessage { .. }
+            | EventKind::BotAnswer { .. }
+            | EventKind::FormRequested { .. }
+            | EventKind::FieldsCollected { .. }
+            | EventKind::OperatorJoined { .. }
+            | EventKind::OperatorLeft { .. }
+            | EventKind::OperatorMessage { .. }
+            | EventKind::PageChanged { .. }
+            | EventKind::HandedBack { .. }
+            | EventKind::Resolved { .. }
+            | EventKind::Reopened { .. }
+            | EventKind::Feedback { .. }
+            | EventKind::AttachmentAdded { .. }
+            | EventKind::Rated { .. } => Some(Cow::Borrowed(self)),
+        }
+    }
+
+    /// Whether a visitor may see this event at all (`visitor_kind` decides).
+    pub fn visible_to_visitor(&self) -> bool {
+        self.visitor_kind().is_some()
     }
 
     /// The stable name of the event's type, as in JSON.
@@ -666,32 +700,19 @@ impl EventKind {
 impl Event {
     /// The event as a visitor may see it, borrowed when it is the same as the operators' (most
     /// events), so a relay can reuse the operators' bytes. `None`: operators only.
+    /// `EventKind::visitor_kind` decides.
     pub fn visitor_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
-        match &self.kind {
-            EventKind::HandoffRequested { .. } | EventKind::Assigned { by: Some(_), .. } => self.for_visitor().map(std::borrow::Cow::Owned),
-            k if k.visible_to_visitor() => Some(std::borrow::Cow::Borrowed(self)),
-            _ => None,
-        }
+        use std::borrow::Cow;
+        Some(match self.kind.visitor_kind()? {
+            Cow::Borrowed(_) => Cow::Borrowed(self),
+            Cow::Owned(kind) => Cow::Owned(Event { seq: self.seq, at: self.at, client_id: self.client_id.clone(), kind }),
+        })
     }
 
-    /// The event as a visitor may see it, or `None` if it is for operators only. The operator
-    /// briefing and the handoff evidence stay with the team.
+    /// The event as a visitor may see it, or `None` if it is for operators only
+    /// (`EventKind::visitor_kind` decides).
     pub fn for_visitor(&self) -> Option<Event> {
-        if !self.kind.visible_to_visitor() {
-            return None;
-        }
-        let kind = match &self.kind {
-            EventKind::HandoffRequested { handoff, operators_online, form, notice, .. } => EventKind::HandoffRequested {
-                handoff: Handoff { reason: handoff.reason, evidence: Vec::new() },
-                briefing: Briefing::default(),
-                operators_online: *operators_online,
-                form: form.clone(),
-                notice: notice.clone(),
-            },
-            EventKind::Assigned { operator, .. } => EventKind::Assigned { operator: operator.clone(), by: None },
-            other => other.clone(),
-        };
-        Some(Event { kind, ..self.clone() })
+        self.visitor_view().map(std::borrow::Cow::into_owned)
     }
 }
 
@@ -1302,6 +1323,41 @@ mod tests {
         assert!(note.visitor_view().is_none());
         let msg = Event { seq: 5, at: 0, client_id: None, kind: EventKind::VisitorMessage { text: "hi".into() } };
         assert!(matches!(msg.visitor_view(), Some(std::borrow::Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn visibility_is_decided_once_and_every_view_agrees() {
+        use std::borrow::Cow;
+        let ann = OperatorRef { id: "a@b".into(), name: "Ann".into() };
+        let ev = |kind| Event { seq: 9, at: 1, client_id: Some("c".into()), kind };
+        let assigned = ev(EventKind::Assigned { operator: ann.clone(), by: Some(ann.clone()) });
+        let seen = assigned.for_visitor().unwrap();
+        assert_eq!(seen.kind, EventKind::Assigned { operator: ann.clone(), by: None });
+        assert_eq!((seen.seq, seen.at, seen.client_id.as_deref()), (9, 1, Some("c")));
+        let handoff = ev(EventKind::HandoffRequested {
+            handoff: Handoff { reason: HandoffReason::Keyword, evidence: vec!["refund".into()] },
+            briefing: Briefing { summary: "secret".into(), ..Default::default() },
+            operators_online: false,
+            form: None,
+            notice: "Soon".into(),
+        });
+        let hidden = [
+            ev(EventKind::Unassigned { operator: ann.clone(), by: None }),
+            ev(EventKind::TagRemoved { tag: "x".into(), operator: ann.clone() }),
+            ev(EventKind::ContextChanged { context: BTreeMap::new() }),
+        ];
+        for e in &hidden {
+            assert!(!e.kind.visible_to_visitor() && e.visitor_view().is_none() && e.for_visitor().is_none(), "{e:?}");
+        }
+        for e in [&assigned, &handoff] {
+            assert!(e.kind.visible_to_visitor());
+            assert!(matches!(e.visitor_view(), Some(Cow::Owned(_))));
+            assert_eq!(e.visitor_view().unwrap().into_owned(), e.for_visitor().unwrap());
+            // A visitor's view is final: viewing it again changes nothing (the widget's decoder
+            // asks the same rule of what the worker already reduced).
+            let seen = e.for_visitor().unwrap();
+            assert_eq!(seen.for_visitor().as_ref(), Some(&seen));
+        }
     }
 
     #[test]

@@ -546,12 +546,22 @@ pub fn encode_client_msg(m: &ClientMsg) -> String {
         ClientMsg::AddTag { tag, .. } | ClientMsg::RemoveTag { tag, .. } => {
             o.str("tag", tag);
         }
-        // `identify` and `context` carry the host page's own object: the widget writes those
-        // frames around the page's JSON as it is (widget/src/session/identity.rs).
         ClientMsg::Rate { score, comment, .. } => {
             o.num("score", *score as u64).str("comment", comment);
         }
-        _ => {}
+        // Nothing but the type and the client id.
+        ClientMsg::RequestHuman { .. }
+        | ClientMsg::TakeOver { .. }
+        | ClientMsg::HandBack { .. }
+        | ClientMsg::Resolve { .. }
+        | ClientMsg::Reopen { .. }
+        | ClientMsg::Leave { .. }
+        | ClientMsg::Ping => {}
+        // `identify` and `context` carry the host page's own object: the widget writes those
+        // frames around the page's JSON as it is (widget/src/session/identity.rs).
+        ClientMsg::Identify { .. } | ClientMsg::Context { .. } => {}
+        // Made by the worker, never sent by a client.
+        ClientMsg::Identified { .. } | ClientMsg::Attached { .. } => {}
     }
     o.end()
 }
@@ -788,7 +798,7 @@ fn event(v: &Json) -> Option<Event> {
             let reason = h.get("reason").as_str()?;
             EventKind::HandoffRequested {
                 handoff: Handoff { reason: HANDOFF_REASONS.iter().find(|(_, n)| *n == reason)?.0, evidence: strings(h.get("evidence")) },
-                // Visitors are sent an empty briefing (`Event::for_visitor`).
+                // Not read: visitors are sent none (`EventKind::visitor_kind`, asked below).
                 briefing: Briefing::default(),
                 operators_online: k.get("operators_online").as_bool()?,
                 form: match k.get("form") {
@@ -809,8 +819,7 @@ fn event(v: &Json) -> Option<Event> {
         }
         "operator_joined" => EventKind::OperatorJoined { operator: operator(k.get("operator"))? },
         "operator_left" => EventKind::OperatorLeft { operator: operator(k.get("operator"))? },
-        // Visitors see whom it was assigned to, never by whom (`Event::for_visitor`).
-        "assigned" => EventKind::Assigned { operator: operator(k.get("operator"))?, by: None },
+        "assigned" => EventKind::Assigned { operator: operator(k.get("operator"))?, by: opt_operator(k.get("by"))? },
         "operator_message" => EventKind::OperatorMessage { operator: operator(k.get("operator"))?, text: k.get("text").string()? },
         "page_changed" => EventKind::PageChanged { page: page(k.get("page"))? },
         "handed_back" => EventKind::HandedBack { operator: operator(k.get("operator"))? },
@@ -833,11 +842,114 @@ fn event(v: &Json) -> Option<Event> {
             score: k.get("score").as_u64().filter(|s| *s <= 5)? as u8,
             comment: k.get("comment").string().unwrap_or_default(),
         },
-        // private_note, tag_added, tag_removed, identified, context_changed: operators only.
-        // Anything else: newer than us.
+        // The operators-only kinds are never sent to a visitor (`reads_event` below lists them),
+        // so they are not read; anything else is newer than us.
         _ => return None,
     };
+    // What a visitor sees is decided in one place: a kind it may not see is skipped, a
+    // redacted one (who assigned it, a handoff's evidence) is reduced as the worker does.
+    let redacted = match kind.visitor_kind()? {
+        std::borrow::Cow::Owned(k) => Some(k),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    let kind = redacted.unwrap_or(kind);
     Some(Event { seq: v.get("seq").as_u64()?, at: v.get("at").as_i64()?, client_id: v.get("client_id").string(), kind })
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the codec covers
+// ---------------------------------------------------------------------------------------------
+//
+// The decoders above dispatch on JSON type names, which no compiler can check against the
+// protocol's enums. These matches can: each lists every variant with no wildcard, so a new
+// variant of `EventKind`, `ServerMsg`, `ErrorCode` or `HandoffReason` does not compile until it
+// is decided here — and the agreement tests below then check, for every variant serde knows,
+// that the decoder reads what serde writes. Only the tests call them: they cost the widget
+// nothing.
+
+/// Whether `event` reads this kind: exactly the kinds a visitor may see
+/// (`EventKind::visitor_kind`); the operators-only ones are never sent to a visitor.
+#[cfg_attr(not(test), allow(dead_code))]
+fn reads_event(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Started { .. }
+        | EventKind::VisitorMessage { .. }
+        | EventKind::BotAnswer { .. }
+        | EventKind::HandoffRequested { .. }
+        | EventKind::FormRequested { .. }
+        | EventKind::FieldsCollected { .. }
+        | EventKind::OperatorJoined { .. }
+        | EventKind::OperatorLeft { .. }
+        | EventKind::OperatorMessage { .. }
+        | EventKind::PageChanged { .. }
+        | EventKind::HandedBack { .. }
+        | EventKind::Resolved { .. }
+        | EventKind::Reopened { .. }
+        | EventKind::Feedback { .. }
+        | EventKind::AttachmentAdded { .. }
+        | EventKind::Rated { .. }
+        | EventKind::Assigned { .. } => true,
+        EventKind::PrivateNote { .. }
+        | EventKind::TagAdded { .. }
+        | EventKind::TagRemoved { .. }
+        | EventKind::Identified { .. }
+        | EventKind::ContextChanged { .. }
+        | EventKind::Unassigned { .. } => false,
+    }
+}
+
+/// The type name `decode_server_msg` reads each frame under (it reads them all).
+#[cfg_attr(not(test), allow(dead_code))]
+fn server_msg_type(m: &ServerMsg) -> &'static str {
+    match m {
+        ServerMsg::Welcome { .. } => "welcome",
+        ServerMsg::Event { .. } => "event",
+        ServerMsg::Ack { .. } => "ack",
+        ServerMsg::Typing { .. } => "typing",
+        ServerMsg::Error { .. } => "error",
+        ServerMsg::Pong => "pong",
+    }
+}
+
+/// The row of `ERROR_CODES` each code is read from.
+#[cfg_attr(not(test), allow(dead_code))]
+fn error_code_row(c: ErrorCode) -> usize {
+    match c {
+        ErrorCode::BadRequest => 0,
+        ErrorCode::InvalidField => 1,
+        ErrorCode::UnknownCommand => 2,
+        ErrorCode::UnknownSite => 3,
+        ErrorCode::UnknownConversation => 4,
+        ErrorCode::NotFound => 5,
+        ErrorCode::MethodNotAllowed => 6,
+        ErrorCode::Unauthorized => 7,
+        ErrorCode::Forbidden => 8,
+        ErrorCode::OriginNotAllowed => 9,
+        ErrorCode::RateLimited => 10,
+        ErrorCode::TooLarge => 11,
+        ErrorCode::TooManyConnections => 12,
+        ErrorCode::IndexUnavailable => 13,
+        ErrorCode::Conflict => 14,
+        ErrorCode::InvalidState => 15,
+        ErrorCode::Internal => 16,
+        ErrorCode::IdentityInvalid => 17,
+        ErrorCode::UnsupportedType => 18,
+        ErrorCode::UnknownAttachment => 19,
+    }
+}
+
+/// The row of `HANDOFF_REASONS` each reason is read from.
+#[cfg_attr(not(test), allow(dead_code))]
+fn handoff_reason_row(r: HandoffReason) -> usize {
+    match r {
+        HandoffReason::ExplicitRequest => 0,
+        HandoffReason::Button => 1,
+        HandoffReason::Keyword => 2,
+        HandoffReason::LowConfidence => 3,
+        HandoffReason::RepeatedLowConfidence => 4,
+        HandoffReason::Frustration => 5,
+        HandoffReason::Urgent => 6,
+    }
 }
 
 #[cfg(test)]
@@ -889,8 +1001,9 @@ mod tests {
         }
     }
 
-    /// Every kind of event a visitor can be sent, as `Event::for_visitor` shapes it.
-    fn visitor_events() -> Vec<Event> {
+    /// An example of every event kind (`the_examples_cover_every_variant_serde_knows` checks
+    /// that none is missing), several of some, as the operators see them.
+    fn every_event() -> Vec<Event> {
         let kinds = vec![
             EventKind::Started {
                 site: SiteId::parse("demo").unwrap(),
@@ -962,11 +1075,16 @@ mod tests {
             },
             EventKind::Rated { score: 5, comment: "Quick and kind — thanks".into() },
             EventKind::Rated { score: 1, comment: String::new() },
-            // Operators only: filtered out by `for_visitor` below.
+            EventKind::Assigned { operator: op(), by: None },
+            // Operators only.
             EventKind::Identified {
                 identity: VisitorIdentity { user_id: "42".into(), email: None, name: None, attributes: BTreeMap::new(), verified: true },
             },
-            EventKind::ContextChanged { context: BTreeMap::new() },
+            EventKind::ContextChanged { context: [("plan".to_string(), "pro".to_string())].into() },
+            EventKind::PrivateNote { operator: op(), text: "VIP, be nice".into() },
+            EventKind::TagAdded { tag: "billing".into(), source: TagSource::Rule },
+            EventKind::TagAdded { tag: "vip".into(), source: TagSource::Operator { operator: op() } },
+            EventKind::TagRemoved { tag: "billing".into(), operator: op() },
         ];
         kinds
             .into_iter()
@@ -977,22 +1095,29 @@ mod tests {
                 client_id: (i % 2 == 0).then(|| format!("c{i}")),
                 kind,
             })
-            .filter_map(|e| e.for_visitor())
             .collect()
     }
 
-    #[test]
-    fn reads_every_visitor_event_as_serde_writes_it() {
-        for e in visitor_events() {
-            let msg = ServerMsg::Event { event: e };
-            let text = serde_json::to_string(&msg).unwrap();
-            assert_eq!(decode_server_msg(&text), Decoded::Msg(msg), "{text}");
-        }
+    /// Every event a visitor can be sent, as `Event::for_visitor` shapes it.
+    fn visitor_events() -> Vec<Event> {
+        every_event().iter().filter_map(Event::for_visitor).collect()
     }
 
-    #[test]
-    fn reads_the_other_server_frames() {
-        let frames = vec![
+    /// The JSON name of every variant of `T`, as serde itself lists them: the derived
+    /// `Deserialize` names them all in its error for an unknown one (`probe`). No hand-written
+    /// list, so a new variant cannot be left out of the agreement tests.
+    fn serde_names<T: serde::de::DeserializeOwned + std::fmt::Debug>(probe: &str) -> std::collections::BTreeSet<String> {
+        let err = serde_json::from_str::<T>(probe).unwrap_err().to_string();
+        let listed = err.split_once("expected one of ").unwrap_or_else(|| panic!("{err}")).1;
+        listed.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    }
+
+    fn json_type<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_value(v).unwrap()["type"].as_str().unwrap().to_string()
+    }
+
+    fn server_frames() -> Vec<ServerMsg> {
+        vec![
             ServerMsg::Welcome {
                 conversation_id: ConversationId::from_random([7; 16]),
                 role: Role::Visitor,
@@ -1007,25 +1132,118 @@ mod tests {
                 last_seq: 0,
                 operators_online: false,
             },
+            ServerMsg::Welcome {
+                conversation_id: ConversationId::from_random([9; 16]),
+                role: Role::Visitor,
+                ownership: Ownership::Resolved { at: 1_763_700_000_001 },
+                last_seq: 3,
+                operators_online: false,
+            },
+            ServerMsg::Welcome {
+                conversation_id: ConversationId::from_random([10; 16]),
+                role: Role::Visitor,
+                ownership: Ownership::Bot,
+                last_seq: 1,
+                operators_online: true,
+            },
+            ServerMsg::Event { event: visitor_events().remove(0) },
             ServerMsg::Ack { client_id: "abc".into(), seq: 9 },
             ServerMsg::Typing { who: Typist::Operator { name: "Ann".into() }, on: true },
             ServerMsg::Typing { who: Typist::Bot, on: false },
+            ServerMsg::Typing { who: Typist::Visitor, on: true },
             ServerMsg::Error {
                 error: ErrorBody { code: ErrorCode::RateLimited, message: "slow down".into(), field: None, retry_after: Some(5) },
                 client_id: Some("c1".into()),
             },
             ServerMsg::Error { error: ErrorBody::field("email", "Email must be an email address"), client_id: None },
             ServerMsg::Pong,
-        ];
-        for msg in frames {
+        ]
+    }
+
+    #[test]
+    fn the_examples_cover_every_variant_serde_knows() {
+        let kinds: std::collections::BTreeSet<String> = every_event().iter().map(|e| e.kind.type_name().to_string()).collect();
+        assert_eq!(kinds, serde_names::<EventKind>(r#"{"type":"?"}"#));
+        for e in every_event() {
+            assert_eq!(json_type(&e.kind), e.kind.type_name());
+        }
+        let frames: std::collections::BTreeSet<String> = server_frames().iter().map(|m| server_msg_type(m).to_string()).collect();
+        assert_eq!(frames, serde_names::<ServerMsg>(r#"{"type":"?"}"#));
+        for m in server_frames() {
+            assert_eq!(json_type(&m), server_msg_type(&m));
+        }
+        // `identify` and `context` are written around the host page's JSON by the widget
+        // (`identified` and `attached` are made by the worker, never read from a client, so
+        // serde does not list them): every other frame is in `client_frames`.
+        let mut written: std::collections::BTreeSet<String> = client_frames().iter().map(json_type).collect();
+        written.extend(["identify", "context"].map(String::from));
+        assert_eq!(written, serde_names::<ClientMsg>(r#"{"type":"?"}"#));
+    }
+
+    #[test]
+    fn reads_every_event_kind_as_a_visitor_may_see_it() {
+        for e in every_event() {
+            let seen = e.for_visitor();
+            assert_eq!(reads_event(&e.kind), seen.is_some(), "{}", e.kind.type_name());
+            let expected = match seen {
+                Some(event) => Decoded::Msg(ServerMsg::Event { event }),
+                None => Decoded::Skipped { seq: Some(e.seq) },
+            };
+            // The visitor's bytes, and the operators' bytes too: the decoder asks the same
+            // rule, so even a frame the worker failed to redact shows no more than it should.
+            for sent in [e.for_visitor().unwrap_or_else(|| e.clone()), e.clone()] {
+                let text = serde_json::to_string(&ServerMsg::Event { event: sent }).unwrap();
+                assert_eq!(decode_server_msg(&text), expected, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_every_error_code_and_handoff_reason_serde_knows() {
+        let codes = serde_names::<ErrorCode>(r#""?""#);
+        assert_eq!(codes.len(), ERROR_CODES.len());
+        for name in codes {
+            let code: ErrorCode = serde_json::from_value(serde_json::Value::String(name.clone())).unwrap();
+            assert_eq!(ERROR_CODES[error_code_row(code)], (code, name.as_str()));
+            let frame = format!(r#"{{"type":"error","code":"{name}","message":"m"}}"#);
+            assert!(matches!(decode_server_msg(&frame), Decoded::Msg(ServerMsg::Error { error, .. }) if error.code == code), "{frame}");
+        }
+        let reasons = serde_names::<HandoffReason>(r#""?""#);
+        assert_eq!(reasons.len(), HANDOFF_REASONS.len());
+        for name in reasons {
+            let reason: HandoffReason = serde_json::from_value(serde_json::Value::String(name.clone())).unwrap();
+            assert_eq!(HANDOFF_REASONS[handoff_reason_row(reason)], (reason, name.as_str()));
+            let e = Event {
+                seq: 1,
+                at: 0,
+                client_id: None,
+                kind: EventKind::HandoffRequested {
+                    handoff: Handoff { reason, evidence: vec![] },
+                    briefing: Briefing::default(),
+                    operators_online: true,
+                    form: None,
+                    notice: String::new(),
+                },
+            };
+            let msg = ServerMsg::Event { event: e };
+            assert_eq!(decode_server_msg(&serde_json::to_string(&msg).unwrap()), Decoded::Msg(msg));
+        }
+    }
+
+    #[test]
+    fn reads_every_visitor_event_as_serde_writes_it() {
+        for e in visitor_events() {
+            let msg = ServerMsg::Event { event: e };
             let text = serde_json::to_string(&msg).unwrap();
             assert_eq!(decode_server_msg(&text), Decoded::Msg(msg), "{text}");
         }
-        for (code, name) in ERROR_CODES {
-            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(name.into()));
-        }
-        for (reason, name) in HANDOFF_REASONS {
-            assert_eq!(serde_json::to_value(reason).unwrap(), serde_json::Value::String(name.into()));
+    }
+
+    #[test]
+    fn reads_every_server_frame_as_serde_writes_it() {
+        for msg in server_frames() {
+            let text = serde_json::to_string(&msg).unwrap();
+            assert_eq!(decode_server_msg(&text), Decoded::Msg(msg), "{text}");
         }
     }
 
@@ -1045,12 +1263,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn writes_every_client_frame_as_serde_does() {
+    /// Every frame the widget writes with `encode_client_msg`.
+    fn client_frames() -> Vec<ClientMsg> {
         let mut values = BTreeMap::new();
         values.insert("email".to_string(), "a@b.co".to_string());
         values.insert("note".to_string(), "line\nbreak \"q\"".to_string());
-        let frames = vec![
+        vec![
             ClientMsg::Hello { token: Some("t0k".into()), after: 42 },
             ClientMsg::Hello { token: None, after: 0 },
             ClientMsg::Message { client_id: "c1".into(), text: "ünïcode \u{1F600} <b> \\ \u{7f} \u{1f}".into() },
@@ -1069,8 +1287,12 @@ mod tests {
             ClientMsg::Leave { client_id: "c12".into() },
             ClientMsg::Ping,
             ClientMsg::Rate { client_id: "c15".into(), score: 3, comment: "ok".into() },
-        ];
-        for m in frames {
+        ]
+    }
+
+    #[test]
+    fn writes_every_client_frame_as_serde_does() {
+        for m in client_frames() {
             let ours: serde_json::Value = serde_json::from_str(&encode_client_msg(&m)).unwrap();
             assert_eq!(ours, serde_json::to_value(&m).unwrap());
             assert_eq!(serde_json::from_value::<ClientMsg>(ours).unwrap(), m);

@@ -332,10 +332,10 @@ pub fn arg(name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-/// The `p` percentile (0–1, nearest rank) of sorted, non-empty samples.
+/// The `p` percentile (0–1) of sorted, non-empty samples: `baton_shared::stats::percentile`
+/// (nearest rank), the one definition every figure uses.
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
+    baton_shared::stats::percentile(sorted, p).expect("a percentile of no samples")
 }
 
 pub fn http() -> reqwest::Client {

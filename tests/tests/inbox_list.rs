@@ -58,12 +58,13 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
     let (c, token) = create_conversation(&w, "demo").await;
     let mut vc = Ws::visitor(&w, "demo", &c, &token, 0).await;
     vc.message("c1", "can I talk to a person please").await;
-    vc.expect_event("handoff_requested").await;
+    let c_handed_off_at = vc.expect_event("handoff_requested").await["at"].as_i64().unwrap();
     let mut op = Ws::operator(&w, "demo", &c, &ann, 0).await;
     op.send(&json!({"type": "take_over", "client_id": "t1"})).await;
     op.ack("t1").await;
     op.message("r1", "Hi, Ann here.").await;
     op.ack("r1").await;
+    let c_replied_at = vc.expect_event("operator_message").await["at"].as_i64().unwrap();
 
     // D: the docs don't know, twice: handed off, and two questions for the docs-gap list.
     let (d, token) = create_conversation(&w, "demo").await;
@@ -131,7 +132,8 @@ async fn the_list_filters_and_searches_server_side_and_insights_count_the_sessio
     reasons.sort();
     assert_eq!(reasons, [("explicit_request".into(), 1), ("keyword".into(), 1), ("repeated_low_confidence".into(), 1)]);
     assert_eq!(i["replies_measured"], 1);
-    assert!(i["median_first_reply_ms"].as_i64().unwrap() >= 0);
+    // The one reply measured (C's): from its handoff to Ann's first message, by the log's clock.
+    assert_eq!(i["median_first_reply_ms"].as_i64(), Some(c_replied_at - c_handed_off_at), "{i:#}");
     assert_eq!(i["awaiting_reply"], 2);
     assert_eq!(i["grouping"], "embedding", "the site's model groups the questions");
     assert_eq!(i["unanswered_questions"], 2);

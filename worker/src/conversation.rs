@@ -654,10 +654,7 @@ impl Conversation {
 
     fn export(&self, req: &Request) -> Handled {
         let st = self.load()?;
-        let actor = self.http_actor(req)?;
-        if !matches!(actor, Actor::Operator { .. }) {
-            return Err(api(ErrorCode::Forbidden, "only operators can export a conversation"));
-        }
+        conversation::may_export(&self.http_actor(req)?)?;
         // A typed body, not `json!`: a `Value` would widen the answers' f32 confidences to f64
         // digits, and the export must be the log as stored and sent.
         #[derive(Serialize)]

@@ -294,8 +294,8 @@ impl Inbox {
                 row.updated_at.into(),
                 serde_json::to_string(row)?.into(),
                 row.ownership.label().into(),
-                // The owner, or the operator it waits for: whose "Mine" it is.
-                row.owner.as_ref().or(row.assignment.operator.as_ref()).map(|o| o.id.clone()).into(),
+                // Whose "Mine" it may be in (`View::for_holder_only`).
+                rules::holder(row).map(|o| o.id.clone()).into(),
                 row.created_at.into(),
                 stats.into(),
                 haystack.into(),
@@ -331,20 +331,19 @@ impl Inbox {
         Ok(rows)
     }
 
-    /// A list query: narrowed in SQL (view, search words), then filtered exactly by the shared
-    /// rules and put in the list's order.
+    /// A list query: narrowed in SQL by what `shared::inbox` says of the view (its states, its
+    /// holder) and the search words, then filtered exactly by the shared rules and put in the
+    /// list's order.
     fn query(&self, q: &RowQuery, me: &str) -> Result<Vec<ConversationSummary>, Failure> {
         let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<SqlStorageValue> = Vec::new();
-        match q.view {
-            View::Waiting => clauses.push("status = 'waiting_for_human'".into()),
-            View::Mine => {
-                clauses.push("status IN ('human', 'waiting_for_human') AND owner = ?".into());
-                params.push(me.into());
-            }
-            View::Open => clauses.push("status <> 'resolved'".into()),
-            View::Resolved => clauses.push("status = 'resolved'".into()),
-            View::All => {}
+        if let Some(states) = q.view.states() {
+            clauses.push(format!("status IN ({})", vec!["?"; states.len()].join(", ")));
+            params.extend(states.iter().map(|s| (*s).into()));
+        }
+        if q.view.for_holder_only() {
+            clauses.push("owner = ?".into());
+            params.push(me.into());
         }
         for term in rules::search_terms(q.q.as_deref().unwrap_or("")) {
             clauses.push("instr(search, ?) > 0".into());
