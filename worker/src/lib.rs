@@ -85,7 +85,7 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
         }
         (_, ["api", ..]) => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
         // The demo's docs as pages (`index-builder build --pages`): where citations lead.
-        (Method::Get, _) => assets::serve_page(env, req, &path).await,
+        (Method::Get, _) => pages::serve_doc(env, req, &path).await,
         _ => Err(api(ErrorCode::MethodNotAllowed, "method not allowed")),
     }
 }

@@ -21,10 +21,22 @@ thread_local! {
 
 /// Serves `file` (an HTML page from the static assets) with its security headers.
 pub async fn serve(env: &Env, req: &Request, file: &str) -> Handled {
-    let mut resp = assets::serve(env, req, file, "text/html; charset=utf-8", Cache::NoCache).await?;
+    let resp = assets::serve(env, req, file, "text/html; charset=utf-8", Cache::NoCache).await?;
     let policy = policy(env, file).await?;
+    secure(resp, &policy)
+}
+
+/// Serves a docs page built by `index-builder build --pages` (any GET no other route takes)
+/// with the same headers. Built pages carry no inline script (the widget is one `<script
+/// src>`), so their policy allows none: raw HTML in a doc cannot run script here.
+pub async fn serve_doc(env: &Env, req: &Request, path: &str) -> Handled {
+    let resp = assets::serve_page(env, req, path).await?;
+    secure(resp, &policy_for(""))
+}
+
+fn secure(mut resp: worker::Response, policy: &str) -> Handled {
     let headers = resp.headers_mut();
-    headers.set("content-security-policy", &policy)?;
+    headers.set("content-security-policy", policy)?;
     headers.set("x-frame-options", "DENY")?;
     headers.set("referrer-policy", "same-origin")?;
     // A page is for this origin only: no other site may read it with CORS.
