@@ -292,7 +292,9 @@ impl ConversationState {
             }
             EventKind::Rated { .. } => {}
             EventKind::Identified { identity } => {
-                if self.visitor_email.is_none() {
+                // Only a signed address is one Baton may write to (replies by email): an
+                // unsigned claim could name anyone's. It stays visible in the briefing.
+                if self.visitor_email.is_none() && identity.verified {
                     self.visitor_email = identity.email.clone();
                 }
                 self.identity = Some(identity.clone());
@@ -993,6 +995,23 @@ mod tests {
             let e = Event { seq: s.last_seq + 1, at: 10, client_id: None, kind: k.clone() };
             s.apply(&e);
         }
+    }
+
+    #[test]
+    fn only_a_signed_identity_gives_the_address_replies_are_emailed_to() {
+        let who = |verified| crate::identity::VisitorIdentity {
+            user_id: "u-1".into(),
+            email: Some("dana@shop.test".into()),
+            name: None,
+            attributes: Default::default(),
+            verified,
+        };
+        let mut s = state();
+        apply_all(&mut s, &[EventKind::Identified { identity: who(false) }]);
+        assert_eq!(s.visitor_email, None, "an unsigned claim could name anyone's address");
+        assert_eq!(s.identity.as_ref().and_then(|i| i.email.as_deref()), Some("dana@shop.test"), "still shown");
+        apply_all(&mut s, &[EventKind::Identified { identity: who(true) }]);
+        assert_eq!(s.visitor_email.as_deref(), Some("dana@shop.test"));
     }
 
     /// Decides and folds the outcome into the state; returns the events.
