@@ -157,7 +157,11 @@ pub(crate) fn AttachButton(store: Store) -> impl IntoView {
                 }
             }/>
         <button type="button" class="attach" title="Attach a screenshot or PDF (or paste one)" aria-label="Attach a file"
-            on:click=move |_| { if let Some(el) = input.get_untracked() { el.click(); } }>"📎"</button>
+            on:click=move |_| { if let Some(el) = input.get_untracked() { el.click(); } }>
+            // A paperclip, drawn (no emoji font needed).
+            <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path d="M21 11.5 12.5 20a5 5 0 0 1-7-7L14 4.5a3.3 3.3 0 0 1 4.7 4.7L10.2 17.7a1.7 1.7 0 0 1-2.4-2.4L15.5 7.6"
+                fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/></svg>
+        </button>
     }
 }
 

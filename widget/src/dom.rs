@@ -246,6 +246,23 @@ fn field_error(t: &'static crate::i18n::Strings, kind: FieldKind, input: &Elemen
 }
 
 /// One thumb, drawn once; "not helpful" is the same thumb turned over (CSS).
+/// A 16 px line icon (`d`: one SVG path on a 24 × 24 grid) in `el`, in the text's colour:
+/// drawn, not a glyph, so it shows where no emoji font is installed.
+pub fn icon(el: &Element, d: &str) {
+    let Some(doc) = el.owner_document() else { return };
+    let ns = Some("http://www.w3.org/2000/svg");
+    if let (Ok(svg), Ok(path)) = (doc.create_element_ns(ns, "svg"), doc.create_element_ns(ns, "path")) {
+        for (k, v) in [("viewBox", "0 0 24 24"), ("width", "16"), ("height", "16"), ("aria-hidden", "true")] {
+            set(&svg, k, v);
+        }
+        for (k, v) in [("d", d), ("fill", "none"), ("stroke", "currentColor"), ("stroke-width", "2"), ("stroke-linejoin", "round"), ("stroke-linecap", "round")] {
+            set(&path, k, v);
+        }
+        let _ = svg.append_child(&path);
+        let _ = el.append_child(&svg);
+    }
+}
+
 const THUMB: &str = "M7 10v12M15 5.9 14 10h5.8a2 2 0 0 1 2 2.3l-1.4 8a2 2 0 0 1-2 1.7H7V10l4-8a3 3 0 0 1 3 3.9z";
 
 /// "Was this helpful?" with two toggle buttons; the pressed one follows `ui.feedback`.
@@ -262,21 +279,7 @@ fn feedback(parent: &Element, sess: Sess, seq: u64) {
         let b = add(&group, "button", class);
         set(&b, "type", "button");
         set(&b, "aria-label", label);
-        if let Some(doc) = b.owner_document() {
-            let ns = Some("http://www.w3.org/2000/svg");
-            if let (Ok(svg), Ok(path)) = (doc.create_element_ns(ns, "svg"), doc.create_element_ns(ns, "path")) {
-                for (k, v) in [("viewBox", "0 0 24 24"), ("width", "16"), ("height", "16"), ("aria-hidden", "true")] {
-                    set(&svg, k, v);
-                }
-                for (k, v) in
-                    [("d", THUMB), ("fill", "none"), ("stroke", "currentColor"), ("stroke-width", "2"), ("stroke-linejoin", "round")]
-                {
-                    set(&path, k, v);
-                }
-                let _ = svg.append_child(&path);
-                let _ = b.append_child(&svg);
-            }
-        }
+        icon(&b, THUMB);
         on(&b, "click", move |_| {
             ui.feedback.update(|f| {
                 f.retain(|(s, _)| *s != seq);

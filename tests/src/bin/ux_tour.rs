@@ -43,9 +43,21 @@ async fn main() {
     let rules = format!("--host-resolver-rules={}", site.resolver_rule());
     eprintln!("screenshots:");
 
-    // 1, 8: an answer with a citation and a code block, then the citation opened.
+    // 0: the questions the demo page suggests (web/demo.html), asked as a stranger would.
     let v = Browser::start_with(1024, 900, std::slice::from_ref(&rules)).await;
     v.client.goto(&w.base()).await.unwrap();
+    let widget = v.open_widget().await;
+    let suggested = ["How do I embed the widget?", "What happens when I ask for a human?", "How are operator passwords stored?"];
+    for (i, q) in suggested.iter().enumerate() {
+        v.ask(&widget, q).await;
+        eventually("an answer", || async { (bot_answers(&v).await == i + 1).then_some(()) }).await;
+        shot(&v, &prefix, &format!("00-suggested-{}", i + 1)).await;
+    }
+    v.js("localStorage.clear();", vec![]).await;
+
+    // 1, 8: an answer with a citation and a code block, then the citation opened.
+    v.client.goto(&w.base()).await.unwrap();
+    v.js("localStorage.clear(); location.reload();", vec![]).await;
     let widget = v.open_widget().await;
     v.ask(&widget, "How do I embed the widget with a script tag?").await;
     eventually("an answer", || async { (bot_answers(&v).await == 1).then_some(()) }).await;

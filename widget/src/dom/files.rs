@@ -78,7 +78,8 @@ pub fn composer(form: &Element, session: Rc<Session>) {
     button.set_class_name("attach");
     set(&button, "type", "button");
     set(&button, "aria-label", session.t.attach);
-    add_text(&button, "📎");
+    // A paperclip.
+    super::icon(&button, "M21 11.5 12.5 20a5 5 0 0 1-7-7L14 4.5a3.3 3.3 0 0 1 4.7 4.7L10.2 17.7a1.7 1.7 0 0 1-2.4-2.4L15.5 7.6");
     let _ = form.insert_before(&input, form.first_child().as_ref());
     let _ = form.insert_before(&button, input.next_sibling().as_ref());
     let picker: web_sys::HtmlElement = input.clone().unchecked_into();
