@@ -8,7 +8,6 @@
 
 use anyhow::Result;
 use baton_shared::config::SiteConfig;
-use baton_shared::conversation::handoff_reason_key;
 use baton_shared::engine::handoff_classifier::CLASSES;
 use baton_shared::handoff::{self, Learned, Turns};
 use std::path::Path;
@@ -42,7 +41,7 @@ pub fn run(config_path: Option<&Path>, classifier: Option<&Path>, model: Option<
     crate::jsonl::map_stdin(r#"{"id": …, "message": "…"}"#, |l: Line| {
         let a = handoff::assess(&l.message, &Turns::default(), &config.handoff, Some(learned));
         let (trigger, evidence) = match a.handoff {
-            Some(h) => (handoff_reason_key(h.reason), h.evidence),
+            Some(h) => (h.reason.key(), h.evidence),
             None => ("none", Vec::new()),
         };
         let p = a.prediction.expect("the classifier is loaded");

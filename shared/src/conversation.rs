@@ -619,7 +619,7 @@ fn push(state: &mut ConversationState, events: &mut Vec<EventKind>, kind: EventK
 /// a form (the email form when nobody is online and no email is known yet).
 fn handoff_event(state: &ConversationState, handoff: Handoff, ctx: &Ctx<'_>, just_shown: &[String]) -> EventKind {
     let briefing = state.briefing(&handoff);
-    let reason = handoff_reason_key(handoff.reason);
+    let reason = handoff.reason.key();
     // Not the form a keyword in this very message has just asked for.
     let configured =
         |trigger: &str| ctx.config.actions.iter().find(|a| a.on_handoff.iter().any(|r| r == trigger) && !just_shown.contains(&a.id));
@@ -660,19 +660,6 @@ pub fn handoff_notice(lang: Lang, operators_online: bool, email: Option<&str>, r
 
 fn already_collected(state: &ConversationState, a: &ActionConfig) -> bool {
     a.fields.iter().filter(|f| f.required).all(|f| state.fields.contains_key(&f.name)) && a.fields.iter().any(|f| f.required)
-}
-
-/// The snake_case name of a reason, as used in config (`on_handoff = ["keyword"]`).
-pub fn handoff_reason_key(r: HandoffReason) -> &'static str {
-    match r {
-        HandoffReason::ExplicitRequest => "explicit_request",
-        HandoffReason::Button => "button",
-        HandoffReason::Keyword => "keyword",
-        HandoffReason::LowConfidence => "low_confidence",
-        HandoffReason::RepeatedLowConfidence => "repeated_low_confidence",
-        HandoffReason::Frustration => "frustration",
-        HandoffReason::Urgent => "urgent",
-    }
 }
 
 /// An action's form as the visitor is sent it: title and labels in their language.
@@ -1171,7 +1158,7 @@ mod tests {
         let Some(EventKind::HandoffRequested { handoff, briefing, .. }) = events.last() else { panic!() };
         assert_eq!(handoff.reason, HandoffReason::Urgent);
         assert!(briefing.summary.starts_with("Urgent: an incident: “Is the inbox down? Nothing loads”"), "{}", briefing.summary);
-        assert_eq!(handoff_reason_key(handoff.reason), "urgent");
+        assert_eq!(handoff.reason.key(), "urgent");
     }
 
     fn kinds(events: &[EventKind]) -> Vec<&'static str> {

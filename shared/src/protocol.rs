@@ -354,6 +354,19 @@ pub enum HandoffReason {
 }
 
 impl HandoffReason {
+    /// The snake_case name, as in JSON and in `baton.toml` (`on_handoff = ["keyword"]`).
+    pub fn key(self) -> &'static str {
+        match self {
+            HandoffReason::ExplicitRequest => "explicit_request",
+            HandoffReason::Button => "button",
+            HandoffReason::Keyword => "keyword",
+            HandoffReason::LowConfidence => "low_confidence",
+            HandoffReason::RepeatedLowConfidence => "repeated_low_confidence",
+            HandoffReason::Frustration => "frustration",
+            HandoffReason::Urgent => "urgent",
+        }
+    }
+
     /// Operator-facing words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -1250,6 +1263,14 @@ pub struct WebhookLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_key_is_its_json_name() {
+        use HandoffReason::*;
+        for r in [ExplicitRequest, Button, Keyword, LowConfidence, RepeatedLowConfidence, Frustration, Urgent] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.key(), "{r:?}");
+        }
+    }
 
     #[test]
     fn client_frames_read_as_documented() {

@@ -197,19 +197,6 @@ fn groups(map: BTreeMap<String, (String, Vec<u8>)>) -> Vec<ScoreGroup> {
     out
 }
 
-/// A reason's snake_case name, as in JSON and `baton.toml`.
-fn reason_key(r: HandoffReason) -> &'static str {
-    match r {
-        HandoffReason::ExplicitRequest => "explicit_request",
-        HandoffReason::Button => "button",
-        HandoffReason::Keyword => "keyword",
-        HandoffReason::LowConfidence => "low_confidence",
-        HandoffReason::RepeatedLowConfidence => "repeated_low_confidence",
-        HandoffReason::Frustration => "frustration",
-        HandoffReason::Urgent => "urgent",
-    }
-}
-
 /// Aggregates the ratings given in `[since, until)` of the conversations in `rows`.
 pub fn compute<'a>(rows: impl Iterator<Item = &'a Folded>, since: i64, until: i64) -> Satisfaction {
     let day_of = |at: i64| at.div_euclid(DAY_MS) * DAY_MS;
@@ -233,7 +220,7 @@ pub fn compute<'a>(rows: impl Iterator<Item = &'a Folded>, since: i64, until: i6
         };
         by_operator.entry(key).or_insert_with(|| (name, Vec::new())).1.push(r.score);
         let (key, name) = match r.reason {
-            Some(reason) => (reason_key(reason).to_string(), reason.describe().to_string()),
+            Some(reason) => (reason.key().to_string(), reason.describe().to_string()),
             None => (String::new(), "No handoff".to_string()),
         };
         by_reason.entry(key).or_insert_with(|| (name, Vec::new())).1.push(r.score);
