@@ -6,12 +6,24 @@
 //!
 //! (`BATON_ROOT=DIR` points it at another build, e.g. an older one, for "before".)
 
-use baton_tests::browser::{eventually, Browser};
+use baton_tests::browser::{within, Browser};
 use baton_tests::host::{host_page, HostSite};
 use baton_tests::*;
 use fantoccini::Locator;
 use serde_json::json;
 use std::time::Duration;
+
+/// Waits for a state like the tests do, but a tour goes on when it never comes (an older build,
+/// "before", may not have it): the screenshot then shows what there is instead.
+async fn settle<F, Fut>(what: &str, f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<()>>,
+{
+    if within(Duration::from_secs(15), f).await.is_none() {
+        eprintln!("  (never saw: {what})");
+    }
+}
 
 async fn shot(b: &Browser, prefix: &str, name: &str) {
     b.screenshot(&format!("{prefix}-{name}")).await;
@@ -32,7 +44,7 @@ async fn bot_answers(b: &Browser) -> usize {
 
 /// Waits (bounded) until the widget's text contains `want`.
 async fn until(b: &Browser, want: &str) {
-    eventually(want, || async { widget_text(b).await.contains(want).then_some(()) }).await;
+    settle(want, || async { widget_text(b).await.contains(want).then_some(()) }).await;
 }
 
 #[tokio::main]
@@ -50,7 +62,7 @@ async fn main() {
     let suggested = ["How do I embed the widget?", "What happens when I ask for a human?", "How are operator passwords stored?"];
     for (i, q) in suggested.iter().enumerate() {
         v.ask(&widget, q).await;
-        eventually("an answer", || async { (bot_answers(&v).await == i + 1).then_some(()) }).await;
+        settle("an answer", || async { (bot_answers(&v).await == i + 1).then_some(()) }).await;
         shot(&v, &prefix, &format!("00-suggested-{}", i + 1)).await;
     }
     v.js("localStorage.clear();", vec![]).await;
@@ -60,10 +72,10 @@ async fn main() {
     v.js("localStorage.clear(); location.reload();", vec![]).await;
     let widget = v.open_widget().await;
     v.ask(&widget, "How do I embed the widget with a script tag?").await;
-    eventually("an answer", || async { (bot_answers(&v).await == 1).then_some(()) }).await;
+    settle("an answer", || async { (bot_answers(&v).await == 1).then_some(()) }).await;
     shot(&v, &prefix, "08-code-in-the-panel").await;
     v.ask(&widget, "How are operator passwords stored?").await;
-    eventually("an answer", || async { (bot_answers(&v).await == 2).then_some(()) }).await;
+    settle("an answer", || async { (bot_answers(&v).await == 2).then_some(()) }).await;
     shot(&v, &prefix, "01-answer-with-citation").await;
     let href = v
         .js("const a = [...document.querySelector('[data-baton]').shadowRoot.querySelectorAll('.sources a')].pop(); return a ? a.href : null;", vec![])
@@ -78,7 +90,7 @@ async fn main() {
     v.js("localStorage.clear(); location.reload();", vec![]).await;
     let widget = v.open_widget().await;
     v.ask(&widget, "The widget crashes on my page, I think it's a bug").await;
-    eventually("the handoff", || async { (v.texts("form.form").await.len() >= 1).then_some(()) }).await;
+    settle("the handoff", || async { (v.texts("form.form").await.len() >= 1).then_some(()) }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     shot(&v, &prefix, "03-offline-forms").await;
     // "Talk to a human" again while waiting.
@@ -140,9 +152,9 @@ async fn main() {
     g.client.goto(&site.url("/de.html")).await.unwrap();
     let gw = g.open_widget().await;
     g.ask(&gw, "Wie hoch ist der Mount Everest?").await;
-    eventually("an answer", || async { (bot_answers(&g).await == 1).then_some(()) }).await;
+    settle("an answer", || async { (bot_answers(&g).await == 1).then_some(()) }).await;
     gw.find(Locator::Css(".human")).await.unwrap().click().await.unwrap();
-    eventually("the handoff form", || async { (g.texts("form.form").await.len() >= 1).then_some(()) }).await;
+    settle("the handoff form", || async { (g.texts("form.form").await.len() >= 1).then_some(()) }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     shot(&g, &prefix, "07-german-visitor").await;
 
