@@ -62,7 +62,11 @@ pub fn load_config(path: &Path) -> Result<SiteConfig> {
 pub fn site_classifier(config: &SiteConfig, config_path: Option<&Path>, model: &Model) -> Result<HandoffClassifier> {
     let base = crate::model::load_classifier(None)?;
     if base.model_id != model.id {
-        bail!("the bundled handoff classifier was trained on model {:?}, not {:?}: retrain it with `index-builder handoff train --model …`", base.model_id, model.id);
+        bail!(
+            "the bundled handoff classifier was trained on model {:?}, not {:?}: retrain it with `index-builder handoff train --model …`",
+            base.model_id,
+            model.id
+        );
     }
     let file = config.handoff.examples.trim();
     if file.is_empty() {

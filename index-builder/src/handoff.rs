@@ -327,11 +327,16 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
             }
         })?);
     }
-    let extra_files: Vec<String> =
-        opts.extra.iter().map(|f| f.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string()).collect();
+    let extra_files: Vec<String> = opts.extra.iter().map(|f| f.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string()).collect();
     let train: Vec<&Row> = rows.iter().filter(|r| r.part == Part::Train).collect();
     let tune: Vec<&Row> = rows.iter().filter(|r| r.part == Part::Tune).collect();
-    eprintln!("{} rows: {} train, {} tune, {} held out (not read)", rows.len(), train.len(), tune.len(), rows.len() - train.len() - tune.len());
+    eprintln!(
+        "{} rows: {} train, {} tune, {} held out (not read)",
+        rows.len(),
+        train.len(),
+        tune.len(),
+        rows.len() - train.len() - tune.len()
+    );
     let train_rows: Vec<Row> = train.iter().map(|r| (*r).clone()).collect();
     let tune_rows: Vec<Row> = tune.iter().map(|r| (*r).clone()).collect();
     let xs = inputs(model, &train_rows);
@@ -343,8 +348,7 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
         counts[r.class.index()] += 1;
     }
     let total: usize = counts.iter().sum();
-    let class_w: Vec<f32> =
-        counts.iter().map(|&c| ((total as f32) / (4.0 * c.max(1) as f32)).powf(opts.balance)).collect();
+    let class_w: Vec<f32> = counts.iter().map(|&c| ((total as f32) / (4.0 * c.max(1) as f32)).powf(opts.balance)).collect();
     let weights: Vec<f32> = train_rows
         .iter()
         .map(|r| {
@@ -375,7 +379,12 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
             let (l2, lr_now) = (opts.l2, lr);
             adam.step(net.params(), &g, lr_now, l2);
         }
-        let c = net.classifier(&model.id, model.dims as usize, Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 }, String::new());
+        let c = net.classifier(
+            &model.id,
+            model.dims as usize,
+            Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 },
+            String::new(),
+        );
         let probs: Vec<[f32; 4]> = tx.iter().map(|x| c.network(x)).collect();
         let f1 = macro_f1(&tune_rows, &probs, |p, _| argmax(p));
         eprintln!("epoch {epoch:>2}: loss {:.4}, tune macro-F1 (argmax) {f1:.4}", loss / order.len() as f32 * batch as f32 / batch as f32);
@@ -388,7 +397,12 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
     eprintln!("best epoch {epoch} (tune macro-F1 {f1:.4})");
     {
         // How well the network fits Baton's own examples (it should, nearly all).
-        let c = net.classifier(&model.id, model.dims as usize, Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 }, String::new());
+        let c = net.classifier(
+            &model.id,
+            model.dims as usize,
+            Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 },
+            String::new(),
+        );
         let own: Vec<usize> = (0..train_rows.len()).filter(|&i| extra_files.contains(&train_rows[i].file)).collect();
         let right = own.iter().filter(|&&i| argmax(&c.network(&xs[i])) == train_rows[i].class).count();
         eprintln!("docs-chat examples fitted: {right}/{}", own.len());
@@ -397,7 +411,8 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
     // Thresholds on the tune split: the best macro-F1 whose explicit-request precision on the
     // tune look-alikes (and true requests) stays at or above the bar.
     // The decision is the bot's (`handoff::combine`): the precise rules, then the classifier.
-    let c = net.classifier(&model.id, model.dims as usize, Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 }, String::new());
+    let c =
+        net.classifier(&model.id, model.dims as usize, Thresholds { explicit_request: 0.5, urgent: 0.5, frustration: 0.5 }, String::new());
     let probs: Vec<[f32; 4]> = tx.iter().map(|x| c.network(x)).collect();
     let rules: Vec<handoff::RuleVerdicts> = tune_rows.par_iter().map(|r| handoff::rule_verdicts(&r.text)).collect();
     // The choice: the best macro-F1 on the public tune rows, within `public_slack` of which the
@@ -426,7 +441,12 @@ pub fn train(opts: &TrainOptions, model: &Model) -> Result<()> {
             for &tu in &grid {
                 for &tf in &grid {
                     let pred = |p: &[f32; 4], i: usize| said(p, i, (te, tu, tf));
-                    candidates.push((score(&pred, false), score(&pred, true), Thresholds { explicit_request: te, urgent: tu, frustration: tf }, floor));
+                    candidates.push((
+                        score(&pred, false),
+                        score(&pred, true),
+                        Thresholds { explicit_request: te, urgent: tu, frustration: tf },
+                        floor,
+                    ));
                 }
             }
         }
@@ -625,7 +645,10 @@ pub fn bench(opts: &BenchOptions, model: &Model, classifier: &HandoffClassifier)
         eprintln!("mean µs: lexical {:.1}", time(&|t| drop(std::hint::black_box(handoff::lexical_features(t).to_vec()))));
         eprintln!("mean µs: explicit rules {:.1}", time(&|t| drop(handoff::explicit_request(t, &[]))));
         eprintln!("mean µs: frustration rules {:.1}", time(&|t| drop(handoff::frustration_signals(t, &[]))));
-        eprintln!("mean µs: network {:.1}", time(&|t| drop(std::hint::black_box(classifier.network(&HandoffClassifier::inputs(model, t)).to_vec()))));
+        eprintln!(
+            "mean µs: network {:.1}",
+            time(&|t| drop(std::hint::black_box(classifier.network(&HandoffClassifier::inputs(model, t)).to_vec())))
+        );
         eprintln!("mean µs: assess {:.1}", time(&|t| drop(handoff::assess(t, &turns, &config, Some(learned)))));
     }
     if std::env::var_os("BATON_SLOWEST").is_some() {
@@ -671,7 +694,10 @@ pub fn bench(opts: &BenchOptions, model: &Model, classifier: &HandoffClassifier)
             c.accuracy(),
             la_precision.map(|p| format!("{p:.3}")).unwrap_or("n/a".into()),
         );
-        println!("  {:>17} | {:>16}{:>16}{:>16}{:>16} | precision recall", "label \\ decision", "explicit_request", "urgent", "frustration", "none");
+        println!(
+            "  {:>17} | {:>16}{:>16}{:>16}{:>16} | precision recall",
+            "label \\ decision", "explicit_request", "urgent", "frustration", "none"
+        );
         let mut per_class = serde_json::Map::new();
         for (ci, class) in CLASSES.iter().enumerate() {
             if c.support(ci) == 0 && c.predicted(ci) == 0 {
@@ -710,7 +736,12 @@ pub fn bench(opts: &BenchOptions, model: &Model, classifier: &HandoffClassifier)
     }
     let all: Vec<usize> = (0..rows.len()).collect();
     let overall = report("overall", &all);
-    println!("latency of one triage (rules + embedding + classifier), native, one thread: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs", pct(0.5), pct(0.9), pct(0.99));
+    println!(
+        "latency of one triage (rules + embedding + classifier), native, one thread: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99)
+    );
     let out = json!({
         "bench": "triage",
         "data": "../shared/bench/handoff/*.jsonl, held-out part (xxh3(text) % 100 >= 70)",

@@ -30,9 +30,8 @@ pub fn load_classifier(path: Option<&Path>) -> Result<HandoffClassifier> {
         }
         None => BUNDLED_CLASSIFIER,
     };
-    HandoffClassifier::from_bytes(data).map_err(|e| {
-        anyhow::anyhow!("handoff classifier {}: {e}", path.map(|p| p.display().to_string()).unwrap_or("(bundled)".into()))
-    })
+    HandoffClassifier::from_bytes(data)
+        .map_err(|e| anyhow::anyhow!("handoff classifier {}: {e}", path.map(|p| p.display().to_string()).unwrap_or("(bundled)".into())))
 }
 
 pub fn load(path: Option<&Path>) -> Result<Model> {

@@ -156,7 +156,8 @@ fn the_sites_own_examples_are_used_and_checked_line_by_line() {
     std::fs::write(&config, "site = \"shop\"\n[handoff]\nexamples = \"handoff-examples.jsonl\"\n").unwrap();
     let examples = dir.path().join("handoff-examples.jsonl");
     std::fs::write(&examples, "{\"text\": \"the nightly sync to Salesforce didn't run\", \"label\": \"urgent\"}\n").unwrap();
-    let input = "{\"id\": 1, \"message\": \"The nightly Salesforce sync did not run\"}\n{\"id\": 2, \"message\": \"How do I add a locale?\"}\n";
+    let input =
+        "{\"id\": 1, \"message\": \"The nightly Salesforce sync did not run\"}\n{\"id\": 2, \"message\": \"How do I add a locale?\"}\n";
     let (ok, stdout, stderr) = triage(&["--config", config.to_str().unwrap()], input);
     assert!(ok, "{stderr}");
     let out: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

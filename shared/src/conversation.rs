@@ -1122,7 +1122,11 @@ mod tests {
         let Some(EventKind::HandoffRequested { handoff, briefing, .. }) = events.last() else { panic!("{events:?}") };
         assert_eq!(handoff.reason, HandoffReason::Frustration);
         assert_eq!(handoff.evidence, ["wrote again after a thumbs-down on the answer"]);
-        assert!(briefing.summary.starts_with("Visitor seems frustrated: “where are they kept then?” (wrote again after a thumbs-down"), "{}", briefing.summary);
+        assert!(
+            briefing.summary.starts_with("Visitor seems frustrated: “where are they kept then?” (wrote again after a thumbs-down"),
+            "{}",
+            briefing.summary
+        );
         // A thumbs-up changes nothing: the bot answers the next question.
         let mut s = state();
         run(&mut s, &Actor::Visitor, say("how are passwords stored?"), &ok);
@@ -1139,11 +1143,17 @@ mod tests {
         run(&mut s, &Actor::Visitor, say("How do I reset my password?"), &ok);
         let events = run(&mut s, &Actor::Visitor, say("how do I reset my password"), &ok);
         let Some(EventKind::HandoffRequested { handoff, .. }) = events.last() else { panic!("{events:?}") };
-        assert_eq!((handoff.reason, handoff.evidence.as_slice()), (HandoffReason::Frustration, &["asked the same question again after an answer".to_string()][..]));
+        assert_eq!(
+            (handoff.reason, handoff.evidence.as_slice()),
+            (HandoffReason::Frustration, &["asked the same question again after an answer".to_string()][..])
+        );
         let mut s = state();
         run(&mut s, &Actor::Visitor, say("How do I reset my password?"), &ok);
         let events = run(&mut s, &Actor::Visitor, say("I did that and it still fails"), &ok);
-        assert!(matches!(events.last(), Some(EventKind::HandoffRequested { handoff, .. }) if handoff.reason == HandoffReason::Frustration), "{events:?}");
+        assert!(
+            matches!(events.last(), Some(EventKind::HandoffRequested { handoff, .. }) if handoff.reason == HandoffReason::Frustration),
+            "{events:?}"
+        );
         // Before any answer, the same words are a question like any other.
         let mut s = state();
         assert_eq!(kinds(&run(&mut s, &Actor::Visitor, say("I did that and it still fails"), &ok)), ["visitor_message", "bot_answer"]);

@@ -397,8 +397,22 @@ fn person_at(words: &[String], i: usize) -> Option<usize> {
 /// Words that ask for a way to reach someone later, not for a person now: "what's the number
 /// to contact customer service?", "what hours can I reach support?".
 const CONTACT_DETAILS: &[&str] = &[
-    "number", "phone", "telephone", "email", "mail", "address", "hours", "hour", "time", "schedule", "opening", "open",
-    "timetable", "fax", "free", "toll",
+    "number",
+    "phone",
+    "telephone",
+    "email",
+    "mail",
+    "address",
+    "hours",
+    "hour",
+    "time",
+    "schedule",
+    "opening",
+    "open",
+    "timetable",
+    "fax",
+    "free",
+    "toll",
 ];
 
 /// Whether the words before `verb` in a clause make it about someone else ("can visitors
@@ -427,7 +441,9 @@ fn not_a_request(words: &[String], verb: usize) -> bool {
     // don't know how to talk to a person" (the negation is the knowing's).
     let negation = (verb.saturating_sub(4)..verb).rev().find(|&i| matches!(before[i].as_str(), "dont" | "never" | "not" | "without"));
     negation.is_some_and(|i| {
-        !before[i + 1..].iter().any(|w| matches!(w.as_str(), "know" | "understand" | "see" | "find" | "sure" | "why" | "how" | "where" | "what"))
+        !before[i + 1..]
+            .iter()
+            .any(|w| matches!(w.as_str(), "know" | "understand" | "see" | "find" | "sure" | "why" | "how" | "where" | "what"))
     }) || find_str(before, "no need").is_some()
 }
 
@@ -837,57 +853,205 @@ const LEXICONS: &[Lexicon] = &[
     Lexicon {
         language: "es",
         person: &[
-            "persona", "humano", "humana", "agente", "asesor", "asesora", "operador", "operadora", "representante", "alguien",
-            "empleado", "empleada", "ejecutivo", "ejecutiva", "encargado", "encargada", "tecnico", "tecnica",
+            "persona",
+            "humano",
+            "humana",
+            "agente",
+            "asesor",
+            "asesora",
+            "operador",
+            "operadora",
+            "representante",
+            "alguien",
+            "empleado",
+            "empleada",
+            "ejecutivo",
+            "ejecutiva",
+            "encargado",
+            "encargada",
+            "tecnico",
+            "tecnica",
         ],
         talk: &[
-            "hablar", "hable", "hablo", "charlar", "chatear", "atender", "atienda", "atiende", "atenderme", "comunicar",
-            "comunicarme", "comuniqueme", "contactar", "contactarme", "contacto", "pasar", "pasame", "paseme", "pasarme",
-            "transferir", "transfiera", "transfierame", "transfiereme", "conectar", "conecteme", "conectame", "llamar",
-            "llameme", "llamame",
+            "hablar",
+            "hable",
+            "hablo",
+            "charlar",
+            "chatear",
+            "atender",
+            "atienda",
+            "atiende",
+            "atenderme",
+            "comunicar",
+            "comunicarme",
+            "comuniqueme",
+            "contactar",
+            "contactarme",
+            "contacto",
+            "pasar",
+            "pasame",
+            "paseme",
+            "pasarme",
+            "transferir",
+            "transfiera",
+            "transfierame",
+            "transfiereme",
+            "conectar",
+            "conecteme",
+            "conectame",
+            "llamar",
+            "llameme",
+            "llamame",
         ],
         want: &["quiero", "quisiera", "necesito", "prefiero", "preferiria", "deseo", "pido"],
-        about: &["pasa", "sucede", "ocurre", "funciona", "usuarios", "clientes", "visitantes", "configurar", "configuro", "rol", "permisos"],
+        about: &[
+            "pasa",
+            "sucede",
+            "ocurre",
+            "funciona",
+            "usuarios",
+            "clientes",
+            "visitantes",
+            "configurar",
+            "configuro",
+            "rol",
+            "permisos",
+        ],
         no_bot: &["no quiero * bot", "no quiero * robot", "no quiero * maquina", "nada de bots"],
         markers: &[
-            "una", "quiero", "puedo", "puede", "hablar", "por", "favor", "el", "los", "las", "necesito", "alguien", "persona",
-            "con", "me", "un", "quisiera", "podria", "usted", "atender", "humano",
+            "una", "quiero", "puedo", "puede", "hablar", "por", "favor", "el", "los", "las", "necesito", "alguien", "persona", "con", "me",
+            "un", "quisiera", "podria", "usted", "atender", "humano",
         ],
     },
     Lexicon {
         language: "fr",
         person: &[
-            "personne", "humain", "humaine", "agent", "conseiller", "conseillere", "operateur", "operatrice", "representant",
-            "representante", "quelquun", "employe", "employee", "technicien", "technicienne", "interlocuteur",
+            "personne",
+            "humain",
+            "humaine",
+            "agent",
+            "conseiller",
+            "conseillere",
+            "operateur",
+            "operatrice",
+            "representant",
+            "representante",
+            "quelquun",
+            "employe",
+            "employee",
+            "technicien",
+            "technicienne",
+            "interlocuteur",
         ],
         talk: &[
-            "parler", "discuter", "joindre", "contacter", "passer", "passez", "relation", "transferer", "transferez", "appeler",
-            "rappeler", "rappelez", "rappelle",
+            "parler",
+            "discuter",
+            "joindre",
+            "contacter",
+            "passer",
+            "passez",
+            "relation",
+            "transferer",
+            "transferez",
+            "appeler",
+            "rappeler",
+            "rappelez",
+            "rappelle",
         ],
         want: &["veux", "voudrais", "souhaite", "souhaiterais", "besoin", "aimerais", "prefere", "prefererais", "demande"],
         about: &["arrive", "fonctionne", "utilisateurs", "clients", "visiteurs", "configurer", "role", "permissions", "quand"],
         no_bot: &["pas * bot", "pas * robot", "plus * bot", "plus * robot"],
         markers: &[
-            "je", "une", "avec", "parler", "veux", "voudrais", "moi", "suis", "pas", "svp", "quelquun", "besoin", "vous", "un",
-            "puis", "aimerais", "humain", "conseiller",
+            "je",
+            "une",
+            "avec",
+            "parler",
+            "veux",
+            "voudrais",
+            "moi",
+            "suis",
+            "pas",
+            "svp",
+            "quelquun",
+            "besoin",
+            "vous",
+            "un",
+            "puis",
+            "aimerais",
+            "humain",
+            "conseiller",
         ],
     },
     Lexicon {
         language: "de",
         person: &[
-            "mensch", "menschen", "person", "mitarbeiter", "mitarbeiterin", "berater", "beraterin", "agent", "agenten", "jemand",
-            "jemandem", "jemanden", "kundenservice", "kundendienst", "ansprechpartner", "ansprechpartnerin",
+            "mensch",
+            "menschen",
+            "person",
+            "mitarbeiter",
+            "mitarbeiterin",
+            "berater",
+            "beraterin",
+            "agent",
+            "agenten",
+            "jemand",
+            "jemandem",
+            "jemanden",
+            "kundenservice",
+            "kundendienst",
+            "ansprechpartner",
+            "ansprechpartnerin",
         ],
         talk: &[
-            "sprechen", "reden", "chatten", "verbinden", "verbinde", "verbindet", "weiterleiten", "erreichen", "erreiche",
-            "kontaktieren", "kontaktiere", "anrufen", "zuruckrufen",
+            "sprechen",
+            "reden",
+            "chatten",
+            "verbinden",
+            "verbinde",
+            "verbindet",
+            "weiterleiten",
+            "erreichen",
+            "erreiche",
+            "kontaktieren",
+            "kontaktiere",
+            "anrufen",
+            "zuruckrufen",
         ],
         want: &["mochte", "brauche", "hatte", "wurde", "bitte"],
-        about: &["passiert", "geschieht", "funktioniert", "benutzer", "nutzer", "kunden", "besucher", "einrichten", "konfigurieren", "rolle"],
+        about: &[
+            "passiert",
+            "geschieht",
+            "funktioniert",
+            "benutzer",
+            "nutzer",
+            "kunden",
+            "besucher",
+            "einrichten",
+            "konfigurieren",
+            "rolle",
+        ],
         no_bot: &["kein bot", "keinen bot", "kein chatbot", "keinen chatbot", "keinen roboter", "kein roboter"],
         markers: &[
-            "ich", "mit", "einem", "einer", "einen", "bitte", "mich", "sprechen", "mochte", "kann", "nicht", "und", "jemandem",
-            "menschen", "mensch", "mitarbeiter", "kein", "keinen", "sie", "wir",
+            "ich",
+            "mit",
+            "einem",
+            "einer",
+            "einen",
+            "bitte",
+            "mich",
+            "sprechen",
+            "mochte",
+            "kann",
+            "nicht",
+            "und",
+            "jemandem",
+            "menschen",
+            "mensch",
+            "mitarbeiter",
+            "kein",
+            "keinen",
+            "sie",
+            "wir",
         ],
     },
 ];
@@ -943,8 +1107,29 @@ const ABOUT_THE_LABEL: &[&str] = &["mark", "tag", "label", "flag", "marked", "ta
 /// After a keyword these make it a name in the product, not the visitor's situation: "the
 /// refund field", "the urgent tag".
 const NAMING_AFTER: &[&str] = &[
-    "field", "fields", "column", "columns", "tag", "tags", "label", "labels", "attribute", "property", "key", "parameter", "param",
-    "flag", "flags", "status", "priority", "level", "option", "setting", "filter", "view", "queue",
+    "field",
+    "fields",
+    "column",
+    "columns",
+    "tag",
+    "tags",
+    "label",
+    "labels",
+    "attribute",
+    "property",
+    "key",
+    "parameter",
+    "param",
+    "flag",
+    "flags",
+    "status",
+    "priority",
+    "level",
+    "option",
+    "setting",
+    "filter",
+    "view",
+    "queue",
 ];
 
 /// The first configured keyword in a message: whole words (or the plural), multi-word keywords
@@ -1164,17 +1349,70 @@ pub const LEXICAL_FEATURES: [&str; LEXICAL_LEN] = [
 ];
 
 const CONTACT_VERBS: &[&str] = &[
-    "talk", "talking", "speak", "speaking", "chat", "chatting", "contact", "reach", "connect", "connected", "transfer",
-    "transferred", "call", "escalate", "escalated", "message", "phone", "forward", "forwarded",
+    "talk",
+    "talking",
+    "speak",
+    "speaking",
+    "chat",
+    "chatting",
+    "contact",
+    "reach",
+    "connect",
+    "connected",
+    "transfer",
+    "transferred",
+    "call",
+    "escalate",
+    "escalated",
+    "message",
+    "phone",
+    "forward",
+    "forwarded",
 ];
-const QUESTION_START: &[&str] =
-    &["how", "what", "why", "when", "where", "which", "who", "does", "do", "did", "is", "are", "was", "can", "could", "will", "would", "should", "may"];
+const QUESTION_START: &[&str] = &[
+    "how", "what", "why", "when", "where", "which", "who", "does", "do", "did", "is", "are", "was", "can", "could", "will", "would",
+    "should", "may",
+];
 /// Words of a question about the product or its settings rather than a wish.
 const ABOUT_PRODUCT: &[&str] = &[
-    "happens", "happen", "happened", "works", "configure", "configured", "setup", "create", "add", "enable", "disable",
-    "role", "roles", "permission", "permissions", "setting", "settings", "feature", "docs", "documentation", "api", "field",
-    "option", "options", "button", "widget", "handoff", "inbox", "assign", "assigned", "notify", "notification", "routing",
-    "answered", "staffed", "rename", "customize", "customise",
+    "happens",
+    "happen",
+    "happened",
+    "works",
+    "configure",
+    "configured",
+    "setup",
+    "create",
+    "add",
+    "enable",
+    "disable",
+    "role",
+    "roles",
+    "permission",
+    "permissions",
+    "setting",
+    "settings",
+    "feature",
+    "docs",
+    "documentation",
+    "api",
+    "field",
+    "option",
+    "options",
+    "button",
+    "widget",
+    "handoff",
+    "inbox",
+    "assign",
+    "assigned",
+    "notify",
+    "notification",
+    "routing",
+    "answered",
+    "staffed",
+    "rename",
+    "customize",
+    "customise",
 ];
 const FIRST_PERSON: &[&str] = &["i", "me", "my", "mine", "we", "us", "our", "im", "ive", "id", "ill", "myself"];
 const SECOND_PERSON: &[&str] = &["you", "your", "youre", "yours", "u", "ur", "youve"];
@@ -1186,16 +1424,85 @@ const URGENCY: &[&str] =
     &["urgent", "urgently", "asap", "emergency", "immediately", "critical", "quickly", "hurry", "priority", "blocker", "blocking"];
 /// Something stopped, broke, disappeared or was attacked.
 const INCIDENT: &[&str] = &[
-    "down", "outage", "offline", "unavailable", "unreachable", "500", "500s", "502", "503", "504", "crash", "crashed",
-    "crashing", "broken", "failing", "fails", "failed", "failure", "lost", "losing", "deleted", "wiped", "gone", "missing",
-    "corrupted", "breach", "breached", "hacked", "leak", "leaked", "leaking", "compromised", "stolen", "unauthorized",
-    "fraud", "fraudulent", "declined", "attack", "exposed", "disappeared", "vanished", "timeout", "timeouts", "timing", "dead",
-    "overwritten", "locked", "erroring", "unusable", "502s", "503s", "504s", "403s", "404s",
+    "down",
+    "outage",
+    "offline",
+    "unavailable",
+    "unreachable",
+    "500",
+    "500s",
+    "502",
+    "503",
+    "504",
+    "crash",
+    "crashed",
+    "crashing",
+    "broken",
+    "failing",
+    "fails",
+    "failed",
+    "failure",
+    "lost",
+    "losing",
+    "deleted",
+    "wiped",
+    "gone",
+    "missing",
+    "corrupted",
+    "breach",
+    "breached",
+    "hacked",
+    "leak",
+    "leaked",
+    "leaking",
+    "compromised",
+    "stolen",
+    "unauthorized",
+    "fraud",
+    "fraudulent",
+    "declined",
+    "attack",
+    "exposed",
+    "disappeared",
+    "vanished",
+    "timeout",
+    "timeouts",
+    "timing",
+    "dead",
+    "overwritten",
+    "locked",
+    "erroring",
+    "unusable",
+    "502s",
+    "503s",
+    "504s",
+    "403s",
+    "404s",
 ];
 /// What is at stake: production, customers, money, today.
 const STAKES: &[&str] = &[
-    "production", "prod", "live", "customers", "users", "orders", "revenue", "money", "sales", "deadline", "today",
-    "tonight", "launch", "everyone", "everything", "all", "site", "website", "business", "clients", "payments", "checkout",
+    "production",
+    "prod",
+    "live",
+    "customers",
+    "users",
+    "orders",
+    "revenue",
+    "money",
+    "sales",
+    "deadline",
+    "today",
+    "tonight",
+    "launch",
+    "everyone",
+    "everything",
+    "all",
+    "site",
+    "website",
+    "business",
+    "clients",
+    "payments",
+    "checkout",
 ];
 const PROFANITY: &[&str] =
     &["fuck", "fucking", "fucked", "shit", "damn", "damnit", "crap", "hell", "wtf", "bullshit", "ffs", "goddamn", "screw"];
@@ -1254,11 +1561,14 @@ pub fn lexical_in(m: &Parsed, rule_request: bool) -> [f32; LEXICAL_LEN] {
 /// A deadline close by: "in 45 minutes", "the launch is today", "before tonight's release".
 fn time_pressure(words: &[String]) -> bool {
     let soon = words.windows(3).any(|w| {
-        w[0] == "in" && (w[1].chars().all(|c| c.is_ascii_digit()) || matches!(w[1].as_str(), "an" | "a" | "two" | "few"))
+        w[0] == "in"
+            && (w[1].chars().all(|c| c.is_ascii_digit()) || matches!(w[1].as_str(), "an" | "a" | "two" | "few"))
             && matches!(w[2].as_str(), "minutes" | "mins" | "min" | "hour" | "hours" | "hrs")
     });
     let today = words.iter().any(|w| matches!(w.as_str(), "today" | "tonight" | "tonights" | "deadline" | "now"));
-    let event = words.iter().any(|w| matches!(w.as_str(), "launch" | "launches" | "release" | "demo" | "live" | "deadline" | "keynote" | "campaign"));
+    let event = words
+        .iter()
+        .any(|w| matches!(w.as_str(), "launch" | "launches" | "release" | "demo" | "live" | "deadline" | "keynote" | "campaign"));
     soon || (today && event)
 }
 
@@ -1267,7 +1577,9 @@ fn access_lost(words: &[String]) -> bool {
     let blocked = words.windows(2).any(|w| {
         matches!(w[0].as_str(), "cant" | "cannot" | "unable" | "can" | "couldnt")
             && matches!(w[1].as_str(), "login" | "log" | "sign" | "signin" | "access" | "get")
-    }) && words.iter().any(|w| matches!(w.as_str(), "nobody" | "noone" | "everyone" | "all" | "team" | "we" | "customers" | "users" | "cant" | "cannot"));
+    }) && words
+        .iter()
+        .any(|w| matches!(w.as_str(), "nobody" | "noone" | "everyone" | "all" | "team" | "we" | "customers" | "users" | "cant" | "cannot"));
     blocked || find_str(words, "locked out").is_some() || find_str(words, "lost access").is_some()
 }
 
@@ -1278,7 +1590,8 @@ fn asks_identity(words: &[String]) -> bool {
         (words.first().map(String::as_str), words.get(1).map(String::as_str)),
         (Some("are"), Some("you" | "these" | "the")) | (Some("am"), Some("i")) | (Some("is"), Some("this" | "it" | "that"))
     );
-    opening && words.iter().any(|w| matches!(w.as_str(), "human" | "person" | "real" | "people" | "humans") || BOT_WORDS.contains(&w.as_str()))
+    opening
+        && words.iter().any(|w| matches!(w.as_str(), "human" | "person" | "real" | "people" | "humans") || BOT_WORDS.contains(&w.as_str()))
 }
 
 /// Whether the classifier alone may call a message a request for a person. It must name a
@@ -1304,19 +1617,76 @@ fn classifier_may_request(words: &[String]) -> bool {
     // pls"). "Can I see which human agent replied?" asks about an agent, not for one.
     let asks = words.len() <= 4 || words.iter().any(|w| ASKING.contains(&w.as_str()));
     let question = is(words.first(), QUESTION_START);
-    let about_others = words.iter().any(|w| {
-        THIRD_PARTY.contains(&w.as_str()) || matches!(w.as_str(), "bot" | "chatbot" | "assistant" | "ai" | "handoff" | "inbox")
-    }) || find_str(words, "you work for").is_some();
+    let about_others = words
+        .iter()
+        .any(|w| THIRD_PARTY.contains(&w.as_str()) || matches!(w.as_str(), "bot" | "chatbot" | "assistant" | "ai" | "handoff" | "inbox"))
+        || find_str(words, "you work for").is_some();
     names_a_way && asks && !asks_identity(words) && !(question && about_others)
 }
 
 /// Verbs and words with which people ask for someone (for `classifier_may_request`).
 const ASKING: &[&str] = &[
-    "talk", "talking", "speak", "speaking", "chat", "chatting", "contact", "reach", "connect", "connected", "transfer",
-    "transferred", "call", "escalate", "escalated", "message", "phone", "forward", "forwarded", "get", "give", "want", "wanna",
-    "need", "like", "prefer", "rather", "request", "requesting", "ask", "asking", "put", "pass", "send", "hand", "help", "assist",
-    "assistance", "touch", "available", "there", "online", "around", "reply", "respond", "answer", "callback", "take", "look",
-    "have", "email", "follow", "handle", "please", "pls", "plz", "appreciate", "explain", "discuss", "review", "check",
+    "talk",
+    "talking",
+    "speak",
+    "speaking",
+    "chat",
+    "chatting",
+    "contact",
+    "reach",
+    "connect",
+    "connected",
+    "transfer",
+    "transferred",
+    "call",
+    "escalate",
+    "escalated",
+    "message",
+    "phone",
+    "forward",
+    "forwarded",
+    "get",
+    "give",
+    "want",
+    "wanna",
+    "need",
+    "like",
+    "prefer",
+    "rather",
+    "request",
+    "requesting",
+    "ask",
+    "asking",
+    "put",
+    "pass",
+    "send",
+    "hand",
+    "help",
+    "assist",
+    "assistance",
+    "touch",
+    "available",
+    "there",
+    "online",
+    "around",
+    "reply",
+    "respond",
+    "answer",
+    "callback",
+    "take",
+    "look",
+    "have",
+    "email",
+    "follow",
+    "handle",
+    "please",
+    "pls",
+    "plz",
+    "appreciate",
+    "explain",
+    "discuss",
+    "review",
+    "check",
 ];
 
 /// Whether the classifier alone may call a message frustration. A visitor who asks for
@@ -1373,9 +1743,38 @@ pub struct Turns<'a> {
 /// "still" is a complaint only when something still fails: "I still get the error", not "is
 /// this still supported?".
 const STILL_NEXT: &[&str] = &[
-    "not", "no", "doesnt", "dont", "cant", "cannot", "isnt", "wont", "didnt", "fails", "failing", "broken", "the", "same",
-    "getting", "get", "see", "seeing", "have", "having", "stuck", "nothing", "happening", "happens", "errors", "erroring",
-    "crashing", "down", "wrong", "missing", "empty", "blank",
+    "not",
+    "no",
+    "doesnt",
+    "dont",
+    "cant",
+    "cannot",
+    "isnt",
+    "wont",
+    "didnt",
+    "fails",
+    "failing",
+    "broken",
+    "the",
+    "same",
+    "getting",
+    "get",
+    "see",
+    "seeing",
+    "have",
+    "having",
+    "stuck",
+    "nothing",
+    "happening",
+    "happens",
+    "errors",
+    "erroring",
+    "crashing",
+    "down",
+    "wrong",
+    "missing",
+    "empty",
+    "blank",
 ];
 /// After an answer, these say the answer did not help ("I already tried that", "it didn't work").
 const ANSWER_FAILED: &[&str] = &[
@@ -1408,7 +1807,8 @@ const ANSWER_FAILED: &[&str] = &[
     "already followed",
 ];
 /// The visitor correcting the bot: "no, I meant the inbox", "not the widget, the API".
-const CORRECTIONS: &[&str] = &["no", "nope", "not", "wrong", "thats not", "that is not", "i meant", "i mean", "i said", "i asked", "actually"];
+const CORRECTIONS: &[&str] =
+    &["no", "nope", "not", "wrong", "thats not", "that is not", "i meant", "i mean", "i said", "i asked", "actually"];
 
 /// Frustration the conversation shows around this message (each is enough on its own): the
 /// same question again after an answer, a message after a thumbs-down, "still" / "again" /
@@ -1556,7 +1956,10 @@ fn decide(
         let mut e = vec![format!("classifier: {} {:.2}", describe_class(c), p.probability(c))];
         if let (Some((i, cos)), Some(l)) = (p.example, learned) {
             if l.classifier.examples[i].class == c {
-                e.push(format!("like the site's example “{}” ({cos:.2})", crate::conversation::truncate(&l.classifier.examples[i].text, 60)));
+                e.push(format!(
+                    "like the site's example “{}” ({cos:.2})",
+                    crate::conversation::truncate(&l.classifier.examples[i].text, 60)
+                ));
             }
         }
         e
@@ -1647,7 +2050,8 @@ pub fn combine(rules: RuleVerdicts, p: &[f32; 4], rule_floor: f32, to_class: imp
         q[Class::ExplicitRequest.index()] = 0.0;
         class = to_class(&q);
     }
-    if rules.certain_request || (rules.clause_request && p[Class::ExplicitRequest.index()] >= rule_floor) || class == Class::ExplicitRequest {
+    if rules.certain_request || (rules.clause_request && p[Class::ExplicitRequest.index()] >= rule_floor) || class == Class::ExplicitRequest
+    {
         Class::ExplicitRequest
     } else if rules.urgent || (class == Class::Urgent && rules.classifier_may_urgent) {
         Class::Urgent
@@ -1769,7 +2173,11 @@ pub(crate) mod tests {
         ] {
             let h = triage(m, &Turns::default(), &cfg(), None).unwrap_or_else(|| panic!("{m}"));
             assert_eq!(h.reason, HandoffReason::ExplicitRequest, "{m}");
-            assert!(h.evidence[0].contains("es:") || h.evidence[0].contains("fr:") || h.evidence[0].contains("de:"), "{m}: {:?}", h.evidence);
+            assert!(
+                h.evidence[0].contains("es:") || h.evidence[0].contains("fr:") || h.evidence[0].contains("de:"),
+                "{m}: {:?}",
+                h.evidence
+            );
         }
         for m in [
             "¿Qué pasa cuando pido hablar con una persona?",
@@ -1820,7 +2228,13 @@ pub(crate) mod tests {
 
     #[test]
     fn urgency_words_and_incidents_hand_off_as_urgent_unless_negated_or_named() {
-        for m in ["URGENT: inbox not loading", "please respond asap", "is the inbox down?", "We're having an outage since 9am", "possible data breach"] {
+        for m in [
+            "URGENT: inbox not loading",
+            "please respond asap",
+            "is the inbox down?",
+            "We're having an outage since 9am",
+            "possible data breach",
+        ] {
             assert_eq!(reason(m), Some(HandoffReason::Urgent), "{m}");
         }
         assert_eq!(triage("URGENT: inbox not loading", &Turns::default(), &cfg(), None).unwrap().evidence, ["urgent"]);
@@ -1903,10 +2317,12 @@ pub(crate) mod tests {
         static SHIPPED: std::sync::OnceLock<(Model, HandoffClassifier)> = std::sync::OnceLock::new();
         SHIPPED.get_or_init(|| {
             let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/");
-            let model = crate::index::model_from_bytes(&std::fs::read(format!("{dir}potion-base-8M.int8.model")).expect("model/ in the repo"))
-                .expect("the model loads");
-            let classifier = HandoffClassifier::from_bytes(&std::fs::read(format!("{dir}handoff.classifier")).expect("model/handoff.classifier"))
-                .expect("the classifier loads");
+            let model =
+                crate::index::model_from_bytes(&std::fs::read(format!("{dir}potion-base-8M.int8.model")).expect("model/ in the repo"))
+                    .expect("the model loads");
+            let classifier =
+                HandoffClassifier::from_bytes(&std::fs::read(format!("{dir}handoff.classifier")).expect("model/handoff.classifier"))
+                    .expect("the classifier loads");
             (model, classifier)
         })
     }
@@ -1933,7 +2349,11 @@ pub(crate) mod tests {
         ] {
             assert_eq!(learned_reason(m), want, "{m}");
         }
-        assert_eq!(reason("The production API has returned 500s since your last release and we are losing orders"), None, "the rules alone miss it");
+        assert_eq!(
+            reason("The production API has returned 500s since your last release and we are losing orders"),
+            None,
+            "the rules alone miss it"
+        );
         assert_eq!(reason("a human would understand this, please"), None, "the rules alone miss it");
         assert_eq!(learned_reason("a human would understand this, please"), Some(HandoffReason::ExplicitRequest));
     }
@@ -1958,7 +2378,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_question_with_a_negative_word_is_answered_not_handed_off() {
-        for m in ["this error is annoying, how do I silence it?", "Is it stupid to run two sites on one worker?", "how do I turn off frustration detection"] {
+        for m in [
+            "this error is annoying, how do I silence it?",
+            "Is it stupid to run two sites on one worker?",
+            "how do I turn off frustration detection",
+        ] {
             assert_eq!(learned_reason(m), None, "{m}");
         }
     }
@@ -1966,7 +2390,8 @@ pub(crate) mod tests {
     #[test]
     fn the_evidence_says_what_the_classifier_saw() {
         let (model, classifier) = shipped();
-        let a = assess("Our checkout is failing for every customer since 10am", &Turns::default(), &cfg(), Some(Learned { model, classifier }));
+        let a =
+            assess("Our checkout is failing for every customer since 10am", &Turns::default(), &cfg(), Some(Learned { model, classifier }));
         let h = a.handoff.unwrap();
         assert_eq!(h.reason, HandoffReason::Urgent);
         assert!(h.evidence[0].starts_with("classifier: urgent incident "), "{:?}", h.evidence);
@@ -1981,10 +2406,7 @@ pub(crate) mod tests {
         let plain = Learned { model, classifier };
         let m = "The nightly Salesforce sync did not run";
         assert_eq!(triage(m, &Turns::default(), &cfg(), Some(plain)).map(|h| h.reason), None);
-        let site = classifier
-            .clone()
-            .with_examples(model, &[("the nightly sync to Salesforce didn't run".into(), Class::Urgent)])
-            .unwrap();
+        let site = classifier.clone().with_examples(model, &[("the nightly sync to Salesforce didn't run".into(), Class::Urgent)]).unwrap();
         let h = triage(m, &Turns::default(), &cfg(), Some(Learned { model, classifier: &site })).unwrap();
         assert_eq!(h.reason, HandoffReason::Urgent);
         assert!(h.evidence.iter().any(|e| e.contains("site's example")), "{:?}", h.evidence);

@@ -430,19 +430,28 @@ pub fn write_sections(
 
 /// A small single-file container (`magic | header | postcard body`, no section table): the
 /// handoff classifier's file.
-pub fn write_container<T: Serialize>(magic: &[u8; 8], format_version: u32, model_id: &str, docs_commit: Option<String>, body: &T) -> Vec<u8> {
+pub fn write_container<T: Serialize>(
+    magic: &[u8; 8],
+    format_version: u32,
+    model_id: &str,
+    docs_commit: Option<String>,
+    body: &T,
+) -> Vec<u8> {
     let body = postcard::to_allocvec(body).expect("postcard serialisation of in-memory data cannot fail");
     write_raw(magic, format_version, model_id, docs_commit, body)
 }
 
 /// Verifies a [`write_container`] file (magic, version, length, checksum) and returns its header
 /// and body bytes. Never panics, whatever the bytes.
-pub fn read_container<'a>(bytes: &'a [u8], magic: &[u8; 8], expected_version: u32, what: &'static str) -> Result<(Header, &'a [u8]), LoadError> {
+pub fn read_container<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    expected_version: u32,
+    what: &'static str,
+) -> Result<(Header, &'a [u8]), LoadError> {
     let (header, start) = read_header(bytes, magic, expected_version, what)?;
-    let body = usize::try_from(header.body_len)
-        .ok()
-        .and_then(|len| bytes.get(start..start.checked_add(len)?))
-        .ok_or(LoadError::Truncated)?;
+    let body =
+        usize::try_from(header.body_len).ok().and_then(|len| bytes.get(start..start.checked_add(len)?)).ok_or(LoadError::Truncated)?;
     if xxhash_rust::xxh3::xxh3_64(body) != header.checksum {
         return Err(LoadError::Checksum);
     }

@@ -30,14 +30,20 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("How are operator passwords stored?", &["faq.md#how-are-operator-passwords-stored", "security.md#operator-accounts-and-sessions"]),
     // New users asked these.
     ("How do I deploy Baton to production?", &["deployment.md#", "deployment.md#deploy-to-cloudflare"]),
-    ("Can I restrict the widget to my own domain?", &["embedding.md#allowed-origins", "configuration.md#allowed-origins", "security.md#allowed-origins"]),
+    (
+        "Can I restrict the widget to my own domain?",
+        &["embedding.md#allowed-origins", "configuration.md#allowed-origins", "security.md#allowed-origins"],
+    ),
     // docs/faq.md, in other words.
     ("Does Baton make things up?", &["faq.md#does-baton-make-up-answers", "#what-makes-it-different"]),
     ("Where are conversations stored?", &["faq.md#where-is-conversation-data-stored"]),
     ("How does Baton store the operators' passwords?", &["faq.md#how-are-operator-passwords-stored", "operators.md#operator-accounts"]),
     ("Can visitors see each other's conversations?", &["faq.md#can-visitors-read-other-conversations", "security.md#visitor-tokens"]),
     ("What languages does the chat widget support?", &["faq.md#which-languages-does-the-widget-speak", "embedding.md#options"]),
-    ("Can one deployment answer for two docs sites?", &["faq.md#can-one-baton-deployment-serve-several-docs-sites", "deployment.md#serve-several-docs-sites"]),
+    (
+        "Can one deployment answer for two docs sites?",
+        &["faq.md#can-one-baton-deployment-serve-several-docs-sites", "deployment.md#serve-several-docs-sites"],
+    ),
     ("How fast does Baton answer?", &["faq.md#how-fast-are-the-answers"]),
 ];
 

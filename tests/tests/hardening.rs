@@ -368,7 +368,13 @@ async fn http_answers_head_wrong_methods_sniffing_framing_endless_bodies_and_fak
     // script is allowed by its hash, as served.
     // The docs pages too (`/docs/…`, where citations lead), and none is readable cross-origin.
     for path in ["/", "/inbox", "/acme", "/inbox/webhooks", "/docs/faq"] {
-        let r = c.get(format!("{base}{path}")).header("accept-encoding", "identity").header("origin", "https://evil.test").send().await.unwrap();
+        let r = c
+            .get(format!("{base}{path}"))
+            .header("accept-encoding", "identity")
+            .header("origin", "https://evil.test")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
         assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}: readable by other sites");
         let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();

@@ -113,7 +113,12 @@ async fn a_signed_in_visitor_shows_a_screenshot_and_rates_the_help() {
     // The face was a rating at once; the comment then rated the same resolve again (the later
     // one counts): the thread shows both, the last with the comment.
     eventually("the rating with its comment in the thread", || async {
-        let last = cy.js("const r = [...document.querySelectorAll('.ev.system.rated')]; return r.length ? r[r.length - 1].textContent : null;", vec![]).await;
+        let last = cy
+            .js(
+                "const r = [...document.querySelectorAll('.ev.system.rated')]; return r.length ? r[r.length - 1].textContent : null;",
+                vec![],
+            )
+            .await;
         last.as_str().is_some_and(|t| t.contains("Quick fix, thanks")).then_some(())
     })
     .await;

@@ -98,11 +98,13 @@ async fn every_word_in_the_visitors_language_and_one_email_question() {
     // re-encodes to the first coding a browser lists (gzip for Chromium); Cloudflare's edge
     // passes the worker's brotli on.
     let got = fr
-        .js("return Promise.all(performance.getEntriesByType('resource') \
+        .js(
+            "return Promise.all(performance.getEntriesByType('resource') \
                .filter(e => /\\/(widget\\.js|baton_widget\\.js|baton_widget_bg\\.wasm)$/.test(new URL(e.name).pathname)) \
                .map(e => fetch(e.name).then(r => [new URL(e.name).pathname.split('/').pop(), \
                  { encoded: e.encodedBodySize, decoded: e.decodedBodySize, encoding: r.headers.get('content-encoding') }])))",
-            vec![])
+            vec![],
+        )
         .await;
     let files: serde_json::Map<String, Value> =
         got.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].clone())).collect();
@@ -170,7 +172,8 @@ async fn every_word_in_the_visitors_language_and_one_email_question() {
     assert!(answer.starts_with("Das habe ich in der Doku nicht gefunden"), "{answer}");
     de.ask(&widget, "Ich habe einen Bug gefunden").await;
     eventually("the bug form and the handoff", || async {
-        (de.texts(".system").await.iter().any(|t| t.contains("niemand aus dem Team")) && de.texts("form.form").await.len() == 1).then_some(())
+        (de.texts(".system").await.iter().any(|t| t.contains("niemand aus dem Team")) && de.texts("form.form").await.len() == 1)
+            .then_some(())
     })
     .await;
     let notice = de.texts(".system").await.join(" ");

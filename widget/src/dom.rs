@@ -255,7 +255,14 @@ pub fn icon(el: &Element, d: &str) {
         for (k, v) in [("viewBox", "0 0 24 24"), ("width", "16"), ("height", "16"), ("aria-hidden", "true")] {
             set(&svg, k, v);
         }
-        for (k, v) in [("d", d), ("fill", "none"), ("stroke", "currentColor"), ("stroke-width", "2"), ("stroke-linejoin", "round"), ("stroke-linecap", "round")] {
+        for (k, v) in [
+            ("d", d),
+            ("fill", "none"),
+            ("stroke", "currentColor"),
+            ("stroke-width", "2"),
+            ("stroke-linejoin", "round"),
+            ("stroke-linecap", "round"),
+        ] {
             set(&path, k, v);
         }
         let _ = svg.append_child(&path);
