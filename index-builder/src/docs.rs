@@ -523,7 +523,7 @@ impl LinkTargets<'_> {
         let url = if ["md", "mdx", "markdown", "html", "htm"].contains(&ext.as_str()) {
             // A source file: its page's public URL.
             let dir = self.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            let target = join_path(dir, path)?;
+            let target = crate::report::normalize(&format!("{dir}/{path}"))?;
             self.page_url(&slug_for(&target, &self.config.slugs))
         } else {
             // A published path relative to this page's URL (an asset or another page).
@@ -536,21 +536,6 @@ impl LinkTargets<'_> {
             None => url,
         })
     }
-}
-
-/// `dir/rel` with `.` and `..` resolved; `None` if it climbs out of the docs folder.
-fn join_path(dir: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for seg in rel.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 fn humanize(stem: &str) -> String {

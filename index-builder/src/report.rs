@@ -415,7 +415,7 @@ fn html_links(src: &str) -> Vec<(usize, String)> {
 }
 
 /// Normalises `a/./b/../c` (relative to the docs folder); `None` if it climbs out of it.
-fn normalize(path: &str) -> Option<String> {
+pub(crate) fn normalize(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
         match seg {
