@@ -1233,26 +1233,10 @@ mod tests {
 
     /// An engine over two sections with the shipped model and classifier.
     fn shipped_engine() -> Engine {
-        use crate::engine::bm25::{Bm25, WeightedDoc};
-        use crate::index::{Chunk, Index, IndexBody, INDEX_FORMAT_VERSION};
+        use crate::index::{Index, INDEX_FORMAT_VERSION};
         let (model, classifier) = crate::handoff::tests::shipped();
-        let chunks: Vec<Chunk> = ["Passwords are stored as salted PBKDF2 hashes.", "Deploy with wrangler deploy."]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Chunk {
-                path: format!("{i}.md"),
-                url: format!("/docs/{i}"),
-                title: format!("Page {i}"),
-                heading: String::new(),
-                breadcrumb: format!("Page {i}"),
-                text: t.to_string(),
-            })
-            .collect();
-        let terms: Vec<Vec<String>> = chunks.iter().map(|c| crate::engine::text::terms(&c.text)).collect();
-        let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
-        let embeddings: Vec<Vec<f32>> = chunks.iter().map(|c| model.embed(&c.text)).collect();
-        let vectors = crate::engine::vectors::Vectors::build(&embeddings, model.dims as usize, false);
-        let body = IndexBody::new(SiteConfig::default(), chunks, bm25, vectors, classifier.clone());
+        let texts = ["Passwords are stored as salted PBKDF2 hashes.", "Deploy with wrangler deploy."];
+        let body = crate::index::tests::body_over(model, classifier.clone(), &texts);
         let bytes = Index::to_bytes(&body, &model.id, None);
         let index = Index::from_bytes(&bytes).expect("a valid index");
         assert_eq!(index.header.format_version, INDEX_FORMAT_VERSION);

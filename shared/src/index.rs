@@ -1027,7 +1027,7 @@ pub fn model_from_bytes(bytes: impl Into<Blob>) -> Result<Model, LoadError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::bm25::WeightedDoc;
     use crate::engine::{embed, text, Engine};
@@ -1116,6 +1116,11 @@ mod tests {
 
     fn body_of(texts: &[&str]) -> IndexBody {
         let model = embed::tests::toy_model();
+        body_over(&model, HandoffClassifier::uniform(&model.id, model.dims), texts)
+    }
+
+    /// A body of one-section pages (`0.md`, `1.md`, …) over `texts`, embedded with `model`.
+    pub(crate) fn body_over(model: &Model, handoff: HandoffClassifier, texts: &[&str]) -> IndexBody {
         let chunks: Vec<Chunk> = texts
             .iter()
             .enumerate()
@@ -1132,7 +1137,7 @@ mod tests {
         let bm25 = Bm25::build(&terms.iter().map(|t| WeightedDoc { parts: vec![(t.as_slice(), 1)] }).collect::<Vec<_>>());
         let embeddings: Vec<Vec<f32>> = chunks.iter().map(|c| model.embed(&c.text)).collect();
         let vectors = Vectors::build(&embeddings, model.dims as usize, true);
-        IndexBody::new(SiteConfig::default(), chunks, bm25, vectors, HandoffClassifier::uniform(&model.id, model.dims))
+        IndexBody::new(SiteConfig::default(), chunks, bm25, vectors, handoff)
     }
 
     #[test]
