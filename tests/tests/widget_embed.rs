@@ -166,10 +166,15 @@ async fn data_options_api_position_colour_greeting_language_and_open() {
         )
         .await;
     assert_eq!(words, json!(["Chat schließen", "Stell eine Frage…", "Mit einem Menschen sprechen"]));
-    let fetched = b.js("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await;
+    // The settings in the page's language, from the API at data-api (fetched while the panel
+    // already shows its own words: wait for the request to have completed).
+    let settings = format!("{api}/api/v1/sites/widget-test/widget?lang=de");
+    let fetched = eventually("the settings from the API at data-api", || async {
+        let names = b.js("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await;
+        names.as_array().unwrap().iter().any(|n| n.as_str() == Some(settings.as_str())).then_some(names)
+    })
+    .await;
     let fetched: Vec<&str> = fetched.as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    // The settings in the page's language, from the API at data-api.
-    assert!(fetched.contains(&&*format!("{api}/api/v1/sites/widget-test/widget?lang=de")), "the API at data-api: {fetched:?}");
     assert!(fetched.iter().any(|u| u.starts_with(&w.base()) && u.ends_with(".wasm")), "the bundle next to the script: {fetched:?}");
     b.screenshot("widget-options-de-left-yellow").await;
     b.close().await;
