@@ -5,7 +5,8 @@
 //!   strings per language and what the engine says to visitors in each; [`cache`]: the bounded
 //!   per-isolate cache the worker keeps configs, engines and models in.
 //! - [`http`]: which content coding a client gets, by its `Accept-Encoding`'s q-values.
-//! - [`ownership`]: who owns a conversation after each event, what the inbox offers operators
+//! - [`state`]: a conversation's state folded from its log (the inbox row, the briefing) and
+//!   who may erase or export it; [`ownership`]: who owns a conversation after each event, what the inbox offers operators
 //!   and what the visitor is shown about getting a person, in each state.
 //! - [`inbox`]: the operators' list rules (views, order, search); [`insights`]: the figures
 //!   folded from each conversation's log and aggregated per site; [`ratelimit`]: token buckets
@@ -22,8 +23,8 @@
 //! - [`wire`]: a small hand-written JSON codec for the visitor's frames (the widget's lean
 //!   alternative to serde_json; exhaustive over the protocol's variants), and [`markdown`]: the bot answers' safe Markdown subset.
 //! - With the `engine` feature: [`engine`] (retrieval and answers), [`index`] (the file
-//!   formats), [`handoff`] (triggers) and [`conversation`] (the state machine the
-//!   `Conversation` Durable Object applies), [`webhook`] (who is notified of what, signed how),
+//!   formats), [`handoff`] (triggers) and [`conversation`] (what each frame does: the
+//!   decisions the `Conversation` Durable Object applies to its [`state`]), [`webhook`] (who is notified of what, signed how),
 //!   [`turns`] (one socket's frames handled one at a time, in arrival order).
 //!
 //! Rule of the house: the engine decides, the shells carry bytes. Anything that decides what
@@ -48,6 +49,7 @@ pub mod retention;
 pub mod satisfaction;
 pub mod signin;
 pub mod sockets;
+pub mod state;
 pub mod stats;
 pub mod wire;
 

@@ -453,7 +453,7 @@ async fn login(req: &mut Request, env: &Env, site: &SiteId, config: &SiteConfig,
         };
         limiter::enforce(env, &limit, &key, what).await?;
     }
-    let Some(account) = auth::login(env, site, &l.email, &l.password) else {
+    let Some(account) = auth::login(env, site, &l.email, &l.password).await else {
         return Err(api(ErrorCode::Unauthorized, "wrong email or password"));
     };
     let session = auth::Session {
