@@ -207,8 +207,8 @@ pub fn check_type(given_name: &str, bytes: &[u8]) -> Result<FileType, ErrorBody>
     sniff(bytes).ok_or_else(|| ErrorBody {
         code: ErrorCode::UnsupportedType,
         message: format!(
-            "{:?} is not a PNG, JPEG, WebP or GIF image nor a PDF (judged by its content, not its name): attach a screenshot or a PDF",
-            given_name.rsplit(['/', '\\']).next().unwrap_or("")
+            "{} is not a PNG, JPEG, WebP or GIF image nor a PDF (judged by its content, not its name): attach a screenshot or a PDF",
+            crate::protocol::quoted(given_name.rsplit(['/', '\\']).next().unwrap_or(""))
         ),
         field: Some("file".into()),
         retry_after: None,

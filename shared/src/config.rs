@@ -608,7 +608,7 @@ impl SiteConfig {
                 if !is_identifier(&f.name) {
                     return Err(ErrorBody::field(
                         &fkey("name"),
-                        format!("{:?} is not a field name: use 1-40 of a-z, 0-9, '_' or '-'", f.name),
+                        format!("{} is not a field name: use 1-40 of a-z, 0-9, '_' or '-'", crate::protocol::quoted(&f.name)),
                     ));
                 }
                 if !names.insert(f.name.as_str()) {

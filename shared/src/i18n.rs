@@ -113,7 +113,7 @@ impl Localized {
                 let codes: Vec<&str> = Lang::ALL.iter().map(|l| l.code()).collect();
                 return Err(ErrorBody::field(
                     &format!("{key}.{code}"),
-                    format!("{code:?} is not a language the widget speaks: write one of {}", codes.join(", ")),
+                    format!("{} is not a language the widget speaks: write one of {}", crate::protocol::quoted(code), codes.join(", ")),
                 ));
             }
             if text.trim().is_empty() {

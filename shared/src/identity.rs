@@ -22,7 +22,7 @@
 //! The rules (shapes, the payload, the check, whose conversation an identity may touch) live
 //! here; the worker only reads the secret and stores the events.
 
-use crate::protocol::{ErrorBody, ErrorCode};
+use crate::protocol::{quoted, ErrorBody, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -127,7 +127,7 @@ fn check_fields(
         if !is_field_name(name) {
             return Err(error(
                 &key,
-                format!("{name:?} is not a field name: use 1-{MAX_NAME_BYTES} of a-z, 0-9 and '_', starting with a letter"),
+                format!("{} is not a field name: use 1-{MAX_NAME_BYTES} of a-z, 0-9 and '_', starting with a letter", quoted(name)),
             ));
         }
         if value.len() > max_bytes {
@@ -151,7 +151,7 @@ impl IdentityClaim {
         }
         if let Some(e) = self.fields.get(EMAIL) {
             if !is_email(e) {
-                return Err(invalid("identity.email", format!("{e:?} is not an email address")));
+                return Err(invalid("identity.email", format!("{} is not an email address", quoted(e))));
             }
         }
         if let Some(x) = self.fields.get(EXPIRES) {

@@ -150,7 +150,10 @@ impl SiteId {
         if ok {
             Ok(SiteId(s.to_string()))
         } else {
-            Err(ErrorBody::new(ErrorCode::UnknownSite, format!("{s:?} is not a site id: use 1-32 lowercase letters, digits or '-'")))
+            Err(ErrorBody::new(
+                ErrorCode::UnknownSite,
+                format!("{} is not a site id: use 1-32 lowercase letters, digits or '-'", quoted(s)),
+            ))
         }
     }
 
@@ -227,6 +230,22 @@ impl fmt::Display for ConversationId {
 }
 
 /// Lowercase hex of some bytes (ids, tokens, digests).
+/// A visitor's or a config's value named in an error message: in quotes, cut to 60 characters,
+/// control characters shown as `?`. (Not `{:?}`: Debug formatting of strings costs the widget
+/// ~1 KB brotli of escaping tables for messages it never shows.)
+pub fn quoted(s: &str) -> String {
+    let mut out = String::from("“");
+    for (i, c) in s.chars().enumerate() {
+        if i == 60 {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    out.push('”');
+    out
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -1263,6 +1282,14 @@ pub struct WebhookLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_in_messages_are_quoted_cut_and_have_no_control_characters() {
+        assert_eq!(quoted("Demo"), "“Demo”");
+        assert_eq!(quoted("a\nb\u{7}"), "“a?b?”");
+        let long = "x".repeat(100);
+        assert_eq!(quoted(&long).chars().count(), 60 + 3);
+    }
 
     #[test]
     fn a_reason_key_is_its_json_name() {

@@ -64,8 +64,23 @@ pub fn root() -> PathBuf {
     }
 }
 
-/// A loopback port nobody is listening on right now.
+/// A loopback port nobody is listening on right now, below the kernel's ephemeral range
+/// (32768+): a port the kernel hands out for `:0` may be handed again — to a workerd started by
+/// a parallel test for its own internal sockets — between this check and wrangler's bind, which
+/// then fails with "Address already in use". Ports here come from a counter (per process, from
+/// an offset by process id, since test binaries may overlap) and are checked free.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id() * 97) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
 }
 
@@ -77,12 +92,29 @@ pub fn password_hash(password: &str) -> String {
     format!("pbkdf2-sha256:1000:{}:{}", hex(salt), hex(&out))
 }
 
+/// Two more demo accounts hashed with production-like rounds: at workerd's WebCrypto limit
+/// (100,000: derived natively) and one over it (derived in wasm), for the sign-in test that
+/// both paths give the bytes this reference implementation gives.
+pub const ROUNDS_ACCOUNTS: [(&str, &str, u32); 2] =
+    [("webcrypto@example.com", "webcrypto-password-1", 100_000), ("wasm@example.com", "wasm-password-1", 100_001)];
+
 pub fn operators_json() -> String {
-    let v: Vec<Value> = OPERATORS
-        .iter()
-        .map(|(site, email, name, pw)| serde_json::json!({"site": site, "email": email, "name": name, "password": password_hash(pw)}))
-        .collect();
-    Value::Array(v).to_string()
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut v: Vec<Value> = OPERATORS
+            .iter()
+            .map(|(site, email, name, pw)| serde_json::json!({"site": site, "email": email, "name": name, "password": password_hash(pw)}))
+            .collect();
+        for (email, pw, rounds) in ROUNDS_ACCOUNTS {
+            let salt = b"rounds-test-salt";
+            let mut out = [0u8; 32];
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pw.as_bytes(), salt, rounds, &mut out);
+            let hash = format!("pbkdf2-sha256:{rounds}:{}:{}", hex(salt), hex(&out));
+            v.push(serde_json::json!({"site": "demo", "email": email, "name": "Rounds", "password": hash}));
+        }
+        Value::Array(v).to_string()
+    })
+    .clone()
 }
 
 /// How to start `wrangler dev` beyond the defaults.

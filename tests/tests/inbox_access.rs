@@ -138,6 +138,26 @@ async fn sign_in_is_rate_limited_and_does_not_tell_which_emails_exist() {
     assert!(!w.log().contains("panicked"), "{}", w.log());
 }
 
+/// Sign-in derives PBKDF2 with WebCrypto (native in workerd) up to its limit of 100,000 rounds,
+/// and in wasm above it: both give the bytes the reference implementation stored, and a wrong
+/// password is refused by either.
+#[tokio::test]
+async fn passwords_are_checked_by_webcrypto_and_above_its_limit_in_wasm() {
+    let w = Wrangler::start().await;
+    let c = http();
+    let url = format!("{}/api/v1/sites/demo/login", w.base());
+    for (i, (email, password, rounds)) in baton_tests::ROUNDS_ACCOUNTS.into_iter().enumerate() {
+        let from = |ip: String, password: &str| {
+            c.post(&url).header("cf-connecting-ip", ip).json(&json!({"email": email, "password": password})).send()
+        };
+        let wrong = from(format!("198.51.100.{}", 10 + i), "not-the-password").await.unwrap();
+        assert_eq!(wrong.status(), 401, "{rounds} rounds: a wrong password");
+        let right = from(format!("198.51.100.{}", 20 + i), password).await.unwrap();
+        assert_eq!(right.status(), 200, "{rounds} rounds: {}", right.text().await.unwrap_or_default());
+    }
+    assert!(!w.log().contains("panicked") && !w.log().contains("WebCrypto PBKDF2 failed"), "{}", w.log());
+}
+
 /// The `name=value` of the `Set-Cookie` header for `name`, and the whole header.
 fn set_cookie(r: &reqwest::Response, name: &str) -> (String, String) {
     let header = r

@@ -253,17 +253,24 @@ pub fn stem(word: &str) -> String {
 /// apart). The answer step calls this for every sentence of the best sections.
 pub fn contains_terms(text: &str, wanted: &[String]) -> Vec<bool> {
     let mut found = vec![false; wanted.len()];
-    let head = |s: &str| s.char_indices().nth(2).map(|(i, _)| i).unwrap_or(s.len());
+    if wanted.is_empty() {
+        return found;
+    }
+    let head = |s: &str| s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
+    let heads: Vec<&str> = wanted.iter().map(|t| &t[..head(t)]).collect();
     for w in words(text) {
         if found.iter().all(|&f| f) {
             break;
         }
-        if is_stop_word(&w) {
+        // Cheapest test first (most words of a sentence fail it): only a word that shares its
+        // first letters with a wanted term, or has an override, can stem to one. The stop-word
+        // lookup, a binary search, is left for the few that pass.
+        let w_head = &w[..head(&w)];
+        let may_match = wanted.iter().zip(&heads).any(|(t, h)| t.starts_with(w_head) || w.starts_with(h));
+        if !may_match && !STEM_OVERRIDES.iter().any(|(o, _)| o.len() == w.len() && *o == w) {
             continue;
         }
-        let w_head = &w[..head(&w)];
-        let overridden = STEM_OVERRIDES.binary_search_by(|(o, _)| (*o).cmp(w.as_str())).is_ok();
-        if !overridden && !wanted.iter().any(|t| t.starts_with(w_head) || w.starts_with(&t[..head(t)])) {
+        if is_stop_word(&w) {
             continue;
         }
         let t = stem(&w);
