@@ -121,6 +121,9 @@ pub struct Conversation {
     erase_due: Cell<bool>,
     /// The per-address message limit: what is charged, what is refused (see `visitor_limits`).
     charges: Rc<Charges>,
+    /// The conversation's own message bucket as last written to `meta` (`None`: not read since
+    /// the wake), so each visitor frame writes it without reading it back first.
+    visitor_bucket: RefCell<Option<Option<ratelimit::Bucket>>>,
     /// Typing indicators relayed, per typist ("visitor", or the operator's id): at most one a
     /// second, the newest state last (`shared::sockets::TypingGate`).
     typing: Rc<RefCell<HashMap<String, TypingGate>>>,
@@ -140,6 +143,7 @@ impl DurableObject for Conversation {
             turns: Rc::new(Turns::default()),
             erase_due: Cell::new(false),
             charges: Rc::new(Charges::default()),
+            visitor_bucket: RefCell::new(None),
             typing: Rc::new(RefCell::new(HashMap::new())),
         }
     }
@@ -501,10 +505,12 @@ impl Conversation {
         }
         // A reply while the visitor is away: the email batch (issue 16). Scheduled after the
         // commit; a failure here is logged and the reply still stands.
-        if let Err(e) = self.schedule_email(&config, &next, &events, ctx.now) {
+        // Only a job scheduled now needs the alarm set (an earlier one set it then): no query
+        // per event to find out.
+        let email_queued = self.schedule_email(&config, &next, &events, ctx.now).unwrap_or_else(|e| {
             console_error!("visitor email not scheduled: {e:?}");
-        }
-        let email_queued = jobs::exists(&self.sql(), team::EMAIL_JOB).unwrap_or(false);
+            false
+        });
         *self.cache.borrow_mut() = Some(next);
         if queued > 0 || safety_net || email_queued {
             if let Err(e) = jobs::arm(&self.state.storage()).await {

@@ -55,6 +55,7 @@ impl Conversation {
         storage.delete_alarm().await?;
         storage.delete_all().await?;
         *self.cache.borrow_mut() = None;
+        *self.visitor_bucket.borrow_mut() = None;
         self.schema.set(false);
         self.snapshot_seq.set(0);
         self.jobs_checked.set(false);

@@ -4,6 +4,8 @@
 use super::*;
 
 /// A socket's visitor frames are charged to their address at most once per this many ms...
+/// The `meta` key of the conversation's message bucket.
+const VISITOR_BUCKET: &str = "visitor_bucket";
 pub(super) const CHARGE_INTERVAL_MS: i64 = 1_000;
 
 /// ...unless the address has fewer tokens left than this: then each is charged at once.
@@ -75,12 +77,19 @@ impl Conversation {
         let config = assets::site_config(&self.env, &site).await?;
         let rule = config.limits.visitor_messages.rule();
         // ---- no await from here: read and write the bucket together ----
-        let bucket: Option<ratelimit::Bucket> = self.meta("visitor_bucket")?.and_then(|b| serde_json::from_str(&b).ok());
+        let cached = self.visitor_bucket.borrow().clone();
+        let bucket = match cached {
+            Some(b) => b,
+            None => self.meta(VISITOR_BUCKET)?.and_then(|b| serde_json::from_str(&b).ok()),
+        };
         let (taken, decision) = ratelimit::take(bucket, rule, cost, now_ms());
         if !decision.allowed {
             return Err(limiter::refused(decision, "messages in this conversation"));
         }
-        self.set_meta("visitor_bucket", &serde_json::to_string(&taken)?)?;
+        // Written through (the bucket must outlive hibernation); the copy in memory saves the
+        // read on the next frame.
+        self.set_meta(VISITOR_BUCKET, &serde_json::to_string(&taken)?)?;
+        *self.visitor_bucket.borrow_mut() = Some(Some(taken));
         Ok(())
     }
 

@@ -162,11 +162,12 @@ impl Conversation {
     }
 
     /// In `apply`'s synchronous step: an operator's reply while the visitor is away schedules
-    /// (or moves on) the email job — one email per quiet spell.
-    pub(super) fn schedule_email(&self, config: &SiteConfig, st: &ConversationState, events: &[Stored], now: i64) -> Result<(), Failure> {
+    /// (or moves on) the email job — one email per quiet spell. Whether it did (then the alarm
+    /// is set for it).
+    pub(super) fn schedule_email(&self, config: &SiteConfig, st: &ConversationState, events: &[Stored], now: i64) -> Result<bool, Failure> {
         let replied = events.iter().any(|e| matches!(e.event.kind, EventKind::OperatorMessage { .. }));
         if !replied || !config.email.enabled() || st.visitor_email.is_none() || self.visitor_here() || self.meta(EMAIL_OFF)?.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         #[derive(Serialize, Deserialize)]
         struct Pending {
@@ -182,7 +183,7 @@ impl Conversation {
         let quiet = self.env.var(EMAIL_QUIET_VAR).ok().and_then(|v| v.to_string().parse::<i64>().ok()).unwrap_or(config.email.quiet_ms());
         let due = mail::due(first, now, quiet, config.email.max_wait_ms().max(quiet));
         jobs::replace(&sql, EMAIL_JOB, due, &serde_json::to_string(&Pending { first })?)?;
-        Ok(())
+        Ok(true)
     }
 
     /// Whether a visitor socket is connected (and said hello): they see replies live.
