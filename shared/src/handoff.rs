@@ -1615,7 +1615,7 @@ fn classifier_may_request(words: &[String]) -> bool {
     });
     // ...and a way of asking: a verb of contact or wish, or a message too short for one ("human
     // pls"). "Can I see which human agent replied?" asks about an agent, not for one.
-    let asks = words.len() <= 4 || words.iter().any(|w| ASKING.contains(&w.as_str()));
+    let asks = words.len() <= 4 || words.iter().any(|w| CONTACT_VERBS.contains(&w.as_str()) || ASKING.contains(&w.as_str()));
     let question = is(words.first(), QUESTION_START);
     let about_others = words
         .iter()
@@ -1624,27 +1624,9 @@ fn classifier_may_request(words: &[String]) -> bool {
     names_a_way && asks && !asks_identity(words) && !(question && about_others)
 }
 
-/// Verbs and words with which people ask for someone (for `classifier_may_request`).
+/// Beside `CONTACT_VERBS`, the words with which people ask for someone (for
+/// `classifier_may_request`): wishes and requests.
 const ASKING: &[&str] = &[
-    "talk",
-    "talking",
-    "speak",
-    "speaking",
-    "chat",
-    "chatting",
-    "contact",
-    "reach",
-    "connect",
-    "connected",
-    "transfer",
-    "transferred",
-    "call",
-    "escalate",
-    "escalated",
-    "message",
-    "phone",
-    "forward",
-    "forwarded",
     "get",
     "give",
     "want",
@@ -1956,10 +1938,7 @@ fn decide(
         let mut e = vec![format!("classifier: {} {:.2}", describe_class(c), p.probability(c))];
         if let (Some((i, cos)), Some(l)) = (p.example, learned) {
             if l.classifier.examples[i].class == c {
-                e.push(format!(
-                    "like the site's example “{}” ({cos:.2})",
-                    crate::conversation::truncate(&l.classifier.examples[i].text, 60)
-                ));
+                e.push(format!("like the site's example “{}” ({cos:.2})", crate::state::truncate(&l.classifier.examples[i].text, 60)));
             }
         }
         e

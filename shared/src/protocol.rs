@@ -229,7 +229,6 @@ impl fmt::Display for ConversationId {
     }
 }
 
-/// Lowercase hex of some bytes (ids, tokens, digests).
 /// A visitor's or a config's value named in an error message: in quotes, cut to 60 characters,
 /// control characters shown as `?`. (Not `{:?}`: Debug formatting of strings costs the widget
 /// ~1 KB brotli of escaping tables for messages it never shows.)
@@ -246,6 +245,7 @@ pub fn quoted(s: &str) -> String {
     out
 }
 
+/// Lowercase hex of some bytes (ids, tokens, digests).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

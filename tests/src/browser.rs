@@ -290,17 +290,10 @@ where
 
 /// Polls `f` until it yields `Some`, for at most `WAIT` — waiting for the page to reach a
 /// state, never a fixed sleep.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    within(WAIT, f).await.unwrap_or_else(|| panic!("timed out waiting for {what}"))
 }

@@ -245,7 +245,6 @@ fn field_error(t: &'static crate::i18n::Strings, kind: FieldKind, input: &Elemen
     .into()
 }
 
-/// One thumb, drawn once; "not helpful" is the same thumb turned over (CSS).
 /// A 16 px line icon (`d`: one SVG path on a 24 × 24 grid) in `el`, in the text's colour:
 /// drawn, not a glyph, so it shows where no emoji font is installed.
 pub fn icon(el: &Element, d: &str) {
@@ -270,6 +269,7 @@ pub fn icon(el: &Element, d: &str) {
     }
 }
 
+/// One thumb, drawn once; "not helpful" is the same thumb turned over (CSS).
 const THUMB: &str = "M7 10v12M15 5.9 14 10h5.8a2 2 0 0 1 2 2.3l-1.4 8a2 2 0 0 1-2 1.7H7V10l4-8a3 3 0 0 1 3 3.9z";
 
 /// "Was this helpful?" with two toggle buttons; the pressed one follows `ui.feedback`.
