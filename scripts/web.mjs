@@ -5,9 +5,9 @@
 //   node scripts/web.mjs budget --report    the same figures, never failing (./baton build)
 //
 // Budgets (issue #4): what a host page loads before the visitor opens the chat ≤ 5 KB brotli;
-// the whole widget once opened (loader + glue + wasm + CSS) ≤ 90 KB brotli — raised to 96 KB
-// when issues 14-16 landed together (four languages, files, ratings, assignment: 95.1 KB);
-// getting back under 90 is open work (see the issue notes), not a new target. Measured on the
+// the whole widget once opened (loader + glue + wasm + CSS) ≤ 90 KB brotli (for a visitor
+// whose language is not English, the settings response also carries the panel's ~1 KB of
+// words: not counted here, it is not part of the bundle). Measured on the
 // bytes a browser receives: each file's brotli twin, which the worker sends to every browser
 // that accepts br (by q-value, wherever br is listed). When a browser test has recorded what
 // Chromium received from `wrangler dev` (target/bench/widget-received.json: Resource Timing's
@@ -18,7 +18,7 @@ import { readFileSync, writeFileSync, readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 const PAGE_LOAD_BUDGET = 5 * 1024;
-const OPENED_BUDGET = 96 * 1024;
+const OPENED_BUDGET = 90 * 1024;
 
 function br(bytes) {
   return brotliCompressSync(bytes, {

@@ -94,12 +94,17 @@
     theme(color || hex(get("color")) || "#2563eb");
 
     var ready, mounted;
-    // Glue and wasm are fetched in parallel (the glue would only ask for the wasm later).
+    // Glue, wasm and the site's settings are fetched in parallel (the glue would only ask for
+    // the wasm later): the settings carry the title, the colour and the panel's words in the
+    // visitor's language, so the panel is drawn in it at once. A failed settings fetch is
+    // left to the panel to retry.
     var fetchPanel = () => {
       if (!ready) {
         var wasm = fetch(bundle + "baton_widget_bg.wasm");
+        var settings = fetch(api + "/api/v1/sites/" + site + "/widget?lang=" + lang)
+          .then((r) => { return r.text().then((t) => { return [r.status, t]; }); }).catch(() => {});
         ready = import(bundle + "baton_widget.js").then((m) => {
-          return m.default({ module_or_path: wasm }).then(() => { return m; });
+          return m.default({ module_or_path: wasm }).then(() => { return settings; }).then((s) => { return [m, s]; });
         });
         ready.catch(() => { ready = null; });
       }
@@ -108,11 +113,11 @@
     var mount = () => {
       if (!mounted) {
         panel.innerHTML = '<p class="loading">…</p>';
-        mounted = fetchPanel().then((m) => {
+        mounted = fetchPanel().then(([m, s]) => {
           panel.textContent = "";
           m.mount(panel, {
             // The panel reads site, greeting and the user's attributes from `data` itself.
-            api: api, lang: lang, data: d, baton: B,
+            api: api, lang: lang, data: d, baton: B, settings: s,
             close: () => { setOpen(false, true); },
             watch: watch,
             theme: (c) => { if (!color && hex(c)) { put("color", c); theme(c); } }

@@ -6,8 +6,10 @@
 //! - [`Localized`]: a site string from `baton.toml` in one language or several
 //!   (`greeting = "Hi!"`, or `greeting.en = "Hi!"` + `greeting.de = "Hallo!"`).
 //! - [`words`]: what the engine itself tells visitors (handoff notices, the built-in email form,
-//!   "I couldn't find that in the docs"), per language. The widget's own words (buttons, states)
-//!   live in `widget/src/i18n.rs` and cover the same languages.
+//!   "I couldn't find that in the docs"), per language.
+//! - [`panel`]: the widget's own words (buttons, states), in the same languages.
+
+pub mod panel;
 
 use crate::protocol::ErrorBody;
 use serde::de::{self, MapAccess, Visitor};

@@ -1054,6 +1054,10 @@ pub struct WidgetSettings {
     pub greeting: String,
     #[serde(default)]
     pub color: Option<String>,
+    /// The panel's words in the visitor's language (`i18n::panel`, by field name), so the
+    /// widget carries only English; empty for English.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub words: BTreeMap<String, String>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -687,6 +687,19 @@ pub fn decode_widget_settings(text: &str) -> Option<WidgetSettings> {
         name: v.get("name").string()?,
         greeting: v.get("greeting").string()?,
         color: v.get("color").string(),
+        words: {
+            // Inserted one by one: `collect()` would sort first, and the widget would carry a
+            // sort for this one map.
+            let mut words = BTreeMap::new();
+            if let Json::Obj(list) = v.get("words") {
+                for (k, w) in list {
+                    if let Some(w) = w.string() {
+                        words.insert(k.clone(), w);
+                    }
+                }
+            }
+            words
+        },
     })
 }
 
@@ -1317,8 +1330,12 @@ mod tests {
             name: "Docs".into(),
             greeting: "Hi".into(),
             color: Some("#ff0000".into()),
+            words: BTreeMap::new(),
         };
-        assert_eq!(decode_widget_settings(&serde_json::to_string(&s).unwrap()), Some(s));
+        assert_eq!(decode_widget_settings(&serde_json::to_string(&s).unwrap()), Some(s.clone()));
+        let words = crate::i18n::panel::DE.entries().into_iter().map(|(k, w)| (k.to_string(), w.to_string())).collect();
+        let german = WidgetSettings { words, ..s };
+        assert_eq!(decode_widget_settings(&serde_json::to_string(&german).unwrap()), Some(german));
         assert_eq!(decode_conversation_created("{}"), None);
     }
 

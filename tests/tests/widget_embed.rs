@@ -166,8 +166,8 @@ async fn data_options_api_position_colour_greeting_language_and_open() {
         )
         .await;
     assert_eq!(words, json!(["Chat schließen", "Stell eine Frage…", "Mit einem Menschen sprechen"]));
-    // The settings in the page's language, from the API at data-api (fetched while the panel
-    // already shows its own words: wait for the request to have completed).
+    // The settings in the page's language, from the API at data-api: the loader fetched them
+    // with the panel, and they carried the German words above.
     let settings = format!("{api}/api/v1/sites/widget-test/widget?lang=de");
     let fetched = eventually("the settings from the API at data-api", || async {
         let names = b.js("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await;

@@ -1,7 +1,7 @@
 //! The thread's entries as DOM nodes.
 //!
-//! The panel's frame (header, status, list, composer) is a Leptos view; each entry of the list
-//! is built here with plain DOM calls. Measured: one `view!` per kind of entry compiled to
+//! Like the panel's frame (`panel`), each entry of the list is built here with plain DOM calls
+//! and kept live by Leptos effects. Measured: one `view!` per kind of entry compiled to
 //! ~60 KB of wasm (22 KB brotli) of generic view code; this builder is a fraction of that.
 //! Entries never change once shown, except two small things kept live by effects: which thumb
 //! is pressed, and a form's field errors / sent state.
@@ -24,7 +24,7 @@ use wasm_bindgen::JsCast;
 use web_sys::Element;
 
 /// Appends a `<tag class=…>` to `parent`.
-fn add(parent: &Element, tag: &str, class: &str) -> Element {
+pub fn add(parent: &Element, tag: &str, class: &str) -> Element {
     let el = parent.owner_document().and_then(|d| d.create_element(tag).ok()).unwrap_throw();
     if !class.is_empty() {
         el.set_class_name(class);
@@ -33,18 +33,18 @@ fn add(parent: &Element, tag: &str, class: &str) -> Element {
     el
 }
 
-fn add_text(parent: &Element, text: &str) {
+pub fn add_text(parent: &Element, text: &str) {
     let _ = parent.append_with_str_1(text);
 }
 
-fn set(el: &Element, name: &str, value: &str) {
+pub fn set(el: &Element, name: &str, value: &str) {
     let _ = el.set_attribute(name, value);
 }
 
-fn on(el: &Element, event: &str, f: impl FnMut(web_sys::Event) + 'static) {
+pub fn on(el: &Element, event: &str, f: impl FnMut(web_sys::Event) + 'static) {
     let cb = Closure::<dyn FnMut(web_sys::Event)>::new(f);
     let _ = el.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
-    // Entries live as long as the page.
+    // Elements live as long as the page.
     cb.forget();
 }
 
@@ -183,7 +183,7 @@ fn inlines(parent: &Element, items: &[Inline]) {
 
 /// A code block in a narrow panel: scrolls sideways (by keyboard too: it takes the focus, and
 /// says what it is), and a button copies it whole.
-fn code_block(el: &Element, code: &str, t: &'static crate::i18n::Strings) {
+fn code_block(el: &Element, code: &str, t: &'static crate::i18n::PanelWords) {
     let wrap = add(el, "div", "code");
     let pre = add(&wrap, "pre", "");
     set(&pre, "tabindex", "0");
@@ -211,7 +211,7 @@ fn code_block(el: &Element, code: &str, t: &'static crate::i18n::Strings) {
     });
 }
 
-fn render_markdown(el: &Element, text: &str, t: &'static crate::i18n::Strings) {
+fn render_markdown(el: &Element, text: &str, t: &'static crate::i18n::PanelWords) {
     for block in markdown::parse(text) {
         match &block {
             Block::Para(items) => inlines(&add(el, "p", ""), items),
@@ -228,7 +228,7 @@ fn render_markdown(el: &Element, text: &str, t: &'static crate::i18n::Strings) {
 
 /// What a visitor reads under a refused field: the server's precise words in English, the
 /// catalogue's for what is wrong with this kind of field otherwise.
-fn field_error(t: &'static crate::i18n::Strings, kind: FieldKind, input: &Element, server: &str) -> String {
+fn field_error(t: &'static crate::i18n::PanelWords, kind: FieldKind, input: &Element, server: &str) -> String {
     if std::ptr::eq(t, &crate::i18n::EN) {
         return server.to_string();
     }

@@ -13,6 +13,8 @@ mod i18n;
 mod panel;
 mod session;
 
+use baton_shared::wire::decode_widget_settings;
+use i18n::PanelWords;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -25,7 +27,7 @@ fn field(options: &JsValue, name: &str) -> Option<JsValue> {
 }
 
 /// Mounts the panel into `el` (a div in the widget's shadow root). Called by widget.js with
-/// `{api, lang, data, baton, close(), watch(callback), theme(color)}`: `data` is the script
+/// `{api, lang, data, baton, settings, close(), watch(callback), theme(color)}`: `data` is the script
 /// tag's dataset (`site`, `greeting`, the `user*` identity), `baton` is `window.Baton` with the
 /// calls the page queued (`q`).
 #[wasm_bindgen]
@@ -38,7 +40,16 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     let api = text("api").ok_or_else(|| JsValue::from_str("baton: mount needs options.api"))?;
     // The loader picked a language the widget speaks; anything else is English.
     let lang = baton_shared::i18n::Lang::of(text("lang").as_deref());
-    let t = i18n::strings(lang);
+    // The loader fetched the site's settings while this module downloaded: `[status, body]`,
+    // or nothing if that fetch failed (then the session fetches them itself, and a visitor
+    // whose language is not English sees English words this once).
+    let fetched =
+        field(&options, "settings").map(|v| js_sys::Array::from(&v)).and_then(|a| Some((a.get(0).as_f64()? as u16, a.get(1).as_string()?)));
+    let t: &'static PanelWords =
+        match fetched.as_ref().filter(|(status, _)| *status == 200).and_then(|(_, body)| decode_widget_settings(body)) {
+            Some(s) if !s.words.is_empty() => Box::leak(Box::new(PanelWords::from_lookup(&i18n::EN, &mut |k| s.words.get(k).cloned()))),
+            _ => &i18n::EN,
+        };
     let greeting = data_text("greeting").filter(|g| !g.trim().is_empty());
     let has_greeting = greeting.is_some();
     let session = session::Session::new(site, api, lang, t, greeting);
@@ -50,7 +61,10 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     style.set_text_content(Some(CSS));
     el.append_child(&style)?;
 
-    session.fetch_settings(has_greeting, func("theme"));
+    match fetched {
+        Some((status, body)) => session.apply_settings(status, &body, has_greeting, func("theme")),
+        None => session.fetch_settings(has_greeting, func("theme")),
+    }
     session.start();
     // The loader calls back on SPA navigation and title changes.
     if let Some(watch) = func("watch") {
@@ -61,7 +75,9 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     }
     let close = func("close");
     let s = session.clone();
-    let handle = leptos::mount::mount_to(el.clone(), move || panel::panel(s.clone(), close.clone()));
+    // Leptos's root owner holds the panel's effects; the panel builds its own nodes in `el`.
+    let root = el.clone().into();
+    let handle = leptos::mount::mount_to(el.clone(), move || panel::panel(&root, s, close));
     handle.forget();
     // The composer's paperclip, paste and drop (dom/files.rs), on the mounted panel.
     if let Some(form) = el.query_selector(".composer").ok().flatten() {

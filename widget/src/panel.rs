@@ -2,8 +2,12 @@
 //! session's signals and turns input into `Session` calls; the thread's entries are built by
 //! `dom` (see there for why). What a frame means is decided by the server and
 //! `baton_shared`, not here.
+//!
+//! The frame is built with DOM calls and kept in step with the signals by effects, like the
+//! entries: `view!` compiled the frame's elements, attributes and reactive texts to ~15 KB of
+//! generic wasm (measured, widget/README.md); this is a fraction of that.
 
-use crate::dom::entry;
+use crate::dom::{add, add_text, entry, on, set};
 use crate::i18n::with_name;
 use crate::session::{after, Link, Session};
 use baton_shared::ownership::HumanHelp;
@@ -11,6 +15,7 @@ use baton_shared::protocol::*;
 use leptos::prelude::*;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
 
 pub type Sess = StoredValue<Rc<Session>, LocalStorage>;
 
@@ -29,25 +34,155 @@ pub struct Shown {
     owner: Owner,
 }
 
-pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl IntoView {
+/// `el`'s text follows `text` (nothing when it is `None`).
+fn live_text(el: &Element, text: impl Fn() -> Option<String> + 'static) {
+    let el = el.clone();
+    Effect::new(move |_| el.set_text_content(text().as_deref()));
+}
+
+/// Builds the panel in `root` (inside the reactive owner `mount` set up).
+pub fn panel(root: &Element, session: Rc<Session>, close: Option<js_sys::Function>) {
     let ui = session.ui;
     let t = session.t;
     let sess: Sess = StoredValue::new_local(session);
-    let close = StoredValue::new_local(close);
-    let log = NodeRef::<leptos::html::Div>::new();
+
+    let frame = add(root, "div", "panel");
+    set(&frame, "role", "dialog");
+    set(&frame, "aria-labelledby", "baton-title");
+    let header = add(&frame, "div", "header");
+    let title = add(&header, "h2", "title");
+    set(&title, "id", "baton-title");
+    live_text(&title, move || Some(ui.title.get()));
+    let human = add(&header, "button", "human");
+    set(&human, "type", "button");
+    add_text(&human, t.talk_to_human);
+    on(&human, "click", move |_| {
+        sess.with_value(|s| s.submit(|client_id| ClientMsg::RequestHuman { client_id }, None, None));
+    });
+    let close_button = add(&header, "button", "close");
+    set(&close_button, "type", "button");
+    set(&close_button, "aria-label", t.close);
+    add_text(&close_button, "×");
+    on(&close_button, "click", move |_| {
+        if let Some(close) = &close {
+            let _ = close.call0(&JsValue::NULL);
+        }
+    });
+    // Where things stand with the team (filled by the effect below): announced when it changes.
+    let standing = add(&frame, "div", "standing");
+    set(&standing, "role", "status");
+    set(&standing, "hidden", "");
+    // The status line floats over the thread, so showing it never moves the thread.
+    let body = add(&frame, "div", "body");
+    let status = add(&body, "div", "status");
+    set(&status, "role", "status");
+    live_text(&status, move || match ui.link.get() {
+        Link::Reconnecting => Some(t.reconnecting.to_string()),
+        Link::Unavailable => Some(t.unavailable.to_string()),
+        _ => ui.notice.get(),
+    });
+    let log = add(&body, "div", "log");
+    set(&log, "role", "log");
+    set(&log, "aria-live", "polite");
+    set(&log, "aria-label", t.conversation);
+    live_text(&add(&log, "div", "msg bot greeting"), move || Some(ui.greeting.get()));
+    let typing = add(&frame, "div", "typing");
+    set(&typing, "aria-live", "polite");
+    live_text(&typing, move || {
+        ui.typing.get().map(|n| with_name(t.typing, &n)).or_else(|| ui.thinking.get().then(|| t.thinking.to_string()))
+    });
+    let form = add(&frame, "form", "composer");
+    let area = add(&form, "textarea", "");
+    set(&area, "rows", "1");
+    set(&area, "aria-label", t.placeholder);
+    set(&area, "placeholder", t.placeholder);
+    let send_button = add(&form, "button", "send");
+    set(&send_button, "type", "submit");
+    add_text(&send_button, t.send);
+
+    thread(&log, sess);
+
+    let send = move || {
+        let text = ui.draft.get_untracked().trim().to_string();
+        if text.is_empty() {
+            return;
+        }
+        let body = text.clone();
+        if sess.with_value(|s| s.submit(move |client_id| ClientMsg::Message { client_id, text: body }, Some(text), None)) {
+            ui.draft.set(String::new());
+        }
+    };
+    on(&form, "submit", move |ev| {
+        ev.prevent_default();
+        send();
+    });
+    on(&area, "input", move |ev| {
+        ui.draft.set(event_target_value(&ev));
+        sess.with_value(|s| s.typed());
+    });
+    on(&area, "keydown", move |ev| {
+        if let Some(key) = ev.dyn_ref::<web_sys::KeyboardEvent>() {
+            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
+                ev.prevent_default();
+                send();
+            }
+        }
+    });
+    // The draft (kept across reloads by the session) shows in the box; set only when it
+    // differs, so typing never moves the caret.
+    let value = JsValue::from_str("value");
+    let draft_box = area.clone();
+    Effect::new(move |_| {
+        let draft = JsValue::from_str(&ui.draft.get());
+        if js_sys::Reflect::get(&draft_box, &value).ok().as_ref() != Some(&draft) {
+            let _ = js_sys::Reflect::set(&draft_box, &value, &draft);
+        }
+    });
+
+    // The frame's states: the link state (pending messages say "waiting to send" while the
+    // link is down: CSS on `.offline`), the title's tooltip, and — by `ownership::human_help`
+    // — "Talk to a human" only when pressing it can do something, else where things stand
+    // under the header; nothing to type into on a page that may not use the chat.
+    Effect::new(move |_| {
+        let link = ui.link.get();
+        let unavailable = link == Link::Unavailable;
+        set(&frame, "data-link", link.name());
+        set(&title, "title", &ui.title.get());
+        let _ = log.class_list().toggle_with_force("offline", link == Link::Reconnecting);
+        let _ = area.toggle_attribute_with_force("disabled", unavailable);
+        let _ = send_button.toggle_attribute_with_force("disabled", unavailable);
+        ui.ownership.with(|o| {
+            let help = o.human_help();
+            let _ = human.toggle_attribute_with_force("hidden", unavailable || help != HumanHelp::Offer);
+            let _ = standing.toggle_attribute_with_force("hidden", help == HumanHelp::Offer);
+            standing.set_text_content(None);
+            match help {
+                HumanHelp::Offer => {}
+                HumanHelp::Waiting => standing_text(&standing, t.waiting_for_team),
+                HumanHelp::With(op) => {
+                    crate::dom::avatar(&standing, &op.name);
+                    standing_text(&standing, &with_name(t.with_you, &op.name));
+                }
+            }
+        });
+    });
+}
+
+/// The thread: a keyed list kept in step with the signals. Entries never change once shown,
+/// and only ever appear in order or (pending messages) go away, so this small reconciler does
+/// what `<For/>` would, for ~10 KB less wasm (measured).
+fn thread(list: &Element, sess: Sess) {
+    let ui = sess.with_value(|s| s.ui);
+    let list = list.clone();
     let items = move || {
         let mut v: Vec<(String, Item)> = ui.events.with(|es| es.iter().map(|e| (format!("e{}", e.seq), Item::Event(e.clone()))).collect());
         ui.pending.with(|p| v.extend(p.iter().map(|(id, text)| (format!("p{id}"), Item::Pending(text.clone())))));
         v
     };
-    // The thread: a keyed list kept in step with the signals. Entries never change once
-    // shown, and only ever appear in order or (pending messages) go away, so this small
-    // reconciler does what `<For/>` would, for ~10 KB less wasm (measured).
     let parent = Owner::current();
     Effect::new(move |prev: Option<Vec<Shown>>| {
         let want = items();
         let mut old = prev.unwrap_or_default();
-        let Some(list) = log.get() else { return old };
         old.retain(|s| {
             let keep = want.iter().any(|(k, _)| *k == s.key);
             if !keep {
@@ -83,139 +218,8 @@ pub fn panel(session: Rc<Session>, close: Option<js_sys::Function>) -> impl Into
         }
         shown
     });
-    let send = move || {
-        let text = ui.draft.get_untracked().trim().to_string();
-        if text.is_empty() {
-            return;
-        }
-        let body = text.clone();
-        if sess.with_value(|s| s.submit(move |client_id| ClientMsg::Message { client_id, text: body }, Some(text), None)) {
-            ui.draft.set(String::new());
-        }
-    };
-    // The frame's states, set with DOM calls in one effect (each reactive attribute in `view!`
-    // costs the widget generic code; measured, see widget/README.md): the link state, the
-    // title's tooltip, and — by `ownership::human_help` — "Talk to a human" only when pressing
-    // it can do something, else where things stand under the header; nothing to type into on a
-    // page that may not use the chat.
-    let frame = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        let Some(frame) = frame.get() else { return };
-        let part = |css: &str| frame.query_selector(css).ok().flatten();
-        let (Some(title), Some(human), Some(standing), Some(area), Some(send_button)) =
-            (part(".title"), part(".human"), part(".standing"), part("textarea"), part(".send"))
-        else {
-            return;
-        };
-        let link = ui.link.get();
-        let unavailable = link == Link::Unavailable;
-        let _ = frame.set_attribute("data-link", link.name());
-        let _ = title.set_attribute("title", &ui.title.get());
-        let _ = area.toggle_attribute_with_force("disabled", unavailable);
-        let _ = send_button.toggle_attribute_with_force("disabled", unavailable);
-        ui.ownership.with(|o| {
-            let help = o.human_help();
-            let _ = human.toggle_attribute_with_force("hidden", unavailable || help != HumanHelp::Offer);
-            let _ = standing.toggle_attribute_with_force("hidden", help == HumanHelp::Offer);
-            standing.set_text_content(None);
-            match help {
-                HumanHelp::Offer => {}
-                HumanHelp::Waiting => standing_text(&standing, t.waiting_for_team),
-                HumanHelp::With(op) => {
-                    crate::dom::avatar(&standing, &op.name);
-                    standing_text(&standing, &with_name(t.with_you, &op.name));
-                }
-            }
-        });
-    });
-    view! {
-        <div class="panel" role="dialog" aria-labelledby="baton-title" node_ref=frame>
-            <div class="header">
-                <h2 class="title" id="baton-title">{move || ui.title.get()}</h2>
-                <button
-                    type="button"
-                    class="human"
-                    on:click=move |_| {
-                        sess.with_value(|s| s.submit(|client_id| ClientMsg::RequestHuman { client_id }, None, None));
-                    }
-                >
-                    {t.talk_to_human}
-                </button>
-                <button
-                    type="button"
-                    class="close"
-                    aria-label=t.close
-                    on:click=move |_| {
-                        close.with_value(|c| c.as_ref().map(|c| c.call0(&JsValue::NULL)));
-                    }
-                >
-                    "×"
-                </button>
-            </div>
-            // Where things stand with the team (filled by the effect above): announced when it
-            // changes.
-            <div class="standing" role="status" hidden></div>
-            // The status line floats over the thread, so showing it never moves the thread.
-            <div class="body">
-                <div class="status" role="status">
-                    {move || {
-                        match ui.link.get() {
-                            Link::Reconnecting => Some(t.reconnecting.to_string()),
-                            Link::Unavailable => Some(t.unavailable.to_string()),
-                            _ => ui.notice.get(),
-                        }
-                    }}
-                </div>
-                // Pending messages say "waiting to send" while the link is down (CSS on `.offline`).
-                <div
-                    class="log"
-                    class:offline=move || ui.link.get() == Link::Reconnecting
-                    role="log"
-                    aria-live="polite"
-                    aria-label=t.conversation
-                    node_ref=log
-                >
-                    <div class="msg bot greeting">{move || ui.greeting.get()}</div>
-                </div>
-            </div>
-            <div class="typing" aria-live="polite">
-                {move || ui.typing.get().map(|n| with_name(t.typing, &n)).or_else(|| ui.thinking.get().then(|| t.thinking.to_string()))}
-            </div>
-            <form
-                class="composer"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    send();
-                }
-            >
-                <textarea
-                    rows="1"
-                    aria-label=t.placeholder
-                    placeholder=t.placeholder
-                    prop:value=move || ui.draft.get()
-                    on:input=move |ev| {
-                        ui.draft.set(event_target_value(&ev));
-                        sess.with_value(|s| s.typed());
-                    }
-                    on:keydown=move |ev: web_sys::KeyboardEvent| {
-                        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                            ev.prevent_default();
-                            send();
-                        }
-                    }
-                ></textarea>
-                <button type="submit" class="send">
-                    {t.send}
-                </button>
-            </form>
-        </div>
-    }
 }
 
-fn standing_text(parent: &web_sys::Element, text: &str) {
-    if let Ok(span) = document().create_element("span") {
-        span.set_class_name("standing-text");
-        span.set_text_content(Some(text));
-        let _ = parent.append_child(&span);
-    }
+fn standing_text(parent: &Element, text: &str) {
+    add_text(&add(parent, "span", "standing-text"), text);
 }

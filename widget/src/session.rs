@@ -16,7 +16,7 @@
 mod identity;
 mod upload;
 
-use crate::i18n::Strings;
+use crate::i18n::PanelWords;
 use baton_shared::i18n::Lang;
 use baton_shared::protocol::*;
 use baton_shared::wire::{self, Decoded, Json};
@@ -101,7 +101,7 @@ pub struct Session {
     pub site: String,
     api: String,
     lang: Lang,
-    pub t: &'static Strings,
+    pub t: &'static PanelWords,
     pub ui: Ui,
     saved: RefCell<Option<Saved>>,
     socket: RefCell<Option<web_sys::WebSocket>>,
@@ -180,7 +180,7 @@ fn cancel(timer: &Cell<Option<i32>>) {
 }
 
 impl Session {
-    pub fn new(site: String, api: String, lang: Lang, t: &'static Strings, greeting: Option<String>) -> Rc<Session> {
+    pub fn new(site: String, api: String, lang: Lang, t: &'static PanelWords, greeting: Option<String>) -> Rc<Session> {
         let key = format!("baton:{site}");
         let saved = load(&key).and_then(|v| {
             Some(Saved {
@@ -379,20 +379,27 @@ impl Session {
         wasm_bindgen_futures::spawn_local(async move {
             let init = web_sys::RequestInit::new();
             let url = format!("{}?lang={}", this.site_url("widget"), this.lang.code());
-            let Some((status, text)) = fetch_text(&url, &init).await else { return };
-            if status != 200 {
-                this.refused(&text);
-                return;
-            }
-            let Some(s) = wire::decode_widget_settings(&text) else { return };
-            this.ui.title.set(s.name);
-            if !has_greeting && !s.greeting.is_empty() {
-                this.ui.greeting.set(s.greeting);
-            }
-            if let (Some(theme), Some(c)) = (theme, s.color) {
-                let _ = theme.call1(&JsValue::NULL, &JsValue::from_str(&c));
+            if let Some((status, text)) = fetch_text(&url, &init).await {
+                this.apply_settings(status, &text, has_greeting, theme);
             }
         });
+    }
+
+    /// The site's settings response (`GET …/widget`, fetched here or by the loader): the
+    /// panel's title, the greeting and the accent colour, or the refusal of this page's origin.
+    pub fn apply_settings(&self, status: u16, text: &str, has_greeting: bool, theme: Option<js_sys::Function>) {
+        if status != 200 {
+            self.refused(text);
+            return;
+        }
+        let Some(s) = wire::decode_widget_settings(text) else { return };
+        self.ui.title.set(s.name);
+        if !has_greeting && !s.greeting.is_empty() {
+            self.ui.greeting.set(s.greeting);
+        }
+        if let (Some(theme), Some(c)) = (theme, s.color) {
+            let _ = theme.call1(&JsValue::NULL, &JsValue::from_str(&c));
+        }
     }
 
     /// Whether this page may not use the chat (see `Link::Unavailable`).
