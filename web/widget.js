@@ -95,16 +95,19 @@
 
     var ready, mounted;
     // Glue, wasm and the site's settings are fetched in parallel (the glue would only ask for
-    // the wasm later): the settings carry the title, the colour and the panel's words in the
-    // visitor's language, so the panel is drawn in it at once. A failed settings fetch is
-    // left to the panel to retry.
+    // the wasm later): the settings carry the title, the colour and, for a language other than
+    // English, the panel's words — then the panel waits for them, so it is drawn in that
+    // language at once; an English panel gets the fetch's promise and never waits. A failed
+    // settings fetch is left to the panel to retry.
     var fetchPanel = () => {
       if (!ready) {
         var wasm = fetch(bundle + "baton_widget_bg.wasm");
         var settings = fetch(api + "/api/v1/sites/" + site + "/widget?lang=" + lang)
           .then((r) => { return r.text().then((t) => { return [r.status, t]; }); }).catch(() => {});
         ready = import(bundle + "baton_widget.js").then((m) => {
-          return m.default({ module_or_path: wasm }).then(() => { return settings; }).then((s) => { return [m, s]; });
+          return m.default({ module_or_path: wasm }).then(() => {
+            return lang == "en" ? [m, settings] : settings.then((s) => { return [m, s]; });
+          });
         });
         ready.catch(() => { ready = null; });
       }

@@ -40,11 +40,12 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     let api = text("api").ok_or_else(|| JsValue::from_str("baton: mount needs options.api"))?;
     // The loader picked a language the widget speaks; anything else is English.
     let lang = baton_shared::i18n::Lang::of(text("lang").as_deref());
-    // The loader fetched the site's settings while this module downloaded: `[status, body]`,
-    // or nothing if that fetch failed (then the session fetches them itself, and a visitor
-    // whose language is not English sees English words this once).
-    let fetched =
-        field(&options, "settings").map(|v| js_sys::Array::from(&v)).and_then(|a| Some((a.get(0).as_f64()? as u16, a.get(1).as_string()?)));
+    // The site's settings, which the loader fetched beside this module: `[status, body]` when
+    // the panel needs them to be drawn (its words in a language other than English), else the
+    // fetch's promise, so an English panel never waits for them; nothing if the fetch failed
+    // (the session fetches them itself, and a non-English visitor sees English words this once).
+    let settings = field(&options, "settings");
+    let fetched = settings.as_ref().and_then(session::status_and_body);
     let t: &'static PanelWords =
         match fetched.as_ref().filter(|(status, _)| *status == 200).and_then(|(_, body)| decode_widget_settings(body)) {
             Some(s) if !s.words.is_empty() => Box::leak(Box::new(PanelWords::from_lookup(&i18n::EN, &mut |k| s.words.get(k).cloned()))),
@@ -61,9 +62,9 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     style.set_text_content(Some(CSS));
     el.append_child(&style)?;
 
-    match fetched {
-        Some((status, body)) => session.apply_settings(status, &body, has_greeting, func("theme")),
-        None => session.fetch_settings(has_greeting, func("theme")),
+    match (fetched, settings.and_then(|v| v.dyn_into::<js_sys::Promise>().ok())) {
+        (Some((status, body)), _) => session.apply_settings(status, &body, has_greeting, func("theme")),
+        (None, promise) => session.fetch_settings(promise, has_greeting, func("theme")),
     }
     session.start();
     // The loader calls back on SPA navigation and title changes.

@@ -374,12 +374,23 @@ impl Session {
     /// The site's name and greeting in the visitor's language (and colour, handed to the
     /// loader's theme). A page the site does not allow learns it here, before the visitor
     /// types anything.
-    pub fn fetch_settings(self: &Rc<Self>, has_greeting: bool, theme: Option<js_sys::Function>) {
+    /// Applies the settings once `loaded` (the loader's fetch) resolves, or fetches them if
+    /// there is no such fetch or it failed.
+    pub fn fetch_settings(self: &Rc<Self>, loaded: Option<js_sys::Promise>, has_greeting: bool, theme: Option<js_sys::Function>) {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let init = web_sys::RequestInit::new();
-            let url = format!("{}?lang={}", this.site_url("widget"), this.lang.code());
-            if let Some((status, text)) = fetch_text(&url, &init).await {
+            let loaded = match loaded {
+                Some(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().as_ref().and_then(status_and_body),
+                None => None,
+            };
+            let fetched = match loaded {
+                Some(got) => Some(got),
+                None => {
+                    let url = format!("{}?lang={}", this.site_url("widget"), this.lang.code());
+                    fetch_text(&url, &web_sys::RequestInit::new()).await
+                }
+            };
+            if let Some((status, text)) = fetched {
                 this.apply_settings(status, &text, has_greeting, theme);
             }
         });
@@ -736,4 +747,10 @@ async fn fetch_text(url: &str, init: &web_sys::RequestInit) -> Option<(u16, Stri
     let resp: web_sys::Response = JsFuture::from(w.fetch_with_str_and_init(url, init)).await.ok()?.unchecked_into();
     let text = JsFuture::from(resp.text().ok()?).await.ok()?.as_string()?;
     Some((resp.status(), text))
+}
+
+/// A response the loader fetched: `[status, body]`.
+pub fn status_and_body(v: &JsValue) -> Option<(u16, String)> {
+    let a = v.dyn_ref::<js_sys::Array>()?;
+    Some((a.get(0).as_f64()? as u16, a.get(1).as_string()?))
 }
