@@ -371,11 +371,8 @@ impl Session {
         })
     }
 
-    /// The site's name and greeting in the visitor's language (and colour, handed to the
-    /// loader's theme). A page the site does not allow learns it here, before the visitor
-    /// types anything.
-    /// Applies the settings once `loaded` (the loader's fetch) resolves, or fetches them if
-    /// there is no such fetch or it failed.
+    /// The site's settings ([`Session::apply_settings`]) once `loaded` (the loader's fetch)
+    /// resolves, or fetched here if there is no such fetch or it failed.
     pub fn fetch_settings(self: &Rc<Self>, loaded: Option<js_sys::Promise>, has_greeting: bool, theme: Option<js_sys::Function>) {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -397,7 +394,9 @@ impl Session {
     }
 
     /// The site's settings response (`GET …/widget`, fetched here or by the loader): the
-    /// panel's title, the greeting and the accent colour, or the refusal of this page's origin.
+    /// site's name and greeting in the visitor's language, and the colour, handed to the
+    /// loader's theme. A page the site does not allow learns it here, before the visitor types
+    /// anything.
     pub fn apply_settings(&self, status: u16, text: &str, has_greeting: bool, theme: Option<js_sys::Function>) {
         if status != 200 {
             self.refused(text);
