@@ -1333,8 +1333,7 @@ mod tests {
             words: BTreeMap::new(),
         };
         assert_eq!(decode_widget_settings(&serde_json::to_string(&s).unwrap()), Some(s.clone()));
-        let words = crate::i18n::panel::DE.entries().into_iter().map(|(k, w)| (k.to_string(), w.to_string())).collect();
-        let german = WidgetSettings { words, ..s };
+        let german = WidgetSettings { words: crate::i18n::panel::DE.to_map(), ..s };
         assert_eq!(decode_widget_settings(&serde_json::to_string(&german).unwrap()), Some(german));
         assert_eq!(decode_conversation_created("{}"), None);
     }

@@ -48,7 +48,7 @@ pub fn mount(el: web_sys::HtmlElement, options: JsValue) -> Result<(), JsValue> 
     let fetched = settings.as_ref().and_then(session::status_and_body);
     let t: &'static PanelWords =
         match fetched.as_ref().filter(|(status, _)| *status == 200).and_then(|(_, body)| decode_widget_settings(body)) {
-            Some(s) if !s.words.is_empty() => Box::leak(Box::new(PanelWords::from_lookup(&i18n::EN, &mut |k| s.words.get(k).cloned()))),
+            Some(s) if !s.words.is_empty() => Box::leak(Box::new(baton_shared::i18n::panel::from_settings(&s.words))),
             _ => &i18n::EN,
         };
     let greeting = data_text("greeting").filter(|g| !g.trim().is_empty());

@@ -27,13 +27,12 @@ mod webhooks;
 use assets::Cache;
 use baton_shared::config::SiteConfig;
 use baton_shared::conversation::Actor;
-use baton_shared::i18n::panel::panel_words;
+use baton_shared::i18n::panel;
 use baton_shared::i18n::Lang;
 use baton_shared::insights;
 use baton_shared::protocol::*;
 use baton_shared::signin;
 use http::{api, error_response, json, Failure, Handled};
-use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 use worker::*;
 
@@ -129,10 +128,7 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
                 name: config.name.clone(),
                 greeting: config.greeting.exact(lang).unwrap_or_default().to_string(),
                 color: config.color.clone(),
-                words: match lang {
-                    Lang::En => BTreeMap::new(),
-                    lang => panel_words(lang).entries().into_iter().map(|(k, w)| (k.to_string(), w.to_string())).collect(),
-                },
+                words: panel::for_settings(lang),
             };
             Ok(http::with_cors(json(200, &settings)?, origin.as_deref()))
         }

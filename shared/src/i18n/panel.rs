@@ -5,6 +5,7 @@
 //! name.
 
 use super::Lang;
+use std::collections::BTreeMap;
 
 /// Declares [`PanelWords`] and what moves it between the worker and the widget: by field name,
 /// so a widget and a worker from different deploys still agree on every word they both know.
@@ -16,9 +17,14 @@ macro_rules! panel_words {
         }
 
         impl PanelWords {
-            /// Every word with its field name: what the worker sends in `WidgetSettings::words`.
+            /// Every word with its field name.
             pub fn entries(&self) -> Vec<(&'static str, &'static str)> {
                 vec![$( (stringify!($name), self.$name) ),*]
+            }
+
+            /// Every word by its field name, as `WidgetSettings::words` carries them.
+            pub fn to_map(&self) -> BTreeMap<String, String> {
+                self.entries().into_iter().map(|(k, w)| (k.to_string(), w.to_string())).collect()
             }
 
             /// The words `get` finds by field name, each missing one from `fallback`. The
@@ -327,15 +333,31 @@ pub fn panel_words(lang: Lang) -> &'static PanelWords {
     }
 }
 
+/// What the widget settings carry for a visitor speaking `lang` (`WidgetSettings::words`):
+/// nothing for English, which the widget has compiled in.
+pub fn for_settings(lang: Lang) -> BTreeMap<String, String> {
+    match lang {
+        Lang::En => BTreeMap::new(),
+        lang => panel_words(lang).to_map(),
+    }
+}
+
+/// The panel's words from the settings' `words`: English for every word they lack (a worker
+/// from another deploy may know fewer or more).
+pub fn from_settings(words: &BTreeMap<String, String>) -> PanelWords {
+    PanelWords::from_lookup(&EN, &mut |k| words.get(k).cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn words_cross_by_name_and_fall_back_to_english() {
-        let sent: std::collections::BTreeMap<String, String> =
-            DE.entries().into_iter().filter(|(k, _)| *k != "send").map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let got = PanelWords::from_lookup(&EN, &mut |k| sent.get(k).cloned());
+        assert!(for_settings(Lang::En).is_empty(), "the widget has English compiled in");
+        let mut sent = for_settings(Lang::De);
+        sent.remove("send");
+        let got = from_settings(&sent);
         assert_eq!(got.title, "Frag die Doku");
         assert_eq!(got.rate_thanks, DE.rate_thanks);
         assert_eq!(got.send, EN.send, "a word the worker did not send stays English");
