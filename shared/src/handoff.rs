@@ -193,6 +193,16 @@ const PERSON: &[&str] = &[
     "developer",
     "developers",
     "colleague",
+    "colleagues",
+    "employees",
+    "representatives",
+    "reps",
+    "managers",
+    "advisor",
+    "advisors",
+    "adviser",
+    "specialist",
+    "specialists",
     "being",
     "member",
     "members",
@@ -958,7 +968,7 @@ const LEXICONS: &[Lexicon] = &[
             "rappelez",
             "rappelle",
         ],
-        want: &["veux", "voudrais", "souhaite", "souhaiterais", "besoin", "aimerais", "prefere", "prefererais", "demande"],
+        want: &["veux", "voudrais", "souhaite", "souhaiterais", "besoin", "aimerais", "prefere", "prefererais", "demande", "avoir"],
         about: &["arrive", "fonctionne", "utilisateurs", "clients", "visiteurs", "configurer", "role", "permissions", "quand"],
         no_bot: &["pas * bot", "pas * robot", "plus * bot", "plus * robot"],
         markers: &[
@@ -1147,7 +1157,9 @@ fn keyword_in<K: AsRef<str>>(words: &[String], keywords: &[K]) -> Option<String>
             let mut from = 0;
             while let Some((start, end)) = find_phrase(&words[from..], &phrase) {
                 let start = from + start;
+                // "not down", and "is not down" for the phrase "is * down".
                 let negated = (start.saturating_sub(2)..start).any(|i| NEGATIONS.contains(&words[i].as_str()))
+                    || (start..from + end).any(|i| NEGATIONS.contains(&words[i].as_str()) && !phrase.contains(&words[i]))
                     || (start.saturating_sub(4)..start).any(|i| ABOUT_THE_LABEL.contains(&words[i].as_str()))
                     || words.get(from + end).is_some_and(|w| NAMING_AFTER.contains(&w.as_str()));
                 if !negated {
@@ -1214,6 +1226,14 @@ const COMPLAINTS: &[&str] = &[
     "for the second time",
     "asked three times",
     "asked twice",
+    "asked this three times",
+    "asked this twice",
+    "asked this before",
+    "asked this already",
+    "already asked this",
+    "going in circles",
+    "going round in circles",
+    "going around in circles",
     "how many times",
     "waste of my time",
     "waste of time",
@@ -1681,16 +1701,39 @@ fn classifier_may_frustrate(m: &Parsed) -> bool {
     !asks_for_information(m) || at_the_bot
 }
 
-/// Whether the classifier alone may call a message an urgent incident. A question for contact
-/// details ("what is the hotline phone number?") must name something broken, lost, attacked,
-/// pressing or out of reach for that: the public urgent examples are lost phones and cards,
-/// whose words such a question shares.
-fn classifier_may_urgent(m: &Parsed) -> bool {
+/// How sure the classifier must be to call a message an urgent incident on its own (0: its
+/// threshold is enough; above 1: never). A message that asks for information ("how do I log
+/// errors in production?", "is the payments plugin production ready?", "how do I show a 404
+/// page when data is missing?") shares its words with the public urgent examples (lost cards,
+/// failed payments, outages) while asking for the docs: it must be a clearly urgent one —
+/// unless it states an outage of something live, a deadline or lost access. A question for
+/// contact details ("what is the hotline number?") must name something broken, lost or
+/// attacked at all. And an error on the visitor's own machine ("a 500 when I run the dev server
+/// locally") is a question for the docs, unless something live is at stake or a deadline
+/// presses.
+fn classifier_urgent_floor(m: &Parsed) -> f32 {
+    const NEVER: f32 = 2.0;
     let w = &m.words;
+    // "…what do we do right now?", "our API keys leaked": pressing, or broken into.
+    let breach = m.asking_clauses().flatten().any(|x| matches!(x.as_str(), "hacked" | "breached" | "compromised" | "leaked" | "stolen"));
+    let now = find_str(w, "right now").is_some() || find_str(w, "as soon as possible").is_some();
+    let pressing = time_pressure(w) || access_lost(w) || breach || now;
+    let on_their_machine = w.iter().any(|x| matches!(x.as_str(), "locally" | "local" | "localhost" | "dev" | "development"));
+    if on_their_machine && !w.iter().any(|x| LIVE.contains(&x.as_str())) && !pressing {
+        return NEVER;
+    }
+    if !asks_for_information(m) || pressing || live_outage(m).is_some() {
+        return 0.0;
+    }
     let incident = w.iter().any(|x| INCIDENT.contains(&x.as_str()) || URGENCY.contains(&x.as_str()));
-    let details = w.iter().any(|x| CONTACT_DETAILS.contains(&x.as_str()));
-    !(asks_for_information(m) && details) || incident || time_pressure(w) || access_lost(w)
+    if !incident && w.iter().any(|x| CONTACT_DETAILS.contains(&x.as_str())) {
+        return NEVER;
+    }
+    std::env::var("UF").ok().and_then(|v| v.parse().ok()).unwrap_or(QUESTION_URGENT_FLOOR)
 }
+
+/// See `classifier_urgent_floor`; chosen on the handoff data's tune split.
+const QUESTION_URGENT_FLOOR: f32 = 0.7;
 
 /// A clause that asks for information: "how do I…", "what is…", "is there…", "can I…",
 /// "any tips…".
@@ -1861,7 +1904,27 @@ fn urgency_in(m: &Parsed) -> Option<String> {
     let topic = find_str(w, "what happens").is_some()
         || w.iter().any(|x| matches!(x.as_str(), "during" | "prevent" | "avoid" | "handle" | "detect" | "history" | "banner"))
         || find_str(w, "in case of").is_some();
-    keyword_in(w, URGENCY_WORDS).or_else(|| if how_to || topic { None } else { keyword_in(w, INCIDENT_PHRASES) })
+    if how_to || topic {
+        return keyword_in(w, URGENCY_WORDS);
+    }
+    keyword_in(w, URGENCY_WORDS).or_else(|| keyword_in(w, INCIDENT_PHRASES)).or_else(|| live_outage(m))
+}
+
+/// Outage words: the service stopped answering or was broken into (not "fails", which a
+/// build or a test does every day).
+const OUTAGE: &[&str] = &[
+    "down", "outage", "offline", "unavailable", "unreachable", "500", "500s", "502", "502s", "503", "503s", "504", "504s", "crashed",
+    "crashing", "hacked", "breached", "compromised", "wiped", "leaked",
+];
+/// What is live: the visitor's production and the people and money that depend on it.
+const LIVE: &[&str] = &["production", "prod", "customers", "orders", "checkout", "payments", "revenue"];
+
+/// An outage stated (not supposed, not negated) of something live: "production is returning
+/// 502 on every request", "checkout has been offline since the deploy".
+fn live_outage(m: &Parsed) -> Option<String> {
+    let live = m.words.iter().find(|w| LIVE.contains(&w.as_str()))?;
+    let outage = m.asking_clauses().find_map(|c| keyword_in(c, OUTAGE))?;
+    Some(format!("{outage} ({live})"))
 }
 
 /// The learned half of the decision: the site's classifier and the embedding model it reads.
@@ -1965,7 +2028,7 @@ fn decide(
     if let Some(w) = urgency_in(m) {
         return handoff(HandoffReason::Urgent, vec![w]);
     }
-    if says(Class::Urgent) && classifier_may_urgent(m) {
+    if says(Class::Urgent) && p.is_some_and(|p| p.probability(Class::Urgent) >= classifier_urgent_floor(m)) {
         return handoff(HandoffReason::Urgent, learned_evidence(Class::Urgent));
     }
     if let Some(k) = keyword_in(&m.words, &config.keywords) {
@@ -2000,8 +2063,8 @@ pub struct RuleVerdicts {
     pub classifier_may_request: bool,
     /// The classifier alone may call it frustration (`classifier_may_frustrate`).
     pub classifier_may_frustrate: bool,
-    /// The classifier alone may call it urgent (`classifier_may_urgent`).
-    pub classifier_may_urgent: bool,
+    /// How sure the classifier must be to call it urgent alone (`classifier_urgent_floor`).
+    pub classifier_urgent_floor: f32,
     pub urgent: bool,
     pub frustration: bool,
 }
@@ -2014,7 +2077,7 @@ pub fn rule_verdicts(text: &str) -> RuleVerdicts {
         certain_request: matches!(request, Some(Request::OtherLanguage(_) | Request::Standalone(_))),
         classifier_may_request: classifier_may_request(&m.words),
         classifier_may_frustrate: classifier_may_frustrate(&m),
-        classifier_may_urgent: classifier_may_urgent(&m),
+        classifier_urgent_floor: classifier_urgent_floor(&m),
         urgent: urgency_in(&m).is_some(),
         frustration: frustrated(&frustration_in(&m, &[])),
     }
@@ -2032,7 +2095,7 @@ pub fn combine(rules: RuleVerdicts, p: &[f32; 4], rule_floor: f32, to_class: imp
     if rules.certain_request || (rules.clause_request && p[Class::ExplicitRequest.index()] >= rule_floor) || class == Class::ExplicitRequest
     {
         Class::ExplicitRequest
-    } else if rules.urgent || (class == Class::Urgent && rules.classifier_may_urgent) {
+    } else if rules.urgent || (class == Class::Urgent && p[Class::Urgent.index()] >= rules.classifier_urgent_floor) {
         Class::Urgent
     } else if rules.frustration || (class == Class::Frustration && rules.classifier_may_frustrate) {
         Class::Frustration
@@ -2329,7 +2392,7 @@ pub(crate) mod tests {
             assert_eq!(learned_reason(m), want, "{m}");
         }
         assert_eq!(
-            reason("The production API has returned 500s since your last release and we are losing orders"),
+            reason("Our payments have been failing all morning and customers can't check out"),
             None,
             "the rules alone miss it"
         );
@@ -2363,6 +2426,38 @@ pub(crate) mod tests {
             "how do I turn off frustration detection",
         ] {
             assert_eq!(learned_reason(m), None, "{m}");
+        }
+    }
+
+    #[test]
+    fn a_docs_question_with_incident_words_is_answered_an_outage_of_production_is_urgent() {
+        // Questions that share their words with outages and lost cards, but ask for the docs.
+        for m in [
+            "How do I show a 404 page when data is missing?",
+            "How do I log errors in production?",
+            "Is the payments plugin production ready?",
+            "I'm getting a 500 error when I run the dev server locally, what does that mean?",
+        ] {
+            assert_ne!(learned_reason(m), Some(HandoffReason::Urgent), "{m}");
+        }
+        // Stated incidents, some phrased as questions.
+        for m in [
+            "Production is returning 502 on every request since 10 minutes.",
+            "Our API keys leaked on GitHub, what do we do right now?",
+            "The admin panel is unreachable and we go live in one hour.",
+        ] {
+            assert_eq!(learned_reason(m), Some(HandoffReason::Urgent), "{m}");
+        }
+        // The rule alone: stated, of something live, not supposed or negated.
+        assert_eq!(reason("checkout has been offline since the deploy"), Some(HandoffReason::Urgent));
+        assert_eq!(reason("production is not down, I just want to know about caching"), None);
+        assert_eq!(reason("what status does the API return if production is unreachable"), None);
+    }
+
+    #[test]
+    fn plural_and_other_words_for_the_people_one_asks_for() {
+        for m in ["Pass me to your colleagues please", "Puis-je avoir un conseiller s'il vous plaît ?"] {
+            assert_eq!(learned_reason(m), Some(HandoffReason::ExplicitRequest), "{m}");
         }
     }
 
