@@ -1913,8 +1913,26 @@ fn urgency_in(m: &Parsed) -> Option<String> {
 /// Outage words: the service stopped answering or was broken into (not "fails", which a
 /// build or a test does every day).
 const OUTAGE: &[&str] = &[
-    "down", "outage", "offline", "unavailable", "unreachable", "500", "500s", "502", "502s", "503", "503s", "504", "504s", "crashed",
-    "crashing", "hacked", "breached", "compromised", "wiped", "leaked",
+    "down",
+    "outage",
+    "offline",
+    "unavailable",
+    "unreachable",
+    "500",
+    "500s",
+    "502",
+    "502s",
+    "503",
+    "503s",
+    "504",
+    "504s",
+    "crashed",
+    "crashing",
+    "hacked",
+    "breached",
+    "compromised",
+    "wiped",
+    "leaked",
 ];
 /// What is live: the visitor's production and the people and money that depend on it.
 const LIVE: &[&str] = &["production", "prod", "customers", "orders", "checkout", "payments", "revenue"];
@@ -2391,11 +2409,7 @@ pub(crate) mod tests {
         ] {
             assert_eq!(learned_reason(m), want, "{m}");
         }
-        assert_eq!(
-            reason("Our payments have been failing all morning and customers can't check out"),
-            None,
-            "the rules alone miss it"
-        );
+        assert_eq!(reason("Our payments have been failing all morning and customers can't check out"), None, "the rules alone miss it");
         assert_eq!(reason("a human would understand this, please"), None, "the rules alone miss it");
         assert_eq!(learned_reason("a human would understand this, please"), Some(HandoffReason::ExplicitRequest));
     }

@@ -122,6 +122,53 @@ pub fn full_at(bucket: Bucket, rule: Rule) -> i64 {
     bucket.at + (missing.max(0) * rule.refill_ms.max(1) as i64 + 999) / 1000
 }
 
+/// Several keys' buckets held in memory by one object, so that limits checked together cost one
+/// round trip: `/ask` checks the asker's address, then the site, in the site's limiter object
+/// (two objects would be two sequential round trips before every answer, each possibly to
+/// another data centre). Memory only: losing it gives back one burst per key, as for the
+/// single memory-only bucket.
+#[derive(Clone, Debug, Default)]
+pub struct Buckets {
+    held: std::collections::HashMap<String, (Bucket, Rule)>,
+}
+
+/// The most keys one object keeps; past it, full buckets are forgotten first (they hold no
+/// state a new bucket would not), then all but the keys being taken.
+pub const MAX_HELD_BUCKETS: usize = 4096;
+
+impl Buckets {
+    /// Takes one token from each `(key, rule)` in order and stops at the first refusal: the
+    /// keys after it are untouched (an address over its own limit does not spend the site's).
+    /// Returns the refused take's index (if any) and its decision, else the last decision.
+    pub fn take_each(&mut self, takes: &[(String, Rule)], now: i64) -> (Option<usize>, Decision) {
+        let mut last = Decision { allowed: true, remaining: u32::MAX, retry_after_ms: 0 };
+        for (i, (key, rule)) in takes.iter().enumerate() {
+            let (bucket, decision) = take(self.held.get(key).map(|h| h.0), *rule, 1, now);
+            if !decision.allowed {
+                return (Some(i), decision);
+            }
+            if !self.held.contains_key(key) && self.held.len() >= MAX_HELD_BUCKETS {
+                self.held.retain(|_, (b, r)| full_at(*b, *r) > now);
+                if self.held.len() >= MAX_HELD_BUCKETS {
+                    self.held.retain(|k, _| takes.iter().any(|t| &t.0 == k));
+                }
+            }
+            self.held.insert(key.clone(), (bucket, *rule));
+            last = decision;
+        }
+        (None, last)
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +234,40 @@ mod tests {
         assert!(!d.allowed, "still paying back at 5 s");
         let (_, d) = take(Some(nb), rule, 1, 6_000);
         assert!(d.allowed, "paid back at 6 s");
+    }
+
+    #[test]
+    fn limits_taken_together_stop_at_the_first_refusal_and_forget_full_buckets() {
+        let ip = Rule { burst: 2, refill_ms: 60_000 };
+        let site = Rule { burst: 3, refill_ms: 60_000 };
+        let mut b = Buckets::default();
+        let ask = |b: &mut Buckets, addr: &str| b.take_each(&[(addr.into(), ip), ("site".into(), site)], 0);
+        assert_eq!(ask(&mut b, "a").0, None);
+        assert_eq!(ask(&mut b, "a").0, None);
+        // The address is over its limit: refused at its own bucket, the site's is not spent.
+        let (refused, d) = ask(&mut b, "a");
+        assert_eq!((refused, d.allowed, d.retry_after_ms), (Some(0), false, 60_000));
+        assert_eq!(ask(&mut b, "b").0, None);
+        let (refused, _) = ask(&mut b, "c");
+        assert_eq!(refused, Some(1), "the site's three are spent: a, a, b");
+        assert_eq!(b.len(), 4, "a, b, the site, and c: refused at the site, c's own token was taken");
+        // Past the cap, full buckets are forgotten first...
+        let mut many = Buckets::default();
+        for i in 0..MAX_HELD_BUCKETS {
+            many.take_each(&[(format!("old{i}"), ip)], 0);
+        }
+        assert_eq!(many.len(), MAX_HELD_BUCKETS);
+        let later = 60_000;
+        many.take_each(&[("new".into(), ip)], later);
+        assert_eq!(many.len(), 1, "every old bucket was full again by then");
+        // ...and when none is, all but the keys being taken (a flood of new addresses cannot
+        // grow the object's memory without bound).
+        for i in 1..MAX_HELD_BUCKETS {
+            many.take_each(&[(format!("x{i}"), ip)], later);
+        }
+        assert_eq!(many.len(), MAX_HELD_BUCKETS);
+        many.take_each(&[("y".into(), ip), ("site".into(), site)], later);
+        assert_eq!(many.len(), 2);
     }
 
     #[test]

@@ -94,6 +94,46 @@ pub async fn enforce(env: &Env, limit: &Limit, key: &str, what: &str) -> Result<
     }
 }
 
+/// What the worker sends to `/take-each`: one token from each keyed bucket, in order.
+#[derive(Serialize, Deserialize)]
+pub struct TakeEachRequest {
+    pub takes: Vec<(String, Rule)>,
+}
+
+/// What `/take-each` answers: which take was refused (if any) and its decision.
+#[derive(Serialize, Deserialize)]
+pub struct TakeEachResponse {
+    pub refused: Option<usize>,
+    pub decision: Decision,
+}
+
+/// Several memory-only limits checked in one round trip, in the one object `object`: each
+/// `(rule, key, what)` in order, stopping at the first refusal (`429` saying `what`), which
+/// leaves the later buckets untouched. For limits always checked together (`/ask`: the address,
+/// then the site), where a round trip per limit would delay every answer. As with [`enforce`],
+/// an unavailable limiter lets the request through (logged).
+pub async fn enforce_each(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> Result<(), Failure> {
+    let body = serde_json::to_string(&TakeEachRequest { takes: checks.iter().map(|(r, k, _)| (k.clone(), *r)).collect() })?;
+    let answer = async {
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init("https://limiter/take-each", &init)?;
+        let mut resp = env.durable_object("LIMITER")?.get_by_name(object)?.fetch_with_request(req).await?;
+        if resp.status_code() != 200 {
+            return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
+        }
+        Ok::<_, Failure>(resp.json::<TakeEachResponse>().await?)
+    };
+    match answer.await {
+        Ok(TakeEachResponse { refused: Some(i), decision }) => Err(refused(decision, checks.get(i).map_or("requests", |c| c.2))),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            console_error!("rate limiter {object} unavailable, letting the request through: {e:?}");
+            Ok(())
+        }
+    }
+}
+
 /// `429 rate_limited` with the wait, for a refused take (`what`: "sign-in attempts from your
 /// network", …).
 pub fn refused(d: Decision, what: &str) -> Failure {
@@ -117,6 +157,8 @@ pub struct RateLimiter {
     state: State,
     /// The bucket of a memory-only limit (`Limit::durable` false).
     memory: std::cell::Cell<Option<Bucket>>,
+    /// The keyed buckets of limits checked together (`enforce_each`).
+    keyed: std::cell::RefCell<ratelimit::Buckets>,
     #[allow(dead_code)]
     env: Env,
 }
@@ -131,7 +173,7 @@ struct Row {
 
 impl DurableObject for RateLimiter {
     fn new(state: State, env: Env) -> Self {
-        RateLimiter { state, env, memory: std::cell::Cell::new(None) }
+        RateLimiter { state, env, memory: std::cell::Cell::new(None), keyed: Default::default() }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -180,6 +222,14 @@ impl RateLimiter {
                     storage.set_alarm(ratelimit::full_at(bucket, t.rule) - now + 1).await?;
                 }
                 json(200, &decision)
+            }
+            (Method::Post, "/take-each") => {
+                let t: TakeEachRequest = crate::http::body(req).await?;
+                for (_, rule) in &t.takes {
+                    rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
+                }
+                let (refused, decision) = self.keyed.borrow_mut().take_each(&t.takes, now_ms());
+                json(200, &TakeEachResponse { refused, decision })
             }
             _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),
         }
