@@ -139,24 +139,43 @@ pub const MAX_HELD_BUCKETS: usize = 4096;
 impl Buckets {
     /// Takes one token from each `(key, rule)` in order and stops at the first refusal: the
     /// keys after it are untouched (an address over its own limit does not spend the site's).
-    /// Returns the refused take's index (if any) and its decision, else the last decision.
-    pub fn take_each(&mut self, takes: &[(String, Rule)], now: i64) -> (Option<usize>, Decision) {
-        let mut last = Decision { allowed: true, remaining: u32::MAX, retry_after_ms: 0 };
+    /// Returns the refused take's index (if any) and the decision of each key taken from, up
+    /// to and including the refused one.
+    pub fn take_each(&mut self, takes: &[(String, Rule)], now: i64) -> (Option<usize>, Vec<Decision>) {
+        let mut decisions = Vec::with_capacity(takes.len());
         for (i, (key, rule)) in takes.iter().enumerate() {
             let (bucket, decision) = take(self.held.get(key).map(|h| h.0), *rule, 1, now);
+            decisions.push(decision);
             if !decision.allowed {
-                return (Some(i), decision);
+                return (Some(i), decisions);
             }
-            if !self.held.contains_key(key) && self.held.len() >= MAX_HELD_BUCKETS {
-                self.held.retain(|_, (b, r)| full_at(*b, *r) > now);
-                if self.held.len() >= MAX_HELD_BUCKETS {
-                    self.held.retain(|k, _| takes.iter().any(|t| &t.0 == k));
-                }
-            }
+            self.make_room(key, takes, now);
             self.held.insert(key.clone(), (bucket, *rule));
-            last = decision;
         }
-        (None, last)
+        (None, decisions)
+    }
+
+    /// Charges one token to each `(key, rule)` (`charge`: never refused, carried as debt) and
+    /// returns each key's decision for its next action, in order.
+    pub fn charge_each(&mut self, charges: &[(String, Rule)], now: i64) -> Vec<Decision> {
+        charges
+            .iter()
+            .map(|(key, rule)| {
+                let (bucket, decision) = charge(self.held.get(key).map(|h| h.0), *rule, 1, now);
+                self.make_room(key, charges, now);
+                self.held.insert(key.clone(), (bucket, *rule));
+                decision
+            })
+            .collect()
+    }
+
+    fn make_room(&mut self, key: &str, taking: &[(String, Rule)], now: i64) {
+        if !self.held.contains_key(key) && self.held.len() >= MAX_HELD_BUCKETS {
+            self.held.retain(|_, (b, r)| full_at(*b, *r) > now);
+            if self.held.len() >= MAX_HELD_BUCKETS {
+                self.held.retain(|k, _| taking.iter().any(|t| &t.0 == k));
+            }
+        }
     }
 
     /// How many keys are held.
@@ -166,6 +185,76 @@ impl Buckets {
 
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
+    }
+}
+
+/// Below this many tokens left, an address is charged before its request is served rather than
+/// after: the moment its budget runs out is then known within one round trip.
+pub const CHARGE_AT_ONCE_BELOW: u32 = 10;
+
+/// What one worker isolate has learnt about keys from the limiter's answers, so that a request
+/// whose keys have tokens to spare is served at once and charged afterwards (no round trip
+/// before the answer), while a key that is new here, nearly spent or refused is decided before
+/// serving. A flood spread over many isolates gets past a budget by at most what it sends while
+/// the charges are on their way — and then pays that back as debt (`charge`).
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// key → (tokens left at the last answer, refused until (ms), when learnt (ms)).
+    keys: std::collections::HashMap<String, (u32, i64, i64)>,
+}
+
+/// How long what was learnt about a key is trusted: other isolates spend the same bucket.
+pub const KNOWN_FOR_MS: i64 = 10_000;
+
+/// The most keys one isolate remembers (it forgets them all past it: they are learnt again).
+pub const MAX_KNOWN_KEYS: usize = 10_000;
+
+/// How a request is to be admitted (`Known::admit`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    /// A key was refused and its wait is not over: refuse again, with this decision.
+    Refused(usize, Decision),
+    /// Ask the limiter before serving (`Buckets::take_each`).
+    TakeFirst,
+    /// Serve, then charge (`Buckets::charge_each`).
+    ChargeAfter,
+}
+
+impl Known {
+    /// How to admit a request spending one token of each key.
+    pub fn admit(&self, keys: &[&str], now: i64) -> Admission {
+        let mut take_first = false;
+        for (i, key) in keys.iter().enumerate() {
+            match self.keys.get(*key) {
+                Some(&(_, until, _)) if until > now => {
+                    let d = Decision { allowed: false, remaining: 0, retry_after_ms: until - now };
+                    return Admission::Refused(i, d);
+                }
+                Some(&(left, _, at)) if left >= CHARGE_AT_ONCE_BELOW && now - at < KNOWN_FOR_MS => {}
+                _ => take_first = true,
+            }
+        }
+        if take_first {
+            Admission::TakeFirst
+        } else {
+            Admission::ChargeAfter
+        }
+    }
+
+    /// Remembers the limiter's decision for a key (one token fewer for the request it allows).
+    pub fn learn(&mut self, key: &str, d: Decision, now: i64) {
+        if self.keys.len() >= MAX_KNOWN_KEYS && !self.keys.contains_key(key) {
+            self.keys.clear();
+        }
+        let until = if d.allowed { 0 } else { now + d.retry_after_ms };
+        self.keys.insert(key.to_string(), (d.remaining, until, now));
+    }
+
+    /// Counts a request served on what was known (before its charge comes back).
+    pub fn spend(&mut self, key: &str) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.0 = k.0.saturating_sub(1);
+        }
     }
 }
 
@@ -246,7 +335,7 @@ mod tests {
         assert_eq!(ask(&mut b, "a").0, None);
         // The address is over its limit: refused at its own bucket, the site's is not spent.
         let (refused, d) = ask(&mut b, "a");
-        assert_eq!((refused, d.allowed, d.retry_after_ms), (Some(0), false, 60_000));
+        assert_eq!((refused, d.len(), d[0].allowed, d[0].retry_after_ms), (Some(0), 1, false, 60_000));
         assert_eq!(ask(&mut b, "b").0, None);
         let (refused, _) = ask(&mut b, "c");
         assert_eq!(refused, Some(1), "the site's three are spent: a, a, b");
@@ -268,6 +357,44 @@ mod tests {
         assert_eq!(many.len(), MAX_HELD_BUCKETS);
         many.take_each(&[("y".into(), ip), ("site".into(), site)], later);
         assert_eq!(many.len(), 2);
+    }
+
+    #[test]
+    fn an_isolate_serves_keys_with_tokens_to_spare_at_once_and_asks_first_otherwise() {
+        let mut k = Known::default();
+        assert_eq!(k.admit(&["ip:a", "site"], 0), Admission::TakeFirst, "never seen here");
+        let plenty = Decision { allowed: true, remaining: 50, retry_after_ms: 0 };
+        k.learn("ip:a", plenty, 0);
+        assert_eq!(k.admit(&["ip:a", "site"], 0), Admission::TakeFirst, "the site is not known yet");
+        k.learn("site", plenty, 0);
+        assert_eq!(k.admit(&["ip:a", "site"], 1), Admission::ChargeAfter);
+        // Spending down to the margin: asked first again.
+        for _ in 0..(50 - CHARGE_AT_ONCE_BELOW) {
+            k.spend("ip:a");
+        }
+        assert_eq!(k.admit(&["ip:a", "site"], 2), Admission::ChargeAfter);
+        k.spend("ip:a");
+        assert_eq!(k.admit(&["ip:a", "site"], 3), Admission::TakeFirst);
+        // A refusal is repeated from memory until its wait is over.
+        k.learn("ip:a", Decision { allowed: false, remaining: 0, retry_after_ms: 5_000 }, 10);
+        assert!(matches!(k.admit(&["ip:a", "site"], 11), Admission::Refused(0, d) if d.retry_after_ms == 4_999));
+        assert_eq!(k.admit(&["ip:a", "site"], 5_010), Admission::TakeFirst);
+        // What was learnt grows stale: other isolates spend the same buckets.
+        k.learn("ip:b", plenty, 0);
+        assert_eq!(k.admit(&["ip:b", "site"], KNOWN_FOR_MS), Admission::TakeFirst);
+    }
+
+    #[test]
+    fn charges_to_several_keys_are_never_refused_and_say_what_is_left() {
+        let rule = Rule { burst: 2, refill_ms: 60_000 };
+        let mut b = Buckets::default();
+        let keys = [("ip:a".to_string(), rule), ("site".to_string(), rule)];
+        let d = b.charge_each(&keys, 0);
+        assert_eq!((d[0].allowed, d[0].remaining, d[1].remaining), (true, 1, 1));
+        let d = b.charge_each(&keys, 0);
+        assert!(!d[0].allowed && !d[1].allowed, "the next would have no token");
+        let (refused, _) = b.take_each(&keys, 0);
+        assert_eq!(refused, Some(0), "a take after the charges is refused");
     }
 
     #[test]

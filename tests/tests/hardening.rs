@@ -126,6 +126,26 @@ async fn ask_is_limited_per_address_and_per_site() {
     no_panic(&w);
 }
 
+#[tokio::test]
+async fn ask_answered_before_it_is_charged_still_gets_exactly_its_budget() {
+    // tests/sites/flood-test: 40 questions per address, no refill. While the worker knows an
+    // address has tokens to spare it answers at once and charges after; near the end it asks
+    // the limiter first. Either way the address gets 40 answers, not one more.
+    let w = Wrangler::start().await;
+    let url = format!("{}/api/v1/sites/flood-test/ask", w.base());
+    let ask = || http().post(&url).header("cf-connecting-ip", "198.51.100.40").json(&json!({"question": "How do refunds work?"})).send();
+    for n in 1..=40 {
+        assert_eq!(ask().await.unwrap().status(), 200, "question {n} of the address's 40");
+    }
+    let r = ask().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("your network"));
+    // Another address is not affected.
+    let other = http().post(&url).header("cf-connecting-ip", "198.51.100.41").json(&json!({"question": "How do refunds work?"})).send();
+    assert_eq!(other.await.unwrap().status(), 200);
+    no_panic(&w);
+}
+
 // ---- 3. Test-only sites are not in the deployed build ----
 
 #[tokio::test]

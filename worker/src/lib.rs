@@ -42,15 +42,15 @@ pub use inbox::Inbox;
 pub use limiter::RateLimiter;
 
 #[event(fetch)]
-pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // HEAD is GET without the body (uptime checks use it): same route, same headers.
     let head = req.method() == Method::Head;
     let method = if head { Method::Get } else { req.method() };
-    let resp = route(&mut req, &env, method).await.unwrap_or_else(error_response);
+    let resp = route(&mut req, &env, &ctx, method).await.unwrap_or_else(error_response);
     Ok(if head { http::without_body(resp) } else { resp })
 }
 
-async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
+async fn route(req: &mut Request, env: &Env, ctx: &Context, method: Method) -> Handled {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
@@ -82,7 +82,7 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
         // ---- the API ----
         (method, ["api", "v1", "sites", site, rest @ ..]) => {
             let site = SiteId::parse(site)?;
-            site_api(req, env, method, &site, rest).await
+            site_api(req, env, ctx, method, &site, rest).await
         }
         (_, ["api", ..]) => Err(api(ErrorCode::NotFound, "no such API route: see the API section of the README")),
         // The demo's docs as pages (`index-builder build --pages`): where citations lead.
@@ -91,7 +91,7 @@ async fn route(req: &mut Request, env: &Env, method: Method) -> Handled {
     }
 }
 
-async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str]) -> Handled {
+async fn site_api(req: &mut Request, env: &Env, ctx: &Context, method: Method, site: &SiteId, rest: &[&str]) -> Handled {
     let config = assets::site_config(env, site).await?;
     // Errors carry the CORS headers of an allowed page too: the widget must be able to read a
     // 429's `Retry-After` or a 413's message, not just see a failed fetch. A page that is not
@@ -99,7 +99,7 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
     // not available and tell the site owner which `allowed_origins` entry is missing, instead
     // of retrying a request the browser hid from it.
     let origin = visitor_origin(req, &config).ok().flatten();
-    match site_routes(req, env, method, site, rest, &config).await {
+    match site_routes(req, env, ctx, method, site, rest, &config).await {
         Ok(resp) => Ok(resp),
         Err(f) => {
             let refused = matches!(&f, Failure::Api(e) if e.code == ErrorCode::OriginNotAllowed);
@@ -109,7 +109,15 @@ async fn site_api(req: &mut Request, env: &Env, method: Method, site: &SiteId, r
     }
 }
 
-async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId, rest: &[&str], config: &SiteConfig) -> Handled {
+async fn site_routes(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    method: Method,
+    site: &SiteId,
+    rest: &[&str],
+    config: &SiteConfig,
+) -> Handled {
     let now = conversation::now_ms();
     match (method, rest) {
         // Visitor endpoints may be called from the customer's pages (CORS); the rest are
@@ -139,18 +147,21 @@ async fn site_routes(req: &mut Request, env: &Env, method: Method, site: &SiteId
                 return Err(Failure::Api(ErrorBody::field("question", format!("ask a question of 1-{MAX_MESSAGE_BYTES} bytes"))));
             }
             // After the body (a malformed request costs the caller nothing); the address first,
-            // so one flooding address does not spend the site's budget. Both in the site's
-            // limiter object, in one round trip, in memory: no second hop and no disk wait
-            // before an answer.
+            // so one flooding address does not spend the site's budget. Both live in the site's
+            // limiter object, in memory; while this isolate knows both have tokens to spare,
+            // the question is answered at once and charged after (`limiter::admit`).
             let checks = [
                 (config.limits.ask_per_ip.rule(), format!("ip:{}", limiter::client_ip(req)), "questions from your network"),
                 (config.limits.ask_per_site.rule(), "site".to_string(), "questions to these docs right now"),
             ];
-            limiter::enforce_each(env, &format!("ask:{site}"), &checks).await?;
+            let charge = limiter::admit(env, &format!("ask:{site}"), &checks).await?;
             let engine = assets::engine(env, site).await?;
             let mut resp = json(200, &llm::answer(env, &engine, &q.question, &[], site, &config).await)?;
             if let Some(timing) = assets::take_load_timing() {
                 resp.headers_mut().set("server-timing", &timing)?;
+            }
+            if let Some(charge) = charge {
+                ctx.wait_until(charge);
             }
             Ok(http::with_cors(resp, origin.as_deref()))
         }

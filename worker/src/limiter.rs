@@ -94,44 +94,85 @@ pub async fn enforce(env: &Env, limit: &Limit, key: &str, what: &str) -> Result<
     }
 }
 
-/// What the worker sends to `/take-each`: one token from each keyed bucket, in order.
+/// What the worker sends to `/take-each`: one token from each keyed bucket, in order — taken
+/// (stopping at the first refusal) or charged (`charge`: never refused).
 #[derive(Serialize, Deserialize)]
 pub struct TakeEachRequest {
     pub takes: Vec<(String, Rule)>,
+    #[serde(default)]
+    pub charge: bool,
 }
 
-/// What `/take-each` answers: which take was refused (if any) and its decision.
+/// What `/take-each` answers: which take was refused (if any) and each key's decision.
 #[derive(Serialize, Deserialize)]
 pub struct TakeEachResponse {
     pub refused: Option<usize>,
-    pub decision: Decision,
+    pub decisions: Vec<Decision>,
 }
 
-/// Several memory-only limits checked in one round trip, in the one object `object`: each
-/// `(rule, key, what)` in order, stopping at the first refusal (`429` saying `what`), which
-/// leaves the later buckets untouched. For limits always checked together (`/ask`: the address,
-/// then the site), where a round trip per limit would delay every answer. As with [`enforce`],
-/// an unavailable limiter lets the request through (logged).
-pub async fn enforce_each(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> Result<(), Failure> {
-    let body = serde_json::to_string(&TakeEachRequest { takes: checks.iter().map(|(r, k, _)| (k.clone(), *r)).collect() })?;
-    let answer = async {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init("https://limiter/take-each", &init)?;
-        let mut resp = env.durable_object("LIMITER")?.get_by_name(object)?.fetch_with_request(req).await?;
-        if resp.status_code() != 200 {
-            return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
-        }
-        Ok::<_, Failure>(resp.json::<TakeEachResponse>().await?)
-    };
-    match answer.await {
-        Ok(TakeEachResponse { refused: Some(i), decision }) => Err(refused(decision, checks.get(i).map_or("requests", |c| c.2))),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            console_error!("rate limiter {object} unavailable, letting the request through: {e:?}");
-            Ok(())
+thread_local! {
+    /// What this isolate has learnt from the limiter about the keys of `admit`.
+    static KNOWN: std::cell::RefCell<ratelimit::Known> = Default::default();
+}
+
+/// A charge to send once the request is served (`ctx.wait_until`).
+pub type ChargeAfter = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Admits a request against several memory-only limits kept in one limiter object (`/ask`: the
+/// address, then the site, in `ask:<site>`). `checks` are `(rule, key, what)`; a refusal is
+/// `429` saying `what`. Keys this isolate knows to have tokens to spare are served at once and
+/// charged after (the returned future, for `ctx.wait_until`): no round trip before the answer.
+/// Otherwise — a key new here, nearly spent or stale — the limiter decides first, taking from
+/// each in order and stopping at the first refusal (an address over its own limit does not
+/// spend the site's). A refusal is remembered until its wait is over. An unavailable limiter
+/// lets the request through (logged), as [`enforce`] does.
+pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> Result<Option<ChargeAfter>, Failure> {
+    let keys: Vec<&str> = checks.iter().map(|c| c.1.as_str()).collect();
+    let takes: Vec<(String, Rule)> = checks.iter().map(|(r, k, _)| (k.clone(), *r)).collect();
+    let now = now_ms();
+    match KNOWN.with(|k| k.borrow().admit(&keys, now)) {
+        ratelimit::Admission::Refused(i, d) => Err(refused(d, checks[i].2)),
+        ratelimit::Admission::TakeFirst => match take_each(env, object, &takes, false).await {
+            Ok(answer) => {
+                learn(&takes, &answer.decisions);
+                match answer.refused {
+                    Some(i) => Err(refused(answer.decisions[i], checks.get(i).map_or("requests", |c| c.2))),
+                    None => Ok(None),
+                }
+            }
+            Err(e) => {
+                console_error!("rate limiter {object} unavailable, letting the request through: {e:?}");
+                Ok(None)
+            }
+        },
+        ratelimit::Admission::ChargeAfter => {
+            KNOWN.with(|k| keys.iter().for_each(|key| k.borrow_mut().spend(key)));
+            let (env, object) = (env.clone(), object.to_string());
+            Ok(Some(Box::pin(async move {
+                match take_each(&env, &object, &takes, true).await {
+                    Ok(answer) => learn(&takes, &answer.decisions),
+                    Err(e) => console_error!("rate limiter {object} unavailable, a charge is lost: {e:?}"),
+                }
+            })))
         }
     }
+}
+
+fn learn(takes: &[(String, Rule)], decisions: &[Decision]) {
+    let now = now_ms();
+    KNOWN.with(|k| takes.iter().zip(decisions).for_each(|((key, _), d)| k.borrow_mut().learn(key, *d, now)));
+}
+
+async fn take_each(env: &Env, object: &str, takes: &[(String, Rule)], charge: bool) -> Result<TakeEachResponse, Failure> {
+    let body = serde_json::to_string(&TakeEachRequest { takes: takes.to_vec(), charge })?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://limiter/take-each", &init)?;
+    let mut resp = env.durable_object("LIMITER")?.get_by_name(object)?.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
+    }
+    Ok(resp.json::<TakeEachResponse>().await?)
 }
 
 /// `429 rate_limited` with the wait, for a refused take (`what`: "sign-in attempts from your
@@ -228,8 +269,10 @@ impl RateLimiter {
                 for (_, rule) in &t.takes {
                     rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
                 }
-                let (refused, decision) = self.keyed.borrow_mut().take_each(&t.takes, now_ms());
-                json(200, &TakeEachResponse { refused, decision })
+                let mut keyed = self.keyed.borrow_mut();
+                let (refused, decisions) =
+                    if t.charge { (None, keyed.charge_each(&t.takes, now_ms())) } else { keyed.take_each(&t.takes, now_ms()) };
+                json(200, &TakeEachResponse { refused, decisions })
             }
             _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),
         }

@@ -8,8 +8,9 @@ use super::*;
 const VISITOR_BUCKET: &str = "visitor_bucket";
 pub(super) const CHARGE_INTERVAL_MS: i64 = 1_000;
 
-/// ...unless the address has fewer tokens left than this: then each is charged at once.
-pub(super) const CHARGE_AT_ONCE_BELOW: u32 = 10;
+// ...unless the address has fewer tokens left than `ratelimit::CHARGE_AT_ONCE_BELOW`: then
+// each is charged at once.
+use baton_shared::ratelimit::CHARGE_AT_ONCE_BELOW;
 
 /// Visitor frames charged to their address (the `RateLimiter`), from the socket path in
 /// batches: what is pending, whether a charge is on its way, and the addresses refused (until
