@@ -82,6 +82,17 @@ async fn timed_ask(base: &str, site: &str, question: &str) -> (f64, Option<Strin
     (t.elapsed().as_secs_f64() * 1e3, timing)
 }
 
+/// The same route with a question refused at once (`400`, before any limiter or the engine): a
+/// round trip with the ask's own shape — a POST with a JSON body through the same routing and
+/// site config — minus the answer.
+async fn timed_refused_ask(base: &str, site: &str) -> f64 {
+    let t = Instant::now();
+    let r = http().post(format!("{base}/api/v1/sites/{site}/ask")).json(&serde_json::json!({ "question": " " })).send().await.expect("ask");
+    assert_eq!(r.status().as_u16(), 400, "an empty question is refused");
+    r.bytes().await.unwrap();
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 async fn timed_get(url: &str) -> f64 {
     let t = Instant::now();
     let r = http().get(url).send().await.expect("get");
@@ -181,14 +192,18 @@ async fn main() {
         let qs = questions(dir);
         timed_ask(&base, &site, &qs[0]).await; // load
         let (mut healthz, mut asks, mut answer) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut floors, mut beyond_floor) = (Vec::new(), Vec::new());
         for q in qs.iter().cycle().take(queries) {
             let h = timed_get(&format!("{base}/healthz")).await;
+            let f = timed_refused_ask(&base, &site).await;
             let (a, _) = timed_ask(&base, &site, q).await;
             healthz.push(h);
+            floors.push(f);
             asks.push(a);
             answer.push(a - h);
+            beyond_floor.push(a - f);
         }
-        for v in [&mut healthz, &mut asks, &mut answer] {
+        for v in [&mut healthz, &mut asks, &mut answer, &mut floors, &mut beyond_floor] {
             v.sort_by(f64::total_cmp);
         }
         let index_bytes: u64 = std::fs::read_dir(dir)
@@ -205,12 +220,21 @@ async fn main() {
             percentile(&asks, 0.95),
             percentile(&healthz, 0.5)
         );
+        println!(
+            "    beyond a refused ask    {:.2} / {:.2} ms  (the same POST refused at once: {:.2} ms — the answer itself, HTTP and JSON subtracted)",
+            percentile(&beyond_floor, 0.5),
+            percentile(&beyond_floor, 0.95),
+            percentile(&floors, 0.5)
+        );
         results.insert(
             label(dir),
             serde_json::json!({
                 "index_bytes": index_bytes, "queries": asks.len(),
                 "healthz_p50_ms": percentile(&healthz, 0.5), "ask_rtt_p50_ms": percentile(&asks, 0.5), "ask_rtt_p95_ms": percentile(&asks, 0.95),
                 "answer_in_worker_p50_ms": answer_p50, "answer_in_worker_p95_ms": answer_p95,
+                "refused_ask_p50_ms": percentile(&floors, 0.5),
+                "answer_beyond_refused_ask_p50_ms": percentile(&beyond_floor, 0.5),
+                "answer_beyond_refused_ask_p95_ms": percentile(&beyond_floor, 0.95),
             }),
         );
     }
