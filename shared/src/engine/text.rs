@@ -46,6 +46,10 @@ const STOP_WORDS: &[&str] = &[
     "from",
     "had",
     "hadn",
+    "happen",
+    "happened",
+    "happening",
+    "happens",
     "has",
     "hasn",
     "have",
@@ -320,6 +324,9 @@ mod tests {
         let mut s = STOP_WORDS.to_vec();
         s.sort();
         assert_eq!(s, STOP_WORDS);
+        // A question's frame is not what it asks about: "what happens when I ask for a human?"
+        // is about asking for a human (a section that merely says "happens" must not win).
+        assert_eq!(terms("What happens when I ask for a human?"), ["ask", "human"]);
     }
 
     #[test]
