@@ -42,8 +42,10 @@ pub const MODEL_MAGIC: &[u8; 8] = b"BATONMDL";
 /// as Markdown with their targets out of the terms), so an older index would match questions
 /// differently; 8: `[limits]` for `/ask`, LLM calls and sign-in, `per_hour` rates; 9: site
 /// strings per language (`i18n::Localized`) in the site config; 10: `identity` and
-/// `attachments` in the site config; 11: `assignment` and `email` in the site config.
-pub const INDEX_FORMAT_VERSION: u32 = 11;
+/// `attachments` in the site config; 11: `assignment` and `email` in the site config; 12: the
+/// terms of "-ification" words meet their verbs ("notifications" ~ "notified"), so an older
+/// index would match questions differently.
+pub const INDEX_FORMAT_VERSION: u32 = 12;
 /// 2: sections read in place, with a stored token hash table.
 pub const MODEL_FORMAT_VERSION: u32 = 2;
 

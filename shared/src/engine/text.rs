@@ -248,7 +248,14 @@ pub fn stem(word: &str) -> String {
     if let Ok(i) = STEM_OVERRIDES.binary_search_by(|(w, _)| (*w).cmp(word)) {
         return STEM_OVERRIDES[i].1.to_string();
     }
-    STEMMER.with(|s| s.borrow().stem(word).into_owned())
+    let mut stem = STEMMER.with(|s| s.borrow().stem(word).into_owned());
+    // Snowball cuts "-ification" one letter shorter than the verb: "notification" → "notif" but
+    // "notify"/"notified" → "notifi" (verify, identify, modify, specify, classify alike), so a
+    // question about being notified would never meet "Push notifications".
+    if stem.ends_with("if") && (word.ends_with("ification") || word.ends_with("ifications")) {
+        stem.push('i');
+    }
+    stem
 }
 
 /// Which of `wanted` (BM25 terms) occur in `text`. Same answer as looking them up in
@@ -335,6 +342,9 @@ mod tests {
         assert_eq!(terms("embed"), terms("embedding"));
         assert_eq!(terms("embeds"), terms("embedded"));
         assert_eq!(terms("config"), terms("configuration"));
+        assert_eq!(terms("notified"), terms("notifications"));
+        assert_eq!(terms("verify"), terms("verification"));
+        assert_eq!(terms("identifies"), terms("identification"));
         assert_eq!(terms("colour"), terms("colors"));
     }
 
