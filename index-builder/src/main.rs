@@ -113,7 +113,7 @@ enum Cmd {
         #[arg(long, hide = true)]
         evidence: bool,
         /// Instead of answers, print every candidate section with its ranking features and its
-        /// best unit's match (for fitting the ranking; see scripts/fit_engine.py).
+        /// best unit's match (for fitting the ranking offline).
         #[arg(long, hide = true)]
         candidates: bool,
         /// Write the index's chunks (id, path, heading, text) as JSON Lines to this file.
