@@ -146,6 +146,30 @@ async fn ask_answered_before_it_is_charged_still_gets_exactly_its_budget() {
     no_panic(&w);
 }
 
+#[tokio::test]
+async fn one_sites_spent_ask_budget_does_not_refuse_another_site() {
+    // One worker serves every site: what it remembers of one site's limiter (limits-test: 5
+    // questions per site) must not refuse another's (flood-test), nor the same address there.
+    let w = Wrangler::start().await;
+    let ask = |site: &'static str, ip: &'static str| {
+        http()
+            .post(format!("{}/api/v1/sites/{site}/ask", w.base()))
+            .header("cf-connecting-ip", ip)
+            .json(&json!({"question": "How do refunds work?"}))
+            .send()
+    };
+    for ip in ["198.51.100.51", "198.51.100.51", "198.51.100.51", "198.51.100.52", "198.51.100.52"] {
+        assert_eq!(ask("limits-test", ip).await.unwrap().status(), 200);
+    }
+    let spent = ask("limits-test", "198.51.100.53").await.unwrap();
+    assert_eq!(spent.status(), 429);
+    assert!(spent.text().await.unwrap().contains("these docs"));
+    for ip in ["198.51.100.51", "198.51.100.53"] {
+        assert_eq!(ask("flood-test", ip).await.unwrap().status(), 200, "{ip} on another site");
+    }
+    no_panic(&w);
+}
+
 // ---- 3. Test-only sites are not in the deployed build ----
 
 #[tokio::test]

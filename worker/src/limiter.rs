@@ -127,14 +127,16 @@ pub type ChargeAfter = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 /// spend the site's). A refusal is remembered until its wait is over. An unavailable limiter
 /// lets the request through (logged), as [`enforce`] does.
 pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> Result<Option<ChargeAfter>, Failure> {
-    let keys: Vec<&str> = checks.iter().map(|c| c.1.as_str()).collect();
+    // One isolate serves every site: what it knows is kept per object ("site" is every site's).
+    let known: Vec<String> = checks.iter().map(|c| format!("{object}/{}", c.1)).collect();
+    let keys: Vec<&str> = known.iter().map(String::as_str).collect();
     let takes: Vec<(String, Rule)> = checks.iter().map(|(r, k, _)| (k.clone(), *r)).collect();
     let now = now_ms();
     match KNOWN.with(|k| k.borrow().admit(&keys, now)) {
         ratelimit::Admission::Refused(i, d) => Err(refused(d, checks[i].2)),
         ratelimit::Admission::TakeFirst => match take_each(env, object, &takes, false).await {
             Ok(answer) => {
-                learn(&takes, &answer.decisions);
+                learn(&known, &answer.decisions);
                 match answer.refused {
                     Some(i) => Err(refused(answer.decisions[i], checks.get(i).map_or("requests", |c| c.2))),
                     None => Ok(None),
@@ -150,7 +152,7 @@ pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> 
             let (env, object) = (env.clone(), object.to_string());
             Ok(Some(Box::pin(async move {
                 match take_each(&env, &object, &takes, true).await {
-                    Ok(answer) => learn(&takes, &answer.decisions),
+                    Ok(answer) => learn(&known, &answer.decisions),
                     Err(e) => console_error!("rate limiter {object} unavailable, a charge is lost: {e:?}"),
                 }
             })))
@@ -158,9 +160,9 @@ pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> 
     }
 }
 
-fn learn(takes: &[(String, Rule)], decisions: &[Decision]) {
+fn learn(known: &[String], decisions: &[Decision]) {
     let now = now_ms();
-    KNOWN.with(|k| takes.iter().zip(decisions).for_each(|((key, _), d)| k.borrow_mut().learn(key, *d, now)));
+    KNOWN.with(|k| known.iter().zip(decisions).for_each(|(key, d)| k.borrow_mut().learn(key, *d, now)));
 }
 
 async fn take_each(env: &Env, object: &str, takes: &[(String, Rule)], charge: bool) -> Result<TakeEachResponse, Failure> {
