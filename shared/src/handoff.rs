@@ -1706,7 +1706,8 @@ fn classifier_may_frustrate(m: &Parsed) -> bool {
 /// errors in production?", "is the payments plugin production ready?", "how do I show a 404
 /// page when data is missing?") shares its words with the public urgent examples (lost cards,
 /// failed payments, outages) while asking for the docs: it must be a clearly urgent one —
-/// unless it states an outage of something live, a deadline or lost access. A question for
+/// unless it states an outage of something live, a breach, a deadline, lost access or "right
+/// now". A question for
 /// contact details ("what is the hotline number?") must name something broken, lost or
 /// attacked at all. And an error on the visitor's own machine ("a 500 when I run the dev server
 /// locally") is a question for the docs, unless something live is at stake or a deadline
@@ -1729,7 +1730,7 @@ fn classifier_urgent_floor(m: &Parsed) -> f32 {
     if !incident && w.iter().any(|x| CONTACT_DETAILS.contains(&x.as_str())) {
         return NEVER;
     }
-    std::env::var("UF").ok().and_then(|v| v.parse().ok()).unwrap_or(QUESTION_URGENT_FLOOR)
+    QUESTION_URGENT_FLOOR
 }
 
 /// See `classifier_urgent_floor`; chosen on the handoff data's tune split.
