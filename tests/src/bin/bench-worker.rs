@@ -1,8 +1,9 @@
 //! In-worker answer latency and cold load, measured from outside: inside Workers the clock does
 //! not advance during CPU work, so the worker cannot time its answers. The real worker runs
 //! under `wrangler dev` (workerd, wasm) with benchmark sites; each figure is an HTTP round trip
-//! on loopback, and a trivial route (`/healthz`), timed just before each question, gives the
-//! round trip's own cost.
+//! on loopback, and a trivial route (`/healthz`) and an ask refused at once (an empty question:
+//! the same POST, body and routing, `400` before any limiter or the engine), each timed just
+//! before the question, give the round trip's own cost.
 //!
 //! usage: bench-worker --sites DIR[,DIR…] [--queries N] [--cold-runs N] [--json FILE]
 //!   each DIR holds index.idx, site.json (site `bench`) and questions.txt, as written by
