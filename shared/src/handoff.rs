@@ -1442,8 +1442,9 @@ const NEGATION_WORDS: &[&str] =
 /// The visitor says it is urgent.
 const URGENCY: &[&str] =
     &["urgent", "urgently", "asap", "emergency", "immediately", "critical", "quickly", "hurry", "priority", "blocker", "blocking"];
-/// Something stopped, broke, disappeared or was attacked.
-const INCIDENT: &[&str] = &[
+/// Outage words: the service stopped answering or was broken into (not "fails", which a
+/// build or a test does every day).
+const OUTAGE: &[&str] = &[
     "down",
     "outage",
     "offline",
@@ -1452,11 +1453,23 @@ const INCIDENT: &[&str] = &[
     "500",
     "500s",
     "502",
+    "502s",
     "503",
+    "503s",
     "504",
-    "crash",
+    "504s",
     "crashed",
     "crashing",
+    "hacked",
+    "breached",
+    "compromised",
+    "wiped",
+    "leaked",
+];
+/// Beside the outage words, what else says something broke, disappeared or was attacked
+/// ([`is_incident`] is either).
+const INCIDENT: &[&str] = &[
+    "crash",
     "broken",
     "failing",
     "fails",
@@ -1465,17 +1478,12 @@ const INCIDENT: &[&str] = &[
     "lost",
     "losing",
     "deleted",
-    "wiped",
     "gone",
     "missing",
     "corrupted",
     "breach",
-    "breached",
-    "hacked",
     "leak",
-    "leaked",
     "leaking",
-    "compromised",
     "stolen",
     "unauthorized",
     "fraud",
@@ -1493,12 +1501,14 @@ const INCIDENT: &[&str] = &[
     "locked",
     "erroring",
     "unusable",
-    "502s",
-    "503s",
-    "504s",
     "403s",
     "404s",
 ];
+
+/// Something stopped, broke, disappeared or was attacked.
+fn is_incident(w: &str) -> bool {
+    OUTAGE.contains(&w) || INCIDENT.contains(&w)
+}
 /// What is at stake: production, customers, money, today.
 const STAKES: &[&str] = &[
     "production",
@@ -1558,7 +1568,7 @@ pub fn lexical_in(m: &Parsed, rule_request: bool) -> [f32; LEXICAL_LEN] {
         b(has(BOT_WORDS)),
         b(has(NEGATION_WORDS)),
         b(has(URGENCY)),
-        b(has(INCIDENT)),
+        b(words.iter().any(|w| is_incident(w))),
         b(has(STAKES)),
         b(COMPLAINTS.iter().any(|p| find_str(words, p).is_some())),
         b(!negatives.is_empty()),
@@ -1726,7 +1736,7 @@ fn classifier_urgent_floor(m: &Parsed) -> f32 {
     if !asks_for_information(m) || pressing || live_outage(m).is_some() {
         return 0.0;
     }
-    let incident = w.iter().any(|x| INCIDENT.contains(&x.as_str()) || URGENCY.contains(&x.as_str()));
+    let incident = w.iter().any(|x| is_incident(x) || URGENCY.contains(&x.as_str()));
     if !incident && w.iter().any(|x| CONTACT_DETAILS.contains(&x.as_str())) {
         return NEVER;
     }
@@ -1911,30 +1921,6 @@ fn urgency_in(m: &Parsed) -> Option<String> {
     keyword_in(w, URGENCY_WORDS).or_else(|| keyword_in(w, INCIDENT_PHRASES)).or_else(|| live_outage(m))
 }
 
-/// Outage words: the service stopped answering or was broken into (not "fails", which a
-/// build or a test does every day).
-const OUTAGE: &[&str] = &[
-    "down",
-    "outage",
-    "offline",
-    "unavailable",
-    "unreachable",
-    "500",
-    "500s",
-    "502",
-    "502s",
-    "503",
-    "503s",
-    "504",
-    "504s",
-    "crashed",
-    "crashing",
-    "hacked",
-    "breached",
-    "compromised",
-    "wiped",
-    "leaked",
-];
 /// What is live: the visitor's production and the people and money that depend on it.
 const LIVE: &[&str] = &["production", "prod", "customers", "orders", "checkout", "payments", "revenue"];
 
