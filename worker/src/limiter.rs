@@ -68,16 +68,20 @@ pub async fn charge(env: &Env, limit: &Limit, key: &str, cost: u32) -> Result<De
 }
 
 async fn request(env: &Env, limit: &Limit, key: &str, take: TakeRequest) -> Result<Decision, Failure> {
-    let body = serde_json::to_string(&take)?;
+    post(env, &format!("{}:{key}", limit.name), "take", &take).await
+}
+
+/// POSTs `body` as JSON to the limiter object `object` at `/path` and reads its JSON answer.
+async fn post<T: Serialize, R: serde::de::DeserializeOwned>(env: &Env, object: &str, path: &str, body: &T) -> Result<R, Failure> {
+    let body = serde_json::to_string(body)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://limiter/take", &init)?;
-    let stub = env.durable_object("LIMITER")?.get_by_name(&format!("{}:{key}", limit.name))?;
-    let mut resp = stub.fetch_with_request(req).await?;
+    let req = Request::new_with_init(&format!("https://limiter/{path}"), &init)?;
+    let mut resp = env.durable_object("LIMITER")?.get_by_name(object)?.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
     }
-    Ok(resp.json::<Decision>().await?)
+    Ok(resp.json::<R>().await?)
 }
 
 /// One token for this action, or `429 rate_limited` with `Retry-After` (seconds) and a message
@@ -138,7 +142,11 @@ pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> 
             Ok(answer) => {
                 learn(&known, &answer.decisions);
                 match answer.refused {
-                    Some(i) => Err(refused(answer.decisions[i], checks.get(i).map_or("requests", |c| c.2))),
+                    Some(i) => {
+                        let d =
+                            answer.decisions.get(i).copied().unwrap_or(Decision { allowed: false, remaining: 0, retry_after_ms: 1_000 });
+                        Err(refused(d, checks.get(i).map_or("requests", |c| c.2)))
+                    }
                     None => Ok(None),
                 }
             }
@@ -166,15 +174,7 @@ fn learn(known: &[String], decisions: &[Decision]) {
 }
 
 async fn take_each(env: &Env, object: &str, takes: &[(String, Rule)], charge: bool) -> Result<TakeEachResponse, Failure> {
-    let body = serde_json::to_string(&TakeEachRequest { takes: takes.to_vec(), charge })?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://limiter/take-each", &init)?;
-    let mut resp = env.durable_object("LIMITER")?.get_by_name(object)?.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        return Err(Failure::Internal(format!("rate limiter answered {}", resp.status_code())));
-    }
-    Ok(resp.json::<TakeEachResponse>().await?)
+    post(env, object, "take-each", &TakeEachRequest { takes: takes.to_vec(), charge }).await
 }
 
 /// `429 rate_limited` with the wait, for a refused take (`what`: "sign-in attempts from your
