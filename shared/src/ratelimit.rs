@@ -155,13 +155,14 @@ impl Buckets {
         (None, decisions)
     }
 
-    /// Charges one token to each `(key, rule)` (`charge`: never refused, carried as debt) and
-    /// returns each key's decision for its next action, in order.
-    pub fn charge_each(&mut self, charges: &[(String, Rule)], now: i64) -> Vec<Decision> {
+    /// Charges `costs[i]` tokens to each `(key, rule)` (`charge`: never refused, carried as
+    /// debt) and returns each key's decision for its next action, in order.
+    pub fn charge_each(&mut self, charges: &[(String, Rule)], costs: &[u32], now: i64) -> Vec<Decision> {
         charges
             .iter()
-            .map(|(key, rule)| {
-                let (bucket, decision) = charge(self.held.get(key).map(|h| h.0), *rule, 1, now);
+            .zip(costs)
+            .map(|((key, rule), &cost)| {
+                let (bucket, decision) = charge(self.held.get(key).map(|h| h.0), *rule, cost, now);
                 self.make_room(key, charges, now);
                 self.held.insert(key.clone(), (bucket, *rule));
                 decision
@@ -192,15 +193,37 @@ impl Buckets {
 /// after: the moment its budget runs out is then known within one round trip.
 pub const CHARGE_AT_ONCE_BELOW: u32 = 10;
 
+/// Requests served before they were charged are sent to the limiter together, at most once per
+/// this many ms per key (and always with the next request that asks the limiter first): a
+/// limiter request per answer or per message would cost more than the work it guards, and an
+/// object may sit in another data centre.
+pub const CHARGE_INTERVAL_MS: i64 = 1_000;
+
 /// What one worker isolate has learnt about keys from the limiter's answers, so that a request
 /// whose keys have tokens to spare is served at once and charged afterwards (no round trip
 /// before the answer), while a key that is new here, nearly spent or refused is decided before
-/// serving. A flood spread over many isolates gets past a budget by at most what it sends while
-/// the charges are on their way — and then pays that back as debt (`charge`).
+/// serving. The charges owed are sent together (`due`, at most once per `CHARGE_INTERVAL_MS`)
+/// or with the next take (`take_owed`), and they count against what this isolate knows is left
+/// in the meantime: one isolate alone never gets past a budget. A flood spread over many
+/// isolates gets past it by at most what it sends while the charges are unsent or on their way
+/// (a second's worth) — and then pays that back as debt (`charge`).
 #[derive(Clone, Debug, Default)]
 pub struct Known {
-    /// key → (tokens left at the last answer, refused until (ms), when learnt (ms)).
-    keys: std::collections::HashMap<String, (u32, i64, i64)>,
+    keys: std::collections::HashMap<String, KnownKey>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct KnownKey {
+    /// Tokens left: the limiter's last answer minus what was served here since.
+    left: u32,
+    /// Refused until (ms); 0 when allowed.
+    refused_until: i64,
+    /// When the limiter's answer was learnt (ms).
+    learnt_at: i64,
+    /// Requests served here and not yet sent as a charge.
+    owed: u32,
+    /// When owed charges were last sent or the key last taken from (ms).
+    settled_at: i64,
 }
 
 /// How long what was learnt about a key is trusted: other isolates spend the same bucket.
@@ -214,9 +237,10 @@ pub const MAX_KNOWN_KEYS: usize = 10_000;
 pub enum Admission {
     /// A key was refused and its wait is not over: refuse again, with this decision.
     Refused(usize, Decision),
-    /// Ask the limiter before serving (`Buckets::take_each`).
+    /// Ask the limiter before serving (`Buckets::take_each`), charging what is owed first
+    /// (`Known::take_owed`).
     TakeFirst,
-    /// Serve, then charge (`Buckets::charge_each`).
+    /// Serve, then charge (`Known::spend`, then `Known::due`).
     ChargeAfter,
 }
 
@@ -226,11 +250,11 @@ impl Known {
         let mut take_first = false;
         for (i, key) in keys.iter().enumerate() {
             match self.keys.get(*key) {
-                Some(&(_, until, _)) if until > now => {
-                    let d = Decision { allowed: false, remaining: 0, retry_after_ms: until - now };
+                Some(k) if k.refused_until > now => {
+                    let d = Decision { allowed: false, remaining: 0, retry_after_ms: k.refused_until - now };
                     return Admission::Refused(i, d);
                 }
-                Some(&(left, _, at)) if left >= CHARGE_AT_ONCE_BELOW && now - at < KNOWN_FOR_MS => {}
+                Some(k) if k.left >= CHARGE_AT_ONCE_BELOW && now - k.learnt_at < KNOWN_FOR_MS => {}
                 _ => take_first = true,
             }
         }
@@ -241,20 +265,44 @@ impl Known {
         }
     }
 
-    /// Remembers the limiter's decision for a key (one token fewer for the request it allows).
+    /// Remembers the limiter's decision for a key (one token fewer for the request it allows;
+    /// what was served here since the charges it saw were sent is still owed and counted).
     pub fn learn(&mut self, key: &str, d: Decision, now: i64) {
         if self.keys.len() >= MAX_KNOWN_KEYS && !self.keys.contains_key(key) {
             self.keys.clear();
         }
-        let until = if d.allowed { 0 } else { now + d.retry_after_ms };
-        self.keys.insert(key.to_string(), (d.remaining, until, now));
+        let k = self.keys.entry(key.to_string()).or_insert(KnownKey { settled_at: now, ..KnownKey::default() });
+        k.left = d.remaining.saturating_sub(k.owed);
+        k.refused_until = if d.allowed { 0 } else { now + d.retry_after_ms };
+        k.learnt_at = now;
     }
 
-    /// Counts a request served on what was known (before its charge comes back).
+    /// Counts a request served on what was known; its charge is owed until sent.
     pub fn spend(&mut self, key: &str) {
         if let Some(k) = self.keys.get_mut(key) {
-            k.0 = k.0.saturating_sub(1);
+            k.left = k.left.saturating_sub(1);
+            k.owed += 1;
         }
+    }
+
+    /// The charges to send now for `keys` (what each owes, in order), if the last were sent at
+    /// least `CHARGE_INTERVAL_MS` ago; they then count as sent.
+    pub fn due(&mut self, keys: &[&str], now: i64) -> Option<Vec<u32>> {
+        let ready = keys.iter().any(|key| self.keys.get(*key).is_some_and(|k| k.owed > 0 && now - k.settled_at >= CHARGE_INTERVAL_MS));
+        ready.then(|| self.take_owed(keys, now))
+    }
+
+    /// Everything `keys` owe (in order), to send with a take; it then counts as sent.
+    pub fn take_owed(&mut self, keys: &[&str], now: i64) -> Vec<u32> {
+        keys.iter()
+            .map(|key| match self.keys.get_mut(*key) {
+                Some(k) => {
+                    k.settled_at = now;
+                    std::mem::take(&mut k.owed)
+                }
+                None => 0,
+            })
+            .collect()
     }
 }
 
@@ -385,13 +433,77 @@ mod tests {
     }
 
     #[test]
+    fn what_an_isolate_served_is_charged_together_at_most_once_a_second_and_with_the_next_take() {
+        let mut k = Known::default();
+        let plenty = Decision { allowed: true, remaining: 50, retry_after_ms: 0 };
+        let keys = ["ip:a", "site"];
+        k.learn("ip:a", plenty, 0);
+        k.learn("site", plenty, 0);
+        // Served at 100, 200, … 900 ms: nothing is sent before a second has passed.
+        for t in (100..1_000).step_by(100) {
+            assert_eq!(k.admit(&keys, t), Admission::ChargeAfter);
+            keys.iter().for_each(|key| k.spend(key));
+            assert_eq!(k.due(&keys, t), None, "at {t} ms");
+        }
+        k.spend("ip:a");
+        k.spend("site");
+        assert_eq!(k.due(&keys, 1_000), Some(vec![10, 10]), "ten served, one charge");
+        assert_eq!(k.due(&keys, 1_100), None, "sent: nothing owed");
+        // The limiter's answer to that charge says 40 left; two more were served since.
+        k.spend("ip:a");
+        k.spend("site");
+        k.spend("ip:a");
+        k.learn("ip:a", Decision { allowed: true, remaining: 40, retry_after_ms: 0 }, 1_200);
+        assert_eq!(k.keys["ip:a"].left, 38, "what is owed counts against what is left");
+        // A take (here: the site's knowledge went stale) carries everything owed.
+        assert_eq!(k.admit(&keys, KNOWN_FOR_MS + 1), Admission::TakeFirst);
+        assert_eq!(k.take_owed(&keys, KNOWN_FOR_MS + 1), vec![2, 1]);
+        assert_eq!(k.take_owed(&keys, KNOWN_FOR_MS + 1), vec![0, 0]);
+        // Unknown keys owe nothing.
+        assert_eq!(k.take_owed(&["ip:new"], 0), vec![0]);
+    }
+
+    #[test]
+    fn what_one_isolate_serves_never_gets_past_the_budget() {
+        // One isolate alone, a budget of 40: whatever it serves before charging, the limiter
+        // sees exactly what was served and refuses the 41st.
+        let rule = Rule { burst: 40, refill_ms: 3_600_000 };
+        let (mut known, mut limiter) = (Known::default(), Buckets::default());
+        let takes = [("ip:a".to_string(), rule)];
+        let mut served = 0;
+        for t in 0..100 {
+            match known.admit(&["ip:a"], t) {
+                Admission::Refused(..) => continue,
+                Admission::TakeFirst => {
+                    let owed = known.take_owed(&["ip:a"], t);
+                    limiter.charge_each(&takes, &owed, t);
+                    let (refused, d) = limiter.take_each(&takes, t);
+                    known.learn("ip:a", d[0], t);
+                    if refused.is_some() {
+                        continue;
+                    }
+                }
+                Admission::ChargeAfter => {
+                    known.spend("ip:a");
+                    if let Some(owed) = known.due(&["ip:a"], t) {
+                        let d = limiter.charge_each(&takes, &owed, t);
+                        known.learn("ip:a", d[0], t);
+                    }
+                }
+            }
+            served += 1;
+        }
+        assert_eq!(served, 40);
+    }
+
+    #[test]
     fn charges_to_several_keys_are_never_refused_and_say_what_is_left() {
         let rule = Rule { burst: 2, refill_ms: 60_000 };
         let mut b = Buckets::default();
         let keys = [("ip:a".to_string(), rule), ("site".to_string(), rule)];
-        let d = b.charge_each(&keys, 0);
+        let d = b.charge_each(&keys, &[1, 1], 0);
         assert_eq!((d[0].allowed, d[0].remaining, d[1].remaining), (true, 1, 1));
-        let d = b.charge_each(&keys, 0);
+        let d = b.charge_each(&keys, &[1, 1], 0);
         assert!(!d[0].allowed && !d[1].allowed, "the next would have no token");
         let (refused, _) = b.take_each(&keys, 0);
         assert_eq!(refused, Some(0), "a take after the charges is refused");

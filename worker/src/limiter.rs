@@ -98,11 +98,15 @@ pub async fn enforce(env: &Env, limit: &Limit, key: &str, what: &str) -> Result<
     }
 }
 
-/// What the worker sends to `/take-each`: one token from each keyed bucket, in order — taken
-/// (stopping at the first refusal) or charged (`charge`: never refused).
+/// What the worker sends to `/take-each`: for each keyed bucket, in order, the requests already
+/// served (`owed`, charged first: never refused), then one token taken (stopping at the first
+/// refusal) — unless `charge`, which sends only what is owed.
 #[derive(Serialize, Deserialize)]
 pub struct TakeEachRequest {
     pub takes: Vec<(String, Rule)>,
+    /// One count per take (none: nothing owed).
+    #[serde(default)]
+    pub owed: Vec<u32>,
     #[serde(default)]
     pub charge: bool,
 }
@@ -125,11 +129,12 @@ pub type ChargeAfter = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 /// Admits a request against several memory-only limits kept in one limiter object (`/ask`: the
 /// address, then the site, in `ask:<site>`). `checks` are `(rule, key, what)`; a refusal is
 /// `429` saying `what`. Keys this isolate knows to have tokens to spare are served at once and
-/// charged after (the returned future, for `ctx.wait_until`): no round trip before the answer.
-/// Otherwise — a key new here, nearly spent or stale — the limiter decides first, taking from
-/// each in order and stopping at the first refusal (an address over its own limit does not
-/// spend the site's). A refusal is remembered until its wait is over. An unavailable limiter
-/// lets the request through (logged), as [`enforce`] does.
+/// charged after — together, at most once a second (the returned future, for
+/// `ctx.wait_until`, when one is due): no round trip before the answer, and one limiter request
+/// for many answers. Otherwise — a key new here, nearly spent or stale — the limiter decides
+/// first (with what is owed), taking from each in order and stopping at the first refusal (an
+/// address over its own limit does not spend the site's). A refusal is remembered until its
+/// wait is over. An unavailable limiter lets the request through (logged), as [`enforce`] does.
 pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> Result<Option<ChargeAfter>, Failure> {
     // One isolate serves every site: what it knows is kept per object ("site" is every site's).
     let known: Vec<String> = checks.iter().map(|c| format!("{object}/{}", c.1)).collect();
@@ -138,30 +143,41 @@ pub async fn admit(env: &Env, object: &str, checks: &[(Rule, String, &str)]) -> 
     let now = now_ms();
     match KNOWN.with(|k| k.borrow().admit(&keys, now)) {
         ratelimit::Admission::Refused(i, d) => Err(refused(d, checks[i].2)),
-        ratelimit::Admission::TakeFirst => match take_each(env, object, &takes, false).await {
-            Ok(answer) => {
-                learn(&known, &answer.decisions);
-                match answer.refused {
-                    Some(i) => {
-                        let d =
-                            answer.decisions.get(i).copied().unwrap_or(Decision { allowed: false, remaining: 0, retry_after_ms: 1_000 });
-                        Err(refused(d, checks.get(i).map_or("requests", |c| c.2)))
+        ratelimit::Admission::TakeFirst => {
+            let owed = KNOWN.with(|k| k.borrow_mut().take_owed(&keys, now));
+            match take_each(env, object, takes, owed, false).await {
+                Ok(answer) => {
+                    learn(&known, &answer.decisions);
+                    match answer.refused {
+                        Some(i) => {
+                            let d = answer.decisions.get(i).copied().unwrap_or(Decision {
+                                allowed: false,
+                                remaining: 0,
+                                retry_after_ms: 1_000,
+                            });
+                            Err(refused(d, checks.get(i).map_or("requests", |c| c.2)))
+                        }
+                        None => Ok(None),
                     }
-                    None => Ok(None),
+                }
+                Err(e) => {
+                    console_error!("rate limiter {object} unavailable, letting the request through: {e:?}");
+                    Ok(None)
                 }
             }
-            Err(e) => {
-                console_error!("rate limiter {object} unavailable, letting the request through: {e:?}");
-                Ok(None)
-            }
-        },
+        }
         ratelimit::Admission::ChargeAfter => {
-            KNOWN.with(|k| keys.iter().for_each(|key| k.borrow_mut().spend(key)));
+            let due = KNOWN.with(|k| {
+                let mut k = k.borrow_mut();
+                keys.iter().for_each(|key| k.spend(key));
+                k.due(&keys, now)
+            });
+            let Some(owed) = due else { return Ok(None) };
             let (env, object) = (env.clone(), object.to_string());
             Ok(Some(Box::pin(async move {
-                match take_each(&env, &object, &takes, true).await {
+                match take_each(&env, &object, takes, owed, true).await {
                     Ok(answer) => learn(&known, &answer.decisions),
-                    Err(e) => console_error!("rate limiter {object} unavailable, a charge is lost: {e:?}"),
+                    Err(e) => console_error!("rate limiter {object} unavailable, charges are lost: {e:?}"),
                 }
             })))
         }
@@ -173,8 +189,8 @@ fn learn(known: &[String], decisions: &[Decision]) {
     KNOWN.with(|k| known.iter().zip(decisions).for_each(|(key, d)| k.borrow_mut().learn(key, *d, now)));
 }
 
-async fn take_each(env: &Env, object: &str, takes: &[(String, Rule)], charge: bool) -> Result<TakeEachResponse, Failure> {
-    post(env, object, "take-each", &TakeEachRequest { takes: takes.to_vec(), charge }).await
+async fn take_each(env: &Env, object: &str, takes: Vec<(String, Rule)>, owed: Vec<u32>, charge: bool) -> Result<TakeEachResponse, Failure> {
+    post(env, object, "take-each", &TakeEachRequest { takes, owed, charge }).await
 }
 
 /// `429 rate_limited` with the wait, for a refused take (`what`: "sign-in attempts from your
@@ -271,9 +287,13 @@ impl RateLimiter {
                 for (_, rule) in &t.takes {
                     rule.validate().map_err(|m| api(ErrorCode::BadRequest, m))?;
                 }
-                let mut keyed = self.keyed.borrow_mut();
-                let (refused, decisions) =
-                    if t.charge { (None, keyed.charge_each(&t.takes, now_ms())) } else { keyed.take_each(&t.takes, now_ms()) };
+                if !t.owed.is_empty() && t.owed.len() != t.takes.len() {
+                    return Err(api(ErrorCode::BadRequest, "send one owed count per take, or none"));
+                }
+                let owed = if t.owed.is_empty() { vec![0; t.takes.len()] } else { t.owed };
+                let (mut keyed, now) = (self.keyed.borrow_mut(), now_ms());
+                let charged = keyed.charge_each(&t.takes, &owed, now);
+                let (refused, decisions) = if t.charge { (None, charged) } else { keyed.take_each(&t.takes, now) };
                 json(200, &TakeEachResponse { refused, decisions })
             }
             _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),

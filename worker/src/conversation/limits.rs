@@ -2,15 +2,10 @@
 //! to the `RateLimiter` object after the frame is stored (in batches from sockets).
 
 use super::*;
-use baton_shared::ratelimit::CHARGE_AT_ONCE_BELOW;
+use baton_shared::ratelimit::{CHARGE_AT_ONCE_BELOW, CHARGE_INTERVAL_MS};
 
 /// The `meta` key of the conversation's message bucket.
 const VISITOR_BUCKET: &str = "visitor_bucket";
-
-/// A socket's visitor frames are charged to their address at most once per this many ms —
-/// unless the address has fewer tokens left than `CHARGE_AT_ONCE_BELOW`: then each is charged
-/// at once.
-pub(super) const CHARGE_INTERVAL_MS: i64 = 1_000;
 
 /// Visitor frames charged to their address (the `RateLimiter`), from the socket path in
 /// batches: what is pending, whether a charge is on its way, and the addresses refused (until
