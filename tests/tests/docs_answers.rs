@@ -45,6 +45,11 @@ const SECTIONS: &[(&str, &[&str])] = &[
         &["faq.md#can-one-baton-deployment-serve-several-docs-sites", "deployment.md#serve-several-docs-sites"],
     ),
     ("How fast does Baton answer?", &["faq.md#how-fast-are-the-answers"]),
+    ("Will the chat widget make my site slower?", &["faq.md#does-the-widget-slow-down-my-page", "embedding.md#"]),
+    (
+        "Can I try Baton on my own computer?",
+        &["faq.md#can-i-run-baton-on-my-laptop", "quickstart.md#try-baton-locally", "deployment.md#run-it-locally"],
+    ),
 ];
 
 async fn ask(w: &Wrangler, question: &str) -> Value {
