@@ -170,6 +170,24 @@ impl Buckets {
             .collect()
     }
 
+    /// One `/take-each` request: charges what each key is owed for requests already served
+    /// (`owed[i]`, never refused; none or zeros: nothing), then — unless `charge_only` — takes
+    /// one token from each (`take_each`). Returns the refused take (if any) and the decisions:
+    /// the take's, or the charge's when only charging.
+    pub fn settle(&mut self, keys: &[(String, Rule)], owed: &[u32], charge_only: bool, now: i64) -> (Option<usize>, Vec<Decision>) {
+        let charged = if charge_only || owed.iter().any(|&o| o > 0) {
+            let costs: Vec<u32> = (0..keys.len()).map(|i| owed.get(i).copied().unwrap_or(0)).collect();
+            self.charge_each(keys, &costs, now)
+        } else {
+            Vec::new()
+        };
+        if charge_only {
+            (None, charged)
+        } else {
+            self.take_each(keys, now)
+        }
+    }
+
     fn make_room(&mut self, key: &str, taking: &[(String, Rule)], now: i64) {
         if !self.held.contains_key(key) && self.held.len() >= MAX_HELD_BUCKETS {
             self.held.retain(|_, (b, r)| full_at(*b, *r) > now);
@@ -237,7 +255,7 @@ pub const MAX_KNOWN_KEYS: usize = 10_000;
 pub enum Admission {
     /// A key was refused and its wait is not over: refuse again, with this decision.
     Refused(usize, Decision),
-    /// Ask the limiter before serving (`Buckets::take_each`), charging what is owed first
+    /// Ask the limiter before serving (`Buckets::settle`), charging what is owed first
     /// (`Known::take_owed`).
     TakeFirst,
     /// Serve, then charge (`Known::spend`, then `Known::due`).
@@ -476,8 +494,7 @@ mod tests {
                 Admission::Refused(..) => continue,
                 Admission::TakeFirst => {
                     let owed = known.take_owed(&["ip:a"], t);
-                    limiter.charge_each(&takes, &owed, t);
-                    let (refused, d) = limiter.take_each(&takes, t);
+                    let (refused, d) = limiter.settle(&takes, &owed, false, t);
                     known.learn("ip:a", d[0], t);
                     if refused.is_some() {
                         continue;
@@ -486,7 +503,7 @@ mod tests {
                 Admission::ChargeAfter => {
                     known.spend("ip:a");
                     if let Some(owed) = known.due(&["ip:a"], t) {
-                        let d = limiter.charge_each(&takes, &owed, t);
+                        let (_, d) = limiter.settle(&takes, &owed, true, t);
                         known.learn("ip:a", d[0], t);
                     }
                 }

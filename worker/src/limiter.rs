@@ -216,7 +216,7 @@ pub struct RateLimiter {
     state: State,
     /// The bucket of a memory-only limit (`Limit::durable` false).
     memory: std::cell::Cell<Option<Bucket>>,
-    /// The keyed buckets of limits checked together (`enforce_each`).
+    /// The keyed buckets of limits checked together (`admit`).
     keyed: std::cell::RefCell<ratelimit::Buckets>,
     #[allow(dead_code)]
     env: Env,
@@ -290,10 +290,7 @@ impl RateLimiter {
                 if !t.owed.is_empty() && t.owed.len() != t.takes.len() {
                     return Err(api(ErrorCode::BadRequest, "send one owed count per take, or none"));
                 }
-                let owed = if t.owed.is_empty() { vec![0; t.takes.len()] } else { t.owed };
-                let (mut keyed, now) = (self.keyed.borrow_mut(), now_ms());
-                let charged = keyed.charge_each(&t.takes, &owed, now);
-                let (refused, decisions) = if t.charge { (None, charged) } else { keyed.take_each(&t.takes, now) };
+                let (refused, decisions) = self.keyed.borrow_mut().settle(&t.takes, &t.owed, t.charge, now_ms());
                 json(200, &TakeEachResponse { refused, decisions })
             }
             _ => Err(api(ErrorCode::NotFound, "no such rate limiter route")),

@@ -1,5 +1,5 @@
-//! In-worker answer latency and cold load, measured from outside: inside Workers the clock does
-//! not advance during CPU work, so the worker cannot time its answers. The real worker runs
+//! In-worker answer latency and cold load, measured from outside: in production Workers the clock
+//! does not advance during CPU work, so the worker cannot time its answers. The real worker runs
 //! under `wrangler dev` (workerd, wasm) with benchmark sites; each figure is an HTTP round trip
 //! on loopback, and a trivial route (`/healthz`) and an ask refused at once (an empty question:
 //! the same POST, body and routing, `400` before any limiter or the engine), each timed just
